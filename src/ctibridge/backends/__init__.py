@@ -1,0 +1,1 @@
+"""Backends: where agent snapshots come from and where actions go (see ``base.Backend``)."""
