@@ -1,0 +1,399 @@
+"""Command preconditions (PROTOCOL.md §3): each subtopic's planner turns a request into the one
+backend action that carries it out, or refuses it with the reason as the failure's ``code``.
+
+Planners are pure: they read the agent's snapshot and directory and the typed request data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TypeVar
+
+import msgspec
+
+from .. import actions as act
+from ..model import AgentSnapshot, Connection, Contact, Directory
+from ..protocol.requests import (
+    Digits,
+    MakeCallData,
+    OptionalId,
+    QueueTransferData,
+    RequestData,
+    StateRef,
+    Target,
+)
+from .views import on_connected_call, situation
+
+
+class Refused(Exception):
+    """A precondition does not hold; ``code`` says which (sent as the failure's ``code``)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class Context(msgspec.Struct, frozen=True):
+    snapshot: AgentSnapshot
+    directory: Directory
+    topic: str
+
+
+Planner = Callable[[Context, RequestData], act.Action]
+D = TypeVar("D")
+PHONE = re.compile(r"^\+?[0-9]{7,15}$")
+
+
+def _data(data: RequestData, kind: type[D]) -> D:
+    if not isinstance(data, kind):  # the decoder guarantees this; a mismatch is our bug
+        raise TypeError(f"expected {kind.__name__}, got {type(data).__name__}")
+    return data
+
+
+def _logged_in(ctx: Context) -> AgentSnapshot:
+    if not ctx.snapshot.logged_in:
+        raise Refused("agent is logged out")
+    return ctx.snapshot
+
+
+def _live_contact(ctx: Context) -> Contact:
+    contact = _logged_in(ctx).voice_contact
+    if contact is None:
+        raise Refused("no call")
+    if contact.ended:
+        raise Refused(f"the call has ended ({contact.state})")
+    return contact
+
+
+def _leg(contact: Contact, connection_id: str) -> Connection:
+    leg = contact.connection(connection_id)
+    if leg is None:
+        raise Refused(f"unknown connectionId {connection_id}")
+    return leg
+
+
+def _connected_customer(contact: Contact) -> Connection:
+    customer = contact.customer_leg
+    if customer is None or customer.status != "connected":
+        raise Refused("the customer leg is not connected")
+    return customer
+
+
+def _ringing(ctx: Context) -> Contact:
+    contact = _live_contact(ctx)
+    if situation(contact) != "ringing":
+        raise Refused("no call is ringing")
+    return contact
+
+
+def _endpoint(ctx: Context, target: act.Endpoint, *, phone_only: bool = False) -> act.Endpoint:
+    """Resolve a target against the directory; a bare name may be an agent or a quick connect."""
+    if target.kind == "phone":
+        if not PHONE.match(target.value):
+            raise Refused(f"not a phone number: {target.value}")
+        return target
+    if phone_only:
+        raise Refused(f"not a phone number: {target.value}")
+    d = ctx.directory
+    if target.kind == "queue":
+        if target.value not in d.queues:
+            raise Refused(f"unknown queue: {target.value}")
+        return target
+    if target.kind == "agent" and target.value in d.agents:
+        return target
+    if target.value in d.quick_connects:
+        return act.Endpoint(kind="quick_connect", value=target.value)
+    raise Refused(f"unknown {target.kind.replace('_', ' ')}: {target.value}")
+
+
+# --- call control ---------------------------------------------------------------------------
+
+
+def answer(ctx: Context, data: RequestData) -> act.Action:
+    return act.Accept(contact_id=_ringing(ctx).contact_id)
+
+
+def accept_warm_transfer(ctx: Context, data: RequestData) -> act.Action:
+    contact = _ringing(ctx)
+    if contact.kind != "transfer":
+        raise Refused("the ringing call is not a transfer")
+    return act.Accept(contact_id=contact.contact_id)
+
+
+def reject(ctx: Context, data: RequestData) -> act.Action:
+    return act.Reject(contact_id=_ringing(ctx).contact_id)
+
+
+def hold(ctx: Context, data: RequestData) -> act.Action:
+    contact = _live_contact(ctx)
+    wanted = _data(data, OptionalId).id
+    if wanted is not None and wanted != contact.contact_id and contact.connection(wanted) is None:
+        raise Refused(f"unknown contactId {wanted}")
+    if situation(contact) in ("ringing", "dialling", "preview"):
+        raise Refused("the call is not connected")
+    leg = contact.connection(wanted) if wanted and wanted != contact.contact_id else None
+    if leg is None:
+        # the active leg: the customer in a 2-party call, else the connected one
+        legs = [c for c in (contact.customer_leg, contact.third_party_leg) if c is not None]
+        leg = next((c for c in legs if c.status == "connected"), None)
+    if leg is None or leg.role == "agent" or leg.status != "connected":
+        raise Refused("no connected leg to hold")
+    return act.Hold(contact_id=contact.contact_id, connection_id=leg.connection_id)
+
+
+def resume(ctx: Context, data: RequestData) -> act.Action:
+    contact = _live_contact(ctx)
+    wanted = _data(data, OptionalId).id
+    if wanted is not None:
+        leg = _leg(contact, wanted)
+    else:
+        legs = [c for c in (contact.customer_leg, contact.third_party_leg) if c is not None]
+        found = next((c for c in legs if c.status == "hold"), None)
+        if found is None:
+            raise Refused("no leg is on hold")
+        leg = found
+    if leg.status != "hold":
+        raise Refused(f"connection {leg.connection_id} is not on hold")
+    return act.Resume(contact_id=contact.contact_id, connection_id=leg.connection_id)
+
+
+def disconnect(ctx: Context, data: RequestData) -> act.Action:
+    contact = _live_contact(ctx)
+    wanted = _data(data, OptionalId).id
+    if situation(contact) == "ringing":
+        raise Refused("the call is ringing (use Reject)")
+    leg = _leg(contact, wanted) if wanted is not None else contact.agent_leg
+    if leg is None or leg.status == "disconnected":
+        raise Refused("the connection is already disconnected")
+    return act.Hangup(contact_id=contact.contact_id, connection_id=leg.connection_id)
+
+
+def clear_contact(ctx: Context, data: RequestData) -> act.Action:
+    snapshot = _logged_in(ctx)
+    wanted = _data(data, OptionalId).id
+    if wanted is not None:
+        contact = snapshot.contact(wanted)
+        if contact is None:
+            raise Refused(f"unknown contactId {wanted}")
+    else:
+        found = next((c for c in snapshot.contacts if c.ended), None)
+        if found is None:
+            raise Refused("no contact to clear")
+        contact = found
+    if not contact.ended:
+        raise Refused("the contact is not in ACW, missed or rejected")
+    return act.Clear(contact_id=contact.contact_id)
+
+
+def _consult_ready(ctx: Context) -> Contact:
+    contact = _live_contact(ctx)
+    customer = contact.customer_leg
+    agent = contact.agent_leg
+    if agent is None or agent.status != "connected":
+        raise Refused("the agent is not connected to the call")
+    if customer is None or customer.status not in ("connected", "hold"):
+        raise Refused("the customer leg is not connected or on hold")
+    if contact.third_party_leg is not None:
+        raise Refused("a third party is already on the call")
+    return contact
+
+
+def consult(ctx: Context, data: RequestData) -> act.Action:
+    target = _data(data, Target).endpoint
+    contact = _consult_ready(ctx)
+    if target is None:
+        raise Refused("no consult target")
+    return act.AddParty(contact_id=contact.contact_id, endpoint=_endpoint(ctx, target))
+
+
+def external_consult(ctx: Context, data: RequestData) -> act.Action:
+    target = _data(data, Target).endpoint
+    contact = _consult_ready(ctx)
+    if target is None:
+        raise Refused("no phone number")
+    return act.AddParty(
+        contact_id=contact.contact_id, endpoint=_endpoint(ctx, target, phone_only=True)
+    )
+
+
+def swap(ctx: Context, data: RequestData) -> act.Action:
+    contact = _live_contact(ctx)
+    if situation(contact) not in ("consult", "consult_swapped"):
+        raise Refused("needs a customer and a third party, one connected and one on hold")
+    return act.Swap(contact_id=contact.contact_id)
+
+
+def conference(ctx: Context, data: RequestData) -> act.Action:
+    contact = _live_contact(ctx)
+    third = contact.third_party_leg
+    if contact.customer_leg is None or contact.customer_leg.status == "disconnected":
+        raise Refused("no customer leg")
+    if third is None or third.status == "connecting":
+        raise Refused("no connected third party")
+    return act.Conference(contact_id=contact.contact_id)
+
+
+def transfer(ctx: Context, data: RequestData) -> act.Action:
+    target = _data(data, Target).endpoint
+    contact = _live_contact(ctx)
+    if target is not None:
+        _connected_customer(contact)
+        if contact.third_party_leg is not None:
+            raise Refused("a third party is on the call (transfer without a target)")
+        return act.Transfer(contact_id=contact.contact_id, endpoint=_endpoint(ctx, target))
+    third = contact.third_party_leg
+    if third is None or third.status == "connecting":
+        raise Refused("no connected third party to transfer to")
+    return act.Transfer(contact_id=contact.contact_id)
+
+
+def queue_transfer(ctx: Context, data: RequestData) -> act.Action:
+    qt = _data(data, QueueTransferData)
+    contact = _live_contact(ctx)
+    endpoint = _endpoint(ctx, act.Endpoint(kind="queue", value=qt.queue_name))
+    if qt.warm:
+        contact = _consult_ready(ctx)
+        return act.AddParty(contact_id=contact.contact_id, endpoint=endpoint)
+    _connected_customer(contact)
+    if contact.third_party_leg is not None:
+        raise Refused("a third party is on the call")
+    return act.Transfer(contact_id=contact.contact_id, endpoint=endpoint)
+
+
+def number_pad(ctx: Context, data: RequestData) -> act.Action:
+    digits = _data(data, Digits).digits
+    contact = _live_contact(ctx)
+    agent = contact.agent_leg
+    if agent is None or agent.status != "connected":
+        raise Refused("the agent is not connected to the call")
+    # the active leg: the connected third party while consulting, else the connected customer
+    third, customer = contact.third_party_leg, contact.customer_leg
+    legs = [c for c in (third, customer) if c is not None and c.status == "connected"]
+    if not legs:
+        raise Refused("no connected leg")
+    return act.SendDigits(
+        contact_id=contact.contact_id, connection_id=legs[0].connection_id, digits=digits
+    )
+
+
+def consult_drop(ctx: Context, data: RequestData) -> act.Action:
+    contact = _live_contact(ctx)
+    third = contact.third_party_leg
+    if third is None:
+        raise Refused("no third party")
+    return act.Hangup(contact_id=contact.contact_id, connection_id=third.connection_id)
+
+
+def _preview(ctx: Context) -> Contact | None:
+    return next((c for c in _logged_in(ctx).contacts if situation(c) == "preview"), None)
+
+
+def skip(ctx: Context, data: RequestData) -> act.Action:
+    contact = _preview(ctx)
+    if contact is None:
+        raise Refused("no preview contact offered")
+    return act.SkipPreview(contact_id=contact.contact_id)
+
+
+def make_call(ctx: Context, data: RequestData) -> act.Action:
+    call = _data(data, MakeCallData)
+    snapshot = _logged_in(ctx)
+    if call.phone_number is None:
+        preview = _preview(ctx)
+        if preview is None:
+            raise Refused("no phone number and no preview contact offered")
+        return act.AcceptPreview(contact_id=preview.contact_id)
+    if snapshot.state.type == "offline":
+        raise Refused("the agent is offline")
+    if any(not c.ended for c in snapshot.contacts):
+        raise Refused("the agent is on a call")
+    if call.queue is not None and call.queue not in ctx.directory.queues:
+        raise Refused(f"unknown queue: {call.queue}")
+    endpoint = _endpoint(ctx, act.Endpoint(kind="phone", value=call.phone_number))
+    topic = "OutboundCall" if ctx.topic == "OutboundCall" else "InboundCall"
+    return act.Dial(endpoint=endpoint, topic=topic, queue=call.queue)
+
+
+# --- agent ----------------------------------------------------------------------------------
+
+
+class StateNotFound(Refused):
+    """UpdateState named no state of the agent: AGENT_STATE_NOT_FOUND, not the generic failure."""
+
+
+def update_state(ctx: Context, data: RequestData) -> act.Action:
+    ref = _data(data, StateRef)
+    _logged_in(ctx)
+    state = ctx.directory.find_state(ref.label, ref.code)
+    if state is None:
+        raise StateNotFound(f"no state {ref.label or ref.code!s}")
+    if state.type == "offline":
+        raise Refused("use Logout to go offline")
+    return act.SetState(state=state)
+
+
+def set_not_ready(ctx: Context, data: RequestData) -> act.Action:
+    action = update_state(ctx, data)
+    assert isinstance(action, act.SetState)
+    if action.state.type != "not_routable":
+        raise Refused(f"{action.state.label} is not a not-ready state")
+    return action
+
+
+def mute(ctx: Context, data: RequestData) -> act.Action:
+    if not on_connected_call(_logged_in(ctx)):
+        raise Refused("not on a connected call")
+    return act.SetMute(muted=True)
+
+
+def unmute(ctx: Context, data: RequestData) -> act.Action:
+    if not on_connected_call(_logged_in(ctx)):
+        raise Refused("not on a connected call")
+    return act.SetMute(muted=False)
+
+
+def login(ctx: Context, data: RequestData) -> act.Action:
+    if ctx.snapshot.logged_in:
+        raise Refused("already logged in")
+    return act.Login()
+
+
+def logout(ctx: Context, data: RequestData) -> act.Action:
+    snapshot = _logged_in(ctx)
+    if snapshot.contacts:
+        raise Refused("the agent is on a contact")
+    return act.Logout()
+
+
+# canonical subtopic -> planner; call subtopics apply under InboundCall and OutboundCall alike.
+CALL_PLANNERS: dict[str, Planner] = {
+    "Answer": answer,
+    "AcceptWarmTransfer": accept_warm_transfer,
+    "Reject": reject,
+    "Hold": hold,
+    "Resume": resume,
+    "Disconnect": disconnect,
+    "ClearContact": clear_contact,
+    "Consult": consult,
+    "ExternalConsult": external_consult,
+    "Swap": swap,
+    "Conference": conference,
+    "Transfer": transfer,
+    "QueueTransfer": queue_transfer,
+    "NumberPad": number_pad,
+    "ConsultDrop": consult_drop,
+    "Skip": skip,
+    "MakeCall": make_call,
+}
+AGENT_PLANNERS: dict[str, Planner] = {
+    "UpdateState": update_state,
+    "SetNotReady": set_not_ready,
+    "Mute": mute,
+    "Unmute": unmute,
+    "Login": login,
+    "Logout": logout,
+}
+
+# which request data carries ids that must belong to the agent (checked for FORBIDDEN)
+ID_CARRYING: frozenset[str] = frozenset({"Hold", "Resume", "Disconnect", "ClearContact"})

@@ -1,0 +1,423 @@
+"""The engine: per-agent sessions that turn commands and snapshots into actions and events.
+
+Sans-IO: every method takes the current time as ``now`` (ms) and returns a list of outputs for
+the adapter to carry out — ``Execute``/``Simulate`` (call the backend, then report back with
+:meth:`Engine.result`), ``Broadcast`` (journal, then send to every app of the agent) and
+``Reply`` (send to one app only).  Nothing here awaits, reads a clock or logs.
+
+Commands of one agent run one at a time in arrival order (across all its apps).  Events caused
+while a command is in flight carry its ``requestId``; a command that changed nothing visible is
+still answered (§3: every request is answered), and one without a result by its deadline fails
+with ``code`` ``timeout``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+
+import msgspec
+
+from .. import protocol as p
+from ..actions import Action
+from ..model import AgentSnapshot, AgentState, Connection, Contact, Directory
+from ..protocol.requests import OptionalId, Request
+from .commands import AGENT_PLANNERS, CALL_PLANNERS, ID_CARRYING, Context, Refused, StateNotFound
+from .views import agent_buttons, connection_buttons, event_name, shown_state, situation
+
+DEFAULT_DEADLINE_MS = 10_000
+CALL_TOPICS = ("InboundCall", "OutboundCall")
+ROLE_RANK = {"agent": 0, "customer": 1, "third_party": 2}
+
+
+# --- outputs --------------------------------------------------------------------------------
+
+
+class Broadcast(msgspec.Struct, frozen=True):
+    """Journal, then send to every app of ``login`` (``envelope`` carries its ``seq``)."""
+
+    login: str
+    envelope: p.Envelope
+
+
+class Reply(msgspec.Struct, frozen=True):
+    """Send to the app ``origin`` only; not journaled, no ``seq``."""
+
+    login: str
+    origin: str
+    envelope: p.Envelope
+
+
+class Execute(msgspec.Struct, frozen=True):
+    login: str
+    command_id: int
+    action: Action
+
+
+class Simulate(msgspec.Struct, frozen=True):
+    login: str
+    command_id: int
+    subtopic: str
+    data: object
+
+
+Output = Broadcast | Reply | Execute | Simulate
+
+
+# --- session state ----------------------------------------------------------------------------
+
+
+class ConnView(msgspec.Struct, frozen=True):
+    """What apps were last told about one connection."""
+
+    status: str
+    event: str
+    buttons: frozenset[str]
+    contact: Contact
+    connection: Connection
+
+    def same(self, other: ConnView) -> bool:
+        return (self.status, self.event, self.buttons) == (other.status, other.event, other.buttons)
+
+
+class AgentView(msgspec.Struct, frozen=True):
+    logged_in: bool
+    shown: AgentState
+    since: int
+    next_state: AgentState | None
+    muted: bool
+    buttons: frozenset[str]
+
+
+class Inflight(msgspec.Struct):
+    command_id: int
+    origin: str
+    request: Request
+    deadline: int
+    broadcasts: int = 0
+    agent_events: int = 0
+
+
+class AgentSession:
+    """Everything the engine holds for one agent."""
+
+    def __init__(
+        self, login: str, snapshot: AgentSnapshot, directory: Directory, now: int, seq: int = 0
+    ) -> None:
+        self.login = login
+        self.snapshot = snapshot
+        self.directory = directory
+        self.seq = seq
+        self.conn_views: dict[tuple[str, str], ConnView] = {}
+        self.contact_order: list[str] = []
+        self.agent_view = self._agent_view(snapshot, None, now)
+        self.queue: deque[tuple[str, Request]] = deque()
+        self.inflight: Inflight | None = None
+        for contact in snapshot.contacts:
+            self.contact_order.append(contact.contact_id)
+            for view in _contact_views(contact):
+                self.conn_views[(contact.contact_id, view.connection.connection_id)] = view
+
+    # views -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _agent_view(snapshot: AgentSnapshot, previous: AgentView | None, now: int) -> AgentView:
+        shown = shown_state(snapshot)
+        if shown == snapshot.state:
+            since = snapshot.state_since
+        elif previous is not None and previous.shown == shown:
+            since = previous.since
+        else:
+            since = now
+        return AgentView(
+            logged_in=snapshot.logged_in,
+            shown=shown,
+            since=since,
+            next_state=snapshot.next_state,
+            muted=snapshot.muted,
+            buttons=agent_buttons(snapshot),
+        )
+
+    def agent_event(self) -> p.Envelope:
+        v = self.agent_view
+        return p.agent_state_event(self.snapshot, v.shown, v.since, v.buttons)
+
+    def statesync(self) -> list[p.Envelope]:
+        v = self.agent_view
+        contact = self.snapshot.voice_contact
+        topic = contact.topic if contact is not None else "InboundCall"
+        buttons = {}
+        if contact is not None:
+            for view in _contact_views(contact):
+                buttons[view.connection.connection_id] = view.buttons
+        return [
+            p.agent_statesync(self.snapshot, v.shown, v.since, v.buttons),
+            p.call_statesync(topic, contact, buttons),
+        ]
+
+    def call_statesync(self, topic: str) -> p.Envelope:
+        return self.statesync()[1] if topic in CALL_TOPICS else self.statesync()[0]
+
+    def owns(self, some_id: str) -> bool:
+        for contact in self.snapshot.contacts:
+            if contact.contact_id == some_id or contact.connection(some_id) is not None:
+                return True
+        return False
+
+    # diff ----------------------------------------------------------------------------------------
+
+    def update(self, snapshot: AgentSnapshot, now: int) -> list[p.Envelope]:
+        """Adopt a new snapshot; return the events it causes, in order."""
+        events: list[p.Envelope] = []
+        new_views: dict[tuple[str, str], ConnView] = {}
+        new_ids = [c.contact_id for c in snapshot.contacts]
+        order = new_ids + [cid for cid in self.contact_order if cid not in new_ids]
+        for contact_id in order:
+            contact = snapshot.contact(contact_id)
+            ranked: list[tuple[int, int, ConnView]] = []
+            if contact is not None:
+                for i, view in enumerate(_contact_views(contact)):
+                    key = (contact_id, view.connection.connection_id)
+                    new_views[key] = view
+                    old = self.conn_views.get(key)
+                    if old is None or not old.same(view):
+                        ranked.append((ROLE_RANK[view.connection.role], i, view))
+            for key, old in self.conn_views.items():
+                if key[0] == contact_id and key not in new_views:
+                    ranked.append((ROLE_RANK[old.connection.role], 99, _dropped(old, now)))
+            ranked.sort(key=lambda r: (r[0], r[1]))
+            for _, _, view in ranked:
+                events.append(p.call_event(view.contact, view.connection, view.event, view.buttons))
+        self.conn_views = new_views
+        self.contact_order = new_ids
+
+        previous = self.agent_view
+        self.snapshot = snapshot
+        self.agent_view = self._agent_view(snapshot, previous, now)
+        if self.agent_view.logged_in != previous.logged_in:
+            render = p.login_success if snapshot.logged_in else p.logout_success
+            v = self.agent_view
+            events.append(render(snapshot, v.shown, v.since, v.buttons))
+        elif self.agent_view != previous:
+            events.append(self.agent_event())
+        return events
+
+
+def _ordered(contact: Contact) -> list[Connection]:
+    return sorted(contact.connections, key=lambda c: ROLE_RANK[c.role])
+
+
+def _contact_views(contact: Contact) -> Iterable[ConnView]:
+    sit = situation(contact)
+    for conn in _ordered(contact):
+        yield ConnView(
+            status=conn.status,
+            event=event_name(contact, conn),
+            buttons=connection_buttons(contact, conn, sit),
+            contact=contact,
+            connection=conn,
+        )
+
+
+def _dropped(old: ConnView, now: int) -> ConnView:
+    conn = msgspec.structs.replace(
+        old.connection, status="disconnected", previous_status=old.connection.status, since=now
+    )
+    return ConnView(
+        status="disconnected",
+        event="DROPPED",
+        buttons=frozenset(),
+        contact=old.contact,
+        connection=conn,
+    )
+
+
+# --- the engine -------------------------------------------------------------------------------
+
+
+class UnknownAgent(KeyError):
+    pass
+
+
+class Engine:
+    """All agent sessions of one hub."""
+
+    def __init__(self, deadline_ms: int = DEFAULT_DEADLINE_MS) -> None:
+        self.deadline_ms = deadline_ms
+        self.sessions: dict[str, AgentSession] = {}
+        self._command_ids = 0
+
+    def add_agent(
+        self, login: str, snapshot: AgentSnapshot, directory: Directory, now: int, seq: int = 0
+    ) -> None:
+        self.sessions[login] = AgentSession(login, snapshot, directory, now, seq)
+
+    def session(self, login: str) -> AgentSession:
+        try:
+            return self.sessions[login]
+        except KeyError:
+            raise UnknownAgent(login) from None
+
+    # inputs --------------------------------------------------------------------------------------
+
+    def sync(self, login: str, origin: str) -> list[Output]:
+        """The answers a newly connected app gets first (§1): Agent and call StateSync."""
+        return [Reply(login, origin, env) for env in self.session(login).statesync()]
+
+    def submit(self, login: str, origin: str, request: Request, now: int) -> list[Output]:
+        s = self.session(login)
+        s.queue.append((origin, request))
+        return self._pump(s, now) if s.inflight is None else []
+
+    def snapshot(self, login: str, snapshot: AgentSnapshot, now: int) -> list[Output]:
+        s = self.session(login)
+        return self._broadcast(s, s.update(snapshot, now))
+
+    def directory(self, login: str, directory: Directory) -> None:
+        self.session(login).directory = directory
+
+    def result(self, login: str, command_id: int, error: str | None, now: int) -> list[Output]:
+        """The backend finished command ``command_id``: ``error`` None = done, else refused."""
+        s = self.session(login)
+        flight = s.inflight
+        if flight is None or flight.command_id != command_id:
+            return []  # already timed out
+        req = flight.request
+        outs: list[Output]
+        if error is not None:
+            if req.topic == "Simulator":
+                env = p.error_event(
+                    "Simulator",
+                    "SIMULATOR_FAILED",
+                    error,
+                    p.ERROR_TEXT["SIMULATOR_FAILED"],
+                    req.raw,
+                    req.request_id,
+                )
+                outs = [Reply(login, flight.origin, env)]
+            else:
+                outs = self._failure(s, req, error)
+        else:
+            outs = self._answer(s, flight)
+        s.inflight = None
+        return outs + self._pump(s, now)
+
+    def expire(self, login: str, now: int) -> list[Output]:
+        """Fail the in-flight command if its deadline has passed."""
+        s = self.session(login)
+        flight = s.inflight
+        if flight is None or now < flight.deadline:
+            return []
+        return self.result(login, flight.command_id, "timeout", now)
+
+    def deadline(self, login: str) -> int | None:
+        flight = self.session(login).inflight
+        return None if flight is None else flight.deadline
+
+    def owner_of(self, some_id: str) -> str | None:
+        for login, s in self.sessions.items():
+            if s.owns(some_id):
+                return login
+        return None
+
+    # internals -----------------------------------------------------------------------------------
+
+    def _broadcast(self, s: AgentSession, envelopes: list[p.Envelope]) -> list[Output]:
+        outs: list[Output] = []
+        flight = s.inflight
+        rid = flight.request.request_id if flight is not None else None
+        for env in envelopes:
+            s.seq += 1
+            if flight is not None:
+                flight.broadcasts += 1
+                if env.topic == "Agent":
+                    flight.agent_events += 1
+            outs.append(Broadcast(s.login, p.with_request_id(p.with_seq(env, s.seq), rid)))
+        return outs
+
+    def _failure(self, s: AgentSession, req: Request, code: str, kind: str | None = None) -> list[Output]:
+        type_, text = p.failure_for(req.subtopic)
+        if kind is not None:
+            type_, text = kind, p.ERROR_TEXT[kind]
+        env = p.error_event(req.topic, type_, code, text, req.raw, req.request_id)
+        s.seq += 1
+        return [Broadcast(s.login, p.with_seq(env, s.seq))]
+
+    def _answer(self, s: AgentSession, flight: Inflight) -> list[Output]:
+        """Make sure a successful command is answered by at least one event."""
+        req = flight.request
+        if req.topic == "Agent":
+            if flight.agent_events:
+                return []
+            v = s.agent_view
+            render: Callable[..., p.Envelope] = {
+                "Login": p.login_success,
+                "Logout": p.logout_success,
+            }.get(req.subtopic, p.agent_state_event)
+            return self._broadcast(s, [render(s.snapshot, v.shown, v.since, v.buttons)])
+        if flight.broadcasts:
+            return []
+        contact = s.snapshot.voice_contact
+        if req.topic in CALL_TOPICS and contact is not None:
+            views = list(_contact_views(contact))
+            agent = views[0]
+            return self._broadcast(
+                s, [p.call_event(agent.contact, agent.connection, agent.event, agent.buttons)]
+            )
+        return self._broadcast(s, [s.agent_event()])
+
+    def _pump(self, s: AgentSession, now: int) -> list[Output]:
+        outs: list[Output] = []
+        while s.inflight is None and s.queue:
+            origin, req = s.queue.popleft()
+            outs += self._start(s, origin, req, now)
+        return outs
+
+    def _start(self, s: AgentSession, origin: str, req: Request, now: int) -> list[Output]:
+        login = s.login
+        if req.subtopic in ("StateSync", "GetStates", "CcpAgentState"):
+            return [Reply(login, origin, p.with_request_id(self._query(s, req), req.request_id))]
+        forbidden = self._forbidden(s, req)
+        if forbidden is not None:
+            return [Reply(login, origin, forbidden)]
+        self._command_ids += 1
+        command_id = self._command_ids
+        if req.topic == "Simulator":
+            s.inflight = Inflight(command_id, origin, req, now + self.deadline_ms)
+            return [Simulate(login, command_id, req.subtopic, req.data)]
+        planners = AGENT_PLANNERS if req.topic == "Agent" else CALL_PLANNERS
+        ctx = Context(snapshot=s.snapshot, directory=s.directory, topic=req.topic)
+        try:
+            action = planners[req.subtopic](ctx, req.data)
+        except StateNotFound as e:
+            return self._failure(s, req, e.code, "AGENT_STATE_NOT_FOUND")
+        except Refused as e:
+            return self._failure(s, req, e.code)
+        s.inflight = Inflight(command_id, origin, req, now + self.deadline_ms)
+        return [Execute(login, command_id, action)]
+
+    def _query(self, s: AgentSession, req: Request) -> p.Envelope:
+        if req.subtopic == "StateSync":
+            return s.call_statesync(req.topic)
+        if req.subtopic == "GetStates":
+            return p.get_states(s.directory.states)
+        return p.ccp_agent_state(s.agent_view.shown)
+
+    def _forbidden(self, s: AgentSession, req: Request) -> p.Envelope | None:
+        """Ids of another agent's contact are refused before anything else (§5 FORBIDDEN)."""
+        if req.subtopic not in ID_CARRYING or not isinstance(req.data, OptionalId):
+            return None
+        some_id = req.data.id
+        if some_id is None or s.owns(some_id):
+            return None
+        owner = self.owner_of(some_id)
+        if owner is None or owner == s.login:
+            return None
+        return p.error_event(
+            req.topic,
+            "FORBIDDEN",
+            f"{some_id} is not a contact of {s.login}",
+            p.ERROR_TEXT["FORBIDDEN"],
+            req.raw,
+            req.request_id,
+        )
