@@ -1,0 +1,128 @@
+"""One frame in, one typed :class:`Request` out, or a :class:`ProtocolError` (PROTOCOL.md §2, §3, §5).
+
+Checks run in the order of §5's error types, so each bad request gets the most basic fault: size
+(before parsing), JSON object, envelope fields, topic, subtopic, data.  The frame is parsed once into
+Python values (kept as ``Request.raw`` and echoed in errors); the envelope and each subtopic's data are
+then validated with msgspec types whose decoding plans are built once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, cast
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from .errors import ProtocolError
+from .requests import NoData, Request, Topic
+from .subtopics import SUBTOPICS, InvalidData
+
+MAX_FRAME_BYTES = 65536
+MAX_REQUEST_ID = 64
+
+Source = Annotated[str, Meta(min_length=1, max_length=64, description="the app that sends it")]
+RequestId = Annotated[
+    str,
+    Meta(max_length=MAX_REQUEST_ID, description="echoed on every event the request causes"),
+]
+
+
+class RequestEnvelope(msgspec.Struct, frozen=True, rename="camel"):
+    """The envelope of every request; ``data`` is validated per subtopic afterwards."""
+
+    channel: Literal["Amazon"]
+    topic: str
+    subtopic: str
+    source: Source
+    request_id: RequestId | UnsetType = UNSET
+
+
+_JSON = msgspec.json.Decoder()
+_AT_RE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_MISSING_RE = re.compile(r"missing required field `(?P<field>[^`]+)`")
+
+
+def _fault(err: msgspec.ValidationError) -> str:
+    """The field a msgspec validation error points at, as a dotted path (``source``,
+    ``data.queueName``); empty for the root."""
+    message = str(err)
+    at = _AT_RE.search(message)
+    path = at["path"] if at else ""
+    missing = _MISSING_RE.search(message)
+    if missing:
+        path = f"{path}.{missing['field']}" if path else missing["field"]
+    return path
+
+
+def _data_fault(err: msgspec.ValidationError) -> str:
+    path = _fault(err)
+    return path.removeprefix("data.") if path.startswith("data.") else "data"
+
+
+def _frame_size(frame: bytes | str) -> int:
+    if isinstance(frame, str):
+        # a character is 1-4 bytes of UTF-8: only encode when the bound does not decide
+        if len(frame) > MAX_FRAME_BYTES:
+            return len(frame)
+        if len(frame) * 4 <= MAX_FRAME_BYTES:
+            return len(frame)
+        return len(frame.encode("utf-8", "surrogatepass"))
+    return len(frame)
+
+
+def decode_request(frame: bytes | str) -> Request:
+    """The request ``frame`` carries; raises :class:`ProtocolError` for anything else."""
+    size = _frame_size(frame)
+    if size > MAX_FRAME_BYTES:
+        raise ProtocolError("FRAME_TOO_LARGE", f"{size} bytes > {MAX_FRAME_BYTES}")
+    try:
+        obj = _JSON.decode(frame)
+    except msgspec.DecodeError as err:
+        raise ProtocolError("INVALID_JSON", str(err)) from None
+    except (RecursionError, UnicodeError):
+        raise ProtocolError("INVALID_JSON", "JSON is malformed") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("INVALID_JSON", "not an object")
+
+    raw = cast(dict[str, Any], obj)
+    topic_value = raw.get("topic")
+    rid = raw.get("requestId")
+
+    def fail(type_: str, code: str) -> ProtocolError:
+        return ProtocolError(
+            type_,
+            code,
+            topic=topic_value if isinstance(topic_value, str) else "System",
+            request=raw,
+            request_id=rid if isinstance(rid, str) and len(rid) <= MAX_REQUEST_ID else None,
+        )
+
+    try:
+        env = msgspec.convert(raw, RequestEnvelope)
+    except msgspec.ValidationError as err:
+        raise fail("INVALID_MESSAGE", _fault(err)) from None
+    table = SUBTOPICS.get(cast(Topic, env.topic))
+    if table is None:
+        raise fail("UNKNOWN_TOPIC", "topic")
+    entry = table.get(env.subtopic.strip())
+    if entry is None:
+        raise fail("UNKNOWN_SUBTOPIC", "subtopic")
+    canonical, shape = entry
+    if shape is None:
+        data: Any = NoData()
+    else:
+        try:
+            data = shape.parse(raw)
+        except msgspec.ValidationError as err:
+            raise fail("INVALID_DATA", _data_fault(err)) from None
+        except InvalidData as err:
+            raise fail("INVALID_DATA", err.code) from None
+    return Request(
+        topic=cast(Topic, env.topic),
+        subtopic=canonical,
+        source=env.source,
+        data=data,
+        request_id=env.request_id or None,
+        raw=raw,
+    )
