@@ -1,0 +1,189 @@
+"""An asyncio client for the hub: connect as an app of one agent, send requests, await events.
+
+``Client.request`` sends a request and returns every event it caused (or its failure).  It
+knows the command is complete because it sends a private ``Agent/StateSync`` right behind it:
+the hub runs an agent's requests one at a time, in order, so that answer arrives after the
+last event of the command.  Every message but those private answers is also kept, in order,
+in ``inbox`` for ``next_event``, ``drain`` and ``events``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode
+
+import msgspec
+import websockets
+
+Message = dict[str, Any]
+_MISSING: Any = object()
+
+
+class Result(msgspec.Struct):
+    """What one request caused: its events (in order) and its error, if it failed."""
+
+    request_id: str
+    events: list[Message]
+    error: Message | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class ClientClosed(Exception):
+    pass
+
+
+class Client:
+    def __init__(self, ws: Any, agent: str, source: str) -> None:
+        self._ws = ws
+        self.agent = agent
+        self.source = source
+        self.sync: list[Message] = []
+        self.inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._pending: dict[str, list[Message]] = {}
+        self._barriers: dict[str, asyncio.Future[Message]] = {}
+        self._ids = itertools.count(1)
+        self._prefix = uuid.uuid4().hex[:8]
+        self._reader: asyncio.Task[None] | None = None
+        self.closed = asyncio.Event()
+        self.close_code: int | None = None
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        agent: str,
+        *,
+        source: str = "ctibridge-client",
+        resume_from: int | None = None,
+        token: str | None = None,
+        sync: bool = True,
+        max_size: int | None = 2**24,
+    ) -> Client:
+        """Open ``url`` (``ws://host:port``) as an app of ``agent``.
+
+        With ``sync`` (and no ``resume_from``) waits for the two StateSync answers the hub sends
+        first and keeps them in ``client.sync``.
+        """
+        query: dict[str, str] = {"agent": agent}
+        if resume_from is not None:
+            query["resumeFrom"] = str(resume_from)
+        if token is not None:
+            query["token"] = token
+        ws = await websockets.connect(
+            f"{url.rstrip('/')}/ws?{urlencode(query)}", max_size=max_size
+        )
+        client = cls(ws, agent, source)
+        client._reader = asyncio.create_task(client._read())
+        if sync and resume_from is None:
+            client.sync = [await client.next_event(), await client.next_event()]
+        return client
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+    async def _read(self) -> None:
+        try:
+            async for frame in self._ws:
+                message = json.loads(frame)
+                rid = message.get("requestId")
+                barrier = self._barriers.pop(rid, None) if rid is not None else None
+                if barrier is not None:
+                    if not barrier.done():
+                        barrier.set_result(message)
+                    continue
+                if rid is not None and rid in self._pending:
+                    self._pending[rid].append(message)
+                await self.inbox.put(message)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self._ws.close_code
+            self.closed.set()
+            for fut in self._barriers.values():
+                if not fut.done():
+                    fut.set_exception(ClientClosed(f"connection closed ({self.close_code})"))
+
+    def _request_id(self) -> str:
+        return f"{self._prefix}-{next(self._ids)}"
+
+    async def send_raw(self, frame: str | bytes) -> None:
+        await self._ws.send(frame)
+
+    async def send(
+        self, topic: str, subtopic: str, data: Any = _MISSING, request_id: str | None = None
+    ) -> str:
+        """Send one request without waiting; returns its requestId."""
+        rid = request_id or self._request_id()
+        message: Message = {
+            "channel": "Amazon",
+            "topic": topic,
+            "subtopic": subtopic,
+            "source": self.source,
+            "requestId": rid,
+        }
+        if data is not _MISSING:
+            message["data"] = data
+        await self._ws.send(json.dumps(message))
+        return rid
+
+    async def request(
+        self, topic: str, subtopic: str, data: Any = _MISSING, *, timeout: float = 15.0
+    ) -> Result:
+        """Send a request and return the events it caused, or its failure."""
+        rid = self._request_id()
+        barrier_id = f"{rid}~done"
+        self._pending[rid] = []
+        loop = asyncio.get_running_loop()
+        self._barriers[barrier_id] = loop.create_future()
+        try:
+            await self.send(topic, subtopic, data, request_id=rid)
+            await self.send("Agent", "StateSync", request_id=barrier_id)
+            await asyncio.wait_for(self._barriers[barrier_id], timeout)
+        finally:
+            self._barriers.pop(barrier_id, None)
+            events = self._pending.pop(rid, [])
+        error = next((m for m in events if m.get("subtopic") == "Error"), None)
+        return Result(request_id=rid, events=events, error=error)
+
+    async def next_event(self, timeout: float = 10.0) -> Message:
+        """The next message not consumed by ``request`` (events, answers, errors)."""
+        return await asyncio.wait_for(self.inbox.get(), timeout)
+
+    def drain(self) -> list[Message]:
+        """Every message received so far and not yet taken."""
+        out = []
+        while not self.inbox.empty():
+            out.append(self.inbox.get_nowait())
+        return out
+
+    async def events(self) -> AsyncIterator[Message]:
+        while True:
+            get = asyncio.ensure_future(self.inbox.get())
+            closed = asyncio.ensure_future(self.closed.wait())
+            done, _ = await asyncio.wait({get, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if get in done:
+                closed.cancel()
+                yield get.result()
+            else:
+                get.cancel()
+                while not self.inbox.empty():
+                    yield self.inbox.get_nowait()
+                return

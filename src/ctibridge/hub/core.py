@@ -1,0 +1,240 @@
+"""The hub: runs the engine against a backend and fans events out to app connections.
+
+This is the I/O shell around the sans-IO engine: it feeds the engine commands (from apps),
+snapshots (from the backend) and the time, and carries out the engine's outputs — backend
+calls, journal appends and sends.  All of it runs on one asyncio loop, so the engine's outputs
+are carried out in the order it returns them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from .. import protocol as p
+from ..actions import BackendError
+from ..backends.base import Backend
+from ..clock import Clock
+from ..engine import Broadcast, Engine, Execute, Output, Reply, Simulate
+from ..journal import Journal, MemoryJournal
+from ..model import AgentSnapshot
+from ..protocol.requests import Request
+from ..settings import Settings
+
+log = logging.getLogger("ctibridge.hub")
+
+Sender = Callable[[bytes], None]
+
+
+class AppConnection:
+    """One app's connection to one agent: an ordered, bounded outbox drained by a writer."""
+
+    def __init__(self, conn_id: str, login: str, limit: int) -> None:
+        self.id = conn_id
+        self.login = login
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.limit = limit
+        self.overflowed = False
+
+    def push(self, data: bytes) -> None:
+        if self.overflowed:
+            return
+        if self.outbox.qsize() >= self.limit:
+            self.overflowed = True  # the writer closes the socket: a slow app never blocks others
+            self.outbox.put_nowait(None)
+            return
+        self.outbox.put_nowait(data)
+
+    def close(self) -> None:
+        self.outbox.put_nowait(None)
+
+
+class Hub:
+    def __init__(
+        self,
+        backend: Backend,
+        clock: Clock,
+        settings: Settings | None = None,
+        journal: Journal | None = None,
+    ) -> None:
+        self.backend = backend
+        self.clock = clock
+        self.settings = settings or Settings()
+        self.engine = Engine(deadline_ms=self.settings.command_deadline_ms)
+        self.journal: Journal = journal or MemoryJournal(self.settings.journal_capacity)
+        self.connections: dict[str, dict[str, AppConnection]] = {}
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.started = False
+        self.stats: dict[str, int] = {"commands": 0, "events": 0, "errors": 0}
+
+    # lifecycle -----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        now = self.clock.now_ms()
+        for login in self.backend.logins():
+            self.engine.add_agent(
+                login,
+                self.backend.snapshot(login),
+                self.backend.directory(login),
+                now,
+                seq=self.journal.last_seq(login),
+            )
+            self.connections[login] = {}
+        await self.backend.start(self._on_snapshot)
+        self.started = True
+
+    async def stop(self) -> None:
+        for conns in self.connections.values():
+            for conn in conns.values():
+                conn.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await self.backend.stop()
+        self.journal.close()
+        self.started = False
+
+    # apps ----------------------------------------------------------------------------------------
+
+    def knows(self, login: str) -> bool:
+        return login in self.engine.sessions
+
+    def attach(self, login: str, resume_from: int | None = None) -> AppConnection:
+        """Register a new app connection; queue its sync (or resume replay) before live events."""
+        conn = AppConnection(f"c{next(self._ids)}", login, self.settings.send_queue_limit)
+        if resume_from is not None:
+            replay = self.journal.since(login, resume_from)
+            if replay is not None:
+                for data in replay:
+                    conn.push(data)
+            else:
+                self._run(self.engine.sync(login, conn.id), only=conn)
+                gap = p.error_event(
+                    "System",
+                    "RESUME_GAP",
+                    f"events after seq {resume_from} are no longer in the journal",
+                    p.ERROR_TEXT["RESUME_GAP"],
+                    None,
+                    None,
+                )
+                conn.push(p.encode(gap))
+        else:
+            self._run(self.engine.sync(login, conn.id), only=conn)
+        self.connections[login][conn.id] = conn
+        return conn
+
+    def detach(self, conn: AppConnection) -> None:
+        self.connections.get(conn.login, {}).pop(conn.id, None)
+
+    def receive(self, login: str, origin: str, frame: bytes | str) -> Request | None:
+        """Handle one frame from an app; protocol errors are answered to ``origin`` only."""
+        try:
+            request = p.decode_request(frame)
+            if request.topic == "Simulator" and self.backend.name != "sim":
+                raise p.ProtocolError(
+                    "UNKNOWN_TOPIC", "Simulator", topic="Simulator", request=request.raw,
+                    request_id=request.request_id,
+                )  # fmt: skip
+        except p.ProtocolError as err:
+            self.stats["errors"] += 1
+            self._reply(login, origin, p.protocol_error_event(err))
+            return None
+        self.submit(login, origin, request)
+        return request
+
+    def submit(self, login: str, origin: str, request: Request) -> None:
+        self.stats["commands"] += 1
+        self._run(self.engine.submit(login, origin, request, self.clock.now_ms()))
+
+    # engine outputs ------------------------------------------------------------------------------
+
+    def _on_snapshot(self, login: str, snapshot: AgentSnapshot) -> None:
+        if login not in self.engine.sessions:
+            return
+        self._run(self.engine.snapshot(login, snapshot, self.clock.now_ms()))
+
+    def _run(self, outputs: list[Output], only: AppConnection | None = None) -> None:
+        for out in outputs:
+            if isinstance(out, Broadcast):
+                self._publish(out)
+            elif isinstance(out, Reply):
+                if only is not None and out.origin == only.id:
+                    only.push(p.encode(out.envelope))
+                else:
+                    self._reply(out.login, out.origin, out.envelope)
+            elif isinstance(out, Execute | Simulate):
+                task = asyncio.get_running_loop().create_task(self._carry_out(out))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    def _publish(self, out: Broadcast) -> None:
+        data = p.encode(out.envelope)  # encoded once for every app
+        seq = out.envelope.seq
+        assert isinstance(seq, int)
+        self.journal.append(out.login, seq, data)
+        self.stats["events"] += 1
+        for conn in self.connections.get(out.login, {}).values():
+            conn.push(data)
+
+    def _reply(self, login: str, origin: str, envelope: p.Envelope) -> None:
+        conn = self.connections.get(login, {}).get(origin)
+        if conn is not None:
+            conn.push(p.encode(envelope))
+
+    async def _carry_out(self, out: Execute | Simulate) -> None:
+        error: str | None = None
+        try:
+            if isinstance(out, Execute):
+                timeout = self.settings.command_deadline_ms / 1000
+                await asyncio.wait_for(self.backend.execute(out.login, out.action), timeout)
+            else:
+                simulate = getattr(self.backend, "simulate", None)
+                if simulate is None:
+                    raise BackendError("the backend has no simulator")
+                simulate(out.login, out.subtopic, out.data)
+        except TimeoutError:
+            error = "timeout"
+        except BackendError as e:
+            error = e.code
+        except Exception as e:
+            code = getattr(e, "code", None)
+            if isinstance(code, str):  # SimulatorError and other coded refusals
+                error = code
+            else:
+                log.exception("backend failed on %s", out)
+                error = f"internal error: {type(e).__name__}"
+        self._run(self.engine.result(out.login, out.command_id, error, self.clock.now_ms()))
+
+    # read-only views ---------------------------------------------------------------------------
+
+    def agent_state(self, login: str) -> dict[str, Any]:
+        agent, call = self.engine.session(login).statesync()
+        return {"agent": _plain(agent), "call": _plain(call)}
+
+    def agents(self) -> list[dict[str, Any]]:
+        rows = []
+        for login, s in self.engine.sessions.items():
+            rows.append(
+                {
+                    "login": login,
+                    "name": s.snapshot.info.name,
+                    "loginState": "LoggedIn" if s.snapshot.logged_in else "LoggedOut",
+                    "state": s.agent_view.shown.label,
+                    "stateType": s.agent_view.shown.type,
+                    "contacts": len(s.snapshot.contacts),
+                    "apps": len(self.connections.get(login, {})),
+                }
+            )
+        return rows
+
+
+def _plain(env: p.Envelope) -> dict[str, Any]:
+    result = msgspec.to_builtins(env)
+    assert isinstance(result, dict)
+    return result
+
