@@ -1,9 +1,9 @@
-"""One frame in, one typed :class:`Request` out, or a :class:`ProtocolError` (PROTOCOL.md §2, §3, §5).
+"""One frame in, one typed :class:`Request` out, or a :class:`ProtocolError` (PROTOCOL.md §2-§5).
 
 Checks run in the order of §5's error types, so each bad request gets the most basic fault: size
-(before parsing), JSON object, envelope fields, topic, subtopic, data.  The frame is parsed once into
-Python values (kept as ``Request.raw`` and echoed in errors); the envelope and each subtopic's data are
-then validated with msgspec types whose decoding plans are built once.
+(before parsing), JSON object, envelope fields, topic, subtopic, data.  The frame is parsed once
+into Python values (kept as ``Request.raw`` and echoed in errors); the envelope and each
+subtopic's data are then validated with msgspec types whose decoding plans are built once.
 """
 
 from __future__ import annotations

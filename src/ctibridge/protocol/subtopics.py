@@ -1,17 +1,17 @@
 """The subtopic table: topic -> subtopic (or alias) -> (canonical name, data shape).
 
-Theory of operation: a request names a topic and a subtopic; :data:`SUBTOPICS` maps that pair to the
-canonical subtopic and the :class:`DataShape` its ``data`` must have.  A shape is a msgspec wire type
-(what the app sends, which is also what the JSON Schema shows) plus a ``build`` function turning the
-validated wire value into the typed request value of ``requests.py``.  Subtopics whose shape is None
-take no data; any ``data`` sent with them is ignored.
+Theory of operation: a request names a topic and a subtopic; :data:`SUBTOPICS` maps that pair to
+the canonical subtopic and the :class:`DataShape` its ``data`` must have.  A shape is a msgspec
+wire type (what the app sends, which is also what the JSON Schema shows) plus a ``build`` function
+turning the validated wire value into the typed request value of ``requests.py``.  Subtopics whose
+shape is None take no data; any ``data`` sent with them is ignored.
 
 Deliberate choices where PROTOCOL.md is silent:
 
-* Consult / Transfer accept a plain string: a phone number (optional ``+`` then 7-15 digits) becomes a
-  phone endpoint; any other name an ``agent`` endpoint (the engine resolves agent vs quick connect);
-  a string made only of digits and phone punctuation that is not a valid number is refused
-  (INVALID_DATA ``phoneNumber``) rather than taken for a name.
+* Consult / Transfer accept a plain string: a phone number (optional ``+`` then 7-15 digits)
+  becomes a phone endpoint; any other name an ``agent`` endpoint (the engine resolves agent vs
+  quick connect); a string made only of digits and phone punctuation that is not a valid number
+  is refused (INVALID_DATA ``phoneNumber``) rather than taken for a name.
 * An empty id string (Hold/Resume/Disconnect/ClearContact) means "no id", like absent data.
 * Simulator ``attributes`` values that are scalars are stringified JSON-style (``true``, ``3``,
   ``1.5``); null becomes ``""``.
@@ -27,7 +27,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from ..actions import Endpoint
+from ..actions import Endpoint, EndpointKind
 from .requests import (
     Digits,
     MakeCallData,
@@ -183,15 +183,12 @@ def _target(value: str | TargetObject | None) -> Target:
         return Target(None)
     if isinstance(value, str):
         return Target(_endpoint(value))
-    given = [
-        Endpoint(kind, v)
-        for kind, v in (
-            ("phone", value.phone_number),
-            ("quick_connect", value.quick_connect),
-            ("agent", value.agent_name),
-        )
-        if v is not None
-    ]
+    candidates: tuple[tuple[EndpointKind, str | None], ...] = (
+        ("phone", value.phone_number),
+        ("quick_connect", value.quick_connect),
+        ("agent", value.agent_name),
+    )
+    given = [Endpoint(kind, v) for kind, v in candidates if v is not None]
     if len(given) != 1:
         raise InvalidData("exactly one of phoneNumber, quickConnect, agentName")
     return Target(given[0])

@@ -1,0 +1,341 @@
+"""Events and answers as they go on the wire (PROTOCOL.md §4, §5): one msgspec Struct per object.
+
+Field names are the wire names (the published interface mixes ``PascalCase``, ``camelCase`` and
+``snake_case``, so no ``rename`` rule fits) and field order is the samples' order, so an encoded
+event reads like its sample (``kw_only`` lets defaults sit anywhere in that order).  Values are
+frozen; fields set to ``UNSET`` are omitted.  The encoder is built once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from ..model import ConnectionStatus, ConnectionType, StateType
+
+CALL_BUTTONS: tuple[str, ...] = (
+    "answer",
+    "reject",
+    "disconnect",
+    "hold",
+    "resume",
+    "clearContact",
+    "consult",
+    "numberpad",
+    "swap",
+    "transfer",
+    "conference",
+)
+AGENT_BUTTONS: tuple[str, ...] = ("NotReady", "Ready", "make_call", "mute", "unmute")
+
+ButtonState = Literal["Enable", "Hide"]
+CallEventName = Literal["connecting", "connected", "hold", "missed", "rejected", "ACW", "DROPPED"]
+
+
+# --- call events (§4.1, §4.2) --------------------------------------------------------------------
+
+
+class CallButtonItems(msgspec.Struct, frozen=True, kw_only=True):
+    answer: ButtonState
+    reject: ButtonState
+    disconnect: ButtonState
+    hold: ButtonState
+    resume: ButtonState
+    clearContact: ButtonState
+    consult: ButtonState
+    numberpad: ButtonState
+    swap: ButtonState
+    transfer: ButtonState
+    conference: ButtonState
+
+
+class CallButtonFlags(msgspec.Struct, frozen=True, kw_only=True):
+    answer: bool
+    reject: bool
+    disconnect: bool
+    hold: bool
+    resume: bool
+    clearContact: bool
+    consult: bool
+    numberpad: bool
+    swap: bool
+    transfer: bool
+    conference: bool
+
+
+class CallButtonStates(msgspec.Struct, frozen=True, kw_only=True):
+    items: CallButtonItems
+    count: int = len(CALL_BUTTONS)
+
+
+class CallResponseActual(msgspec.Struct, frozen=True, kw_only=True):
+    connectionId: str
+    contactId: str
+    phoneNumber: str | None
+    status: ConnectionStatus
+    statusTimestamp: str
+    type: ConnectionType
+    buttonStates: CallButtonFlags
+    previousStatus: ConnectionStatus | None
+
+
+class MediaProperties(msgspec.Struct, frozen=True, kw_only=True):
+    callType: ConnectionType
+    queueName: str | None
+    queueTimestamp: str | None
+
+
+class CallResponseFields(msgspec.Struct, frozen=True, kw_only=True):
+    Participants: tuple[()] = ()
+    MediaProperties: MediaProperties
+    fromAddress: str | None
+    CallState: CallEventName
+    Type: ConnectionType
+    CurrentStateTime: str
+    Campaign: str
+    DN: str
+
+
+class Call(msgspec.Struct, frozen=True, kw_only=True):
+    ButtonStates: CallButtonStates
+    ActionsAllowed: None = None
+    ResponseType: int = 0
+    ResponseText: str = "Success"
+    ResponseActual: CallResponseActual
+    CallVariables: dict[str, str]
+    ExtendedCallVariables: None = None
+    ResponseFields: CallResponseFields
+    id: str
+    event: CallEventName
+    CallType: ConnectionType
+
+
+class CallEventMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """``InboundCallStateChange`` / ``OutboundCallStateChange``."""
+
+    call: Call
+    source: Literal["event"] = "event"
+
+
+# --- call StateSync answer (§4.3) ----------------------------------------------------------------
+
+
+class CallAttribute(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    value: str
+
+
+class CallSummary(msgspec.Struct, frozen=True, kw_only=True):
+    connectionId: str
+    contactId: str
+    phoneNumber: str | None
+    status: ConnectionStatus
+    statusTimestamp: str
+    type: ConnectionType
+    buttonStates: CallButtonFlags
+
+
+class CallStateSyncMessage(msgspec.Struct, frozen=True, kw_only=True):
+    attributes: tuple[CallAttribute, ...]
+    queueName: str | None
+    queueTimestamp: str | None
+    calls: tuple[CallSummary, ...]
+
+
+# --- agent messages (§4.4) -----------------------------------------------------------------------
+
+
+class AgentButtonItems(msgspec.Struct, frozen=True, kw_only=True):
+    NotReady: ButtonState
+    Ready: ButtonState
+    make_call: ButtonState
+    mute: ButtonState
+    unmute: ButtonState
+
+
+class AgentButtonStates(msgspec.Struct, frozen=True, kw_only=True):
+    items: AgentButtonItems
+    count: int = len(AGENT_BUTTONS)
+
+
+class AgentStateActual(msgspec.Struct, frozen=True, kw_only=True):
+    """``rules.ResponseActual``, and ``agentState`` of the Login/Logout answers."""
+
+    agentStateARN: str | None = None
+    type: StateType
+    name: str
+    startTimestamp: str
+
+
+class AgentRules(msgspec.Struct, frozen=True, kw_only=True):
+    ButtonStates: AgentButtonStates
+    ResponseActual: AgentStateActual
+
+
+class ReasonCode(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+
+
+class StateLabel(msgspec.Struct, frozen=True, kw_only=True):
+    """An agent state as apps name it: ``{label, code, type}``."""
+
+    label: str
+    code: str
+    type: StateType
+
+
+class AgentStateData(msgspec.Struct, frozen=True, kw_only=True):
+    muted: bool
+    name: str
+    extension: str
+    loginName: str
+    softphoneEnabled: bool
+    state: str
+    # only for not-routable and system states, as published
+    reasonCode: ReasonCode | UnsetType = UNSET
+    stateChangeTime: str
+    type: StateType
+    nextState: StateLabel | None = None  # [ext]
+
+
+class SetAgentStateMessage(msgspec.Struct, frozen=True, kw_only=True):
+    rules: AgentRules
+    data: AgentStateData
+    event: str
+    source: Literal["event"] = "event"
+
+
+class AgentInfoMessage(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    loginName: str
+    extension: str
+    softphoneEnabled: bool
+    routingProfile: str
+    queues: tuple[str, ...]
+
+
+class AgentStateSyncMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """Logged out: ``agentInfo``, ``agentState`` null and ``rules`` "", as published."""
+
+    loginState: Literal["LoggedIn", "LoggedOut"]
+    agentInfo: AgentInfoMessage | None
+    agentState: StateLabel | None
+    rules: AgentRules | Literal[""]
+
+
+class LoginAgentInfo(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    extension: str
+    loginName: str
+    muted: bool
+    softphoneEnabled: bool
+
+
+class LogoutAgentInfo(msgspec.Struct, frozen=True, kw_only=True):
+    muted: bool
+    name: str
+    extension: str
+    loginName: str
+    softphoneEnabled: bool
+
+
+class LoginSuccessMessage(msgspec.Struct, frozen=True, kw_only=True):
+    loginState: Literal["LoggedIn"] = "LoggedIn"
+    agentInfo: LoginAgentInfo
+    agentState: AgentStateActual
+    rules: AgentRules
+
+
+class LogoutSuccessMessage(msgspec.Struct, frozen=True, kw_only=True):
+    loginState: Literal["LoggedOut"] = "LoggedOut"
+    agentInfo: LogoutAgentInfo
+    agentState: AgentStateActual
+    rules: AgentRules
+
+
+class GetStatesMessage(msgspec.Struct, frozen=True, kw_only=True):
+    states: tuple[StateLabel, ...]
+
+
+class CcpAgentStateMessage(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    type: StateType
+
+
+# --- errors (§5) ---------------------------------------------------------------------------------
+
+
+class ErrorMessage(msgspec.Struct, frozen=True, kw_only=True):
+    type: str
+    code: str
+    text: str
+    request: dict[str, Any] | None
+
+
+Message = (
+    CallEventMessage
+    | CallStateSyncMessage
+    | SetAgentStateMessage
+    | AgentStateSyncMessage
+    | LoginSuccessMessage
+    | LogoutSuccessMessage
+    | GetStatesMessage
+    | CcpAgentStateMessage
+    | ErrorMessage
+)
+
+# (topic, subtopic) -> message type of every event and answer; the JSON Schema is built from it.
+EVENTS: dict[tuple[str, str], type[Message]] = {
+    ("InboundCall", "InboundCallStateChange"): CallEventMessage,
+    ("OutboundCall", "OutboundCallStateChange"): CallEventMessage,
+    ("InboundCall", "StateSync"): CallStateSyncMessage,
+    ("OutboundCall", "StateSync"): CallStateSyncMessage,
+    ("Agent", "SetAgentState"): SetAgentStateMessage,
+    ("Agent", "StateSync"): AgentStateSyncMessage,
+    ("Agent", "LoginSuccess"): LoginSuccessMessage,
+    ("Agent", "LogoutSuccess"): LogoutSuccessMessage,
+    ("Agent", "GetStates"): GetStatesMessage,
+    ("Agent", "CcpAgentState"): CcpAgentStateMessage,
+    **{
+        (topic, "Error"): ErrorMessage
+        for topic in ("InboundCall", "OutboundCall", "Agent", "Simulator", "System")
+    },
+}
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    """One event or answer.  ``seq`` [ext] is set for journaled broadcasts, ``requestId`` [ext]
+    when the event answers a request; both are omitted when unset."""
+
+    channel: Literal["Amazon"] = "Amazon"
+    topic: str
+    subtopic: str
+    message: Message
+    seq: int | UnsetType = UNSET
+    requestId: str | UnsetType = UNSET
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def encode(env: Envelope) -> bytes:
+    """The JSON text of ``env``, as sent on the wire."""
+    return _ENCODER.encode(env)
+
+
+def with_seq(env: Envelope, seq: int) -> Envelope:
+    return msgspec.structs.replace(env, seq=seq)
+
+
+def with_request_id(env: Envelope, rid: str | None) -> Envelope:
+    """``env`` answering request ``rid`` (unchanged when ``rid`` is None)."""
+    return env if rid is None else msgspec.structs.replace(env, requestId=rid)
+
+
+def iso(ms: int) -> str:
+    """Epoch milliseconds as ISO-8601 UTC with milliseconds, e.g. ``2020-04-09T12:52:16.344Z``."""
+    seconds, millis = divmod(ms, 1000)
+    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
