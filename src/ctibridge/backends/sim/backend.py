@@ -614,7 +614,7 @@ class SimBackend:
     def _clear(self, agent: _Agent, action: Clear) -> None:
         contact = self._contact(agent, action.contact_id)
         if not contact.ended:
-            raise BackendError("InvalidStateException: contact is not in a clearable state")
+            raise BackendError("contact is not in a clearable state")
         snap = calls.remove_contact(agent.snap, contact.contact_id)
         if snap.next_state is not None:
             snap = replace(snap, state=snap.next_state, next_state=None, state_since=self._now())
