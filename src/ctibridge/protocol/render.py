@@ -70,15 +70,14 @@ def _call_buttons(buttons: frozenset[str]) -> tuple[CallButtonStates, CallButton
     _check_buttons(buttons, CALL_BUTTONS)
     items = CallButtonItems(**{b: "Enable" if b in buttons else "Hide" for b in CALL_BUTTONS})
     flags = CallButtonFlags(**{b: b in buttons for b in CALL_BUTTONS})
-    return CallButtonStates(items=items), flags
+    return CallButtonStates(items=items, count=11), flags
 
 
 @lru_cache(maxsize=1 << len(AGENT_BUTTONS))
 def _agent_buttons(buttons: frozenset[str]) -> AgentButtonStates:
     _check_buttons(buttons, AGENT_BUTTONS)
-    return AgentButtonStates(
-        items=AgentButtonItems(**{b: "Enable" if b in buttons else "Hide" for b in AGENT_BUTTONS})
-    )
+    items = AgentButtonItems(**{b: "Enable" if b in buttons else "Hide" for b in AGENT_BUTTONS})
+    return AgentButtonStates(items=items, count=5)
 
 
 def _call_variables(contact: Contact) -> dict[str, str]:
@@ -100,6 +99,9 @@ def call_event(
     since = iso(connection.since)
     call = Call(
         ButtonStates=button_states,
+        ActionsAllowed=None,
+        ResponseType=0,
+        ResponseText="Success",
         ResponseActual=CallResponseActual(
             connectionId=connection.connection_id,
             contactId=contact.contact_id,
@@ -111,7 +113,9 @@ def call_event(
             previousStatus=connection.previous_status,
         ),
         CallVariables=_call_variables(contact),
+        ExtendedCallVariables=None,
         ResponseFields=CallResponseFields(
+            Participants=(),
             MediaProperties=MediaProperties(
                 callType=connection.type,
                 queueName=contact.queue,
@@ -131,7 +135,7 @@ def call_event(
     return Envelope(
         topic=contact.topic,
         subtopic=f"{contact.topic}StateChange",
-        message=CallEventMessage(call=call),
+        message=CallEventMessage(call=call, source="event"),
     )
 
 
@@ -165,7 +169,9 @@ def call_statesync(
 
 
 def _state_actual(shown: AgentState, shown_since: int) -> AgentStateActual:
-    return AgentStateActual(type=shown.type, name=shown.label, startTimestamp=iso(shown_since))
+    return AgentStateActual(
+        agentStateARN=None, type=shown.type, name=shown.label, startTimestamp=iso(shown_since)
+    )
 
 
 def _rules(shown: AgentState, shown_since: int, buttons: frozenset[str]) -> AgentRules:
@@ -197,7 +203,7 @@ def agent_state_event(
         nextState=None if snapshot.next_state is None else _label(snapshot.next_state),
     )
     message = SetAgentStateMessage(
-        rules=_rules(shown, shown_since, buttons), data=data, event=shown.label
+        rules=_rules(shown, shown_since, buttons), data=data, event=shown.label, source="event"
     )
     return Envelope(topic="Agent", subtopic="SetAgentState", message=message)
 
@@ -234,6 +240,7 @@ def login_success(
     """``Agent/LoginSuccess`` (§3.2)."""
     info = snapshot.info
     message = LoginSuccessMessage(
+        loginState="LoggedIn",
         agentInfo=LoginAgentInfo(
             name=info.name,
             extension=info.extension,
@@ -253,6 +260,7 @@ def logout_success(
     """``Agent/LogoutSuccess`` (§3.2)."""
     info = snapshot.info
     message = LogoutSuccessMessage(
+        loginState="LoggedOut",
         agentInfo=LogoutAgentInfo(
             muted=snapshot.muted,
             name=info.name,

@@ -2,8 +2,9 @@
 
 Field names are the wire names (the published interface mixes ``PascalCase``, ``camelCase`` and
 ``snake_case``, so no ``rename`` rule fits) and field order is the samples' order, so an encoded
-event reads like its sample (``kw_only`` lets defaults sit anywhere in that order).  Values are
-frozen; fields set to ``UNSET`` are omitted.  The encoder is built once.
+event reads like its sample.  Fields have no defaults - every key is always sent, so the JSON Schema
+lists every key as required - except the optional ones, which are ``UNSET`` (omitted) unless given
+(``kw_only`` lets them sit anywhere in the sample order).  The encoder is built once.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class CallButtonFlags(msgspec.Struct, frozen=True, kw_only=True):
 
 class CallButtonStates(msgspec.Struct, frozen=True, kw_only=True):
     items: CallButtonItems
-    count: int = len(CALL_BUTTONS)
+    count: Literal[11]
 
 
 class CallResponseActual(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,7 +90,7 @@ class MediaProperties(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CallResponseFields(msgspec.Struct, frozen=True, kw_only=True):
-    Participants: tuple[()] = ()
+    Participants: tuple[()]
     MediaProperties: MediaProperties
     fromAddress: str | None
     CallState: CallEventName
@@ -101,12 +102,12 @@ class CallResponseFields(msgspec.Struct, frozen=True, kw_only=True):
 
 class Call(msgspec.Struct, frozen=True, kw_only=True):
     ButtonStates: CallButtonStates
-    ActionsAllowed: None = None
-    ResponseType: int = 0
-    ResponseText: str = "Success"
+    ActionsAllowed: None
+    ResponseType: Literal[0]
+    ResponseText: Literal["Success"]
     ResponseActual: CallResponseActual
     CallVariables: dict[str, str]
-    ExtendedCallVariables: None = None
+    ExtendedCallVariables: None
     ResponseFields: CallResponseFields
     id: str
     event: CallEventName
@@ -117,7 +118,7 @@ class CallEventMessage(msgspec.Struct, frozen=True, kw_only=True):
     """``InboundCallStateChange`` / ``OutboundCallStateChange``."""
 
     call: Call
-    source: Literal["event"] = "event"
+    source: Literal["event"]
 
 
 # --- call StateSync answer (§4.3) ----------------------------------------------------------------
@@ -158,13 +159,13 @@ class AgentButtonItems(msgspec.Struct, frozen=True, kw_only=True):
 
 class AgentButtonStates(msgspec.Struct, frozen=True, kw_only=True):
     items: AgentButtonItems
-    count: int = len(AGENT_BUTTONS)
+    count: Literal[5]
 
 
 class AgentStateActual(msgspec.Struct, frozen=True, kw_only=True):
     """``rules.ResponseActual``, and ``agentState`` of the Login/Logout answers."""
 
-    agentStateARN: str | None = None
+    agentStateARN: str | None
     type: StateType
     name: str
     startTimestamp: str
@@ -198,14 +199,14 @@ class AgentStateData(msgspec.Struct, frozen=True, kw_only=True):
     reasonCode: ReasonCode | UnsetType = UNSET
     stateChangeTime: str
     type: StateType
-    nextState: StateLabel | None = None  # [ext]
+    nextState: StateLabel | None  # [ext]
 
 
 class SetAgentStateMessage(msgspec.Struct, frozen=True, kw_only=True):
     rules: AgentRules
     data: AgentStateData
     event: str
-    source: Literal["event"] = "event"
+    source: Literal["event"]
 
 
 class AgentInfoMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -243,14 +244,14 @@ class LogoutAgentInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LoginSuccessMessage(msgspec.Struct, frozen=True, kw_only=True):
-    loginState: Literal["LoggedIn"] = "LoggedIn"
+    loginState: Literal["LoggedIn"]
     agentInfo: LoginAgentInfo
     agentState: AgentStateActual
     rules: AgentRules
 
 
 class LogoutSuccessMessage(msgspec.Struct, frozen=True, kw_only=True):
-    loginState: Literal["LoggedOut"] = "LoggedOut"
+    loginState: Literal["LoggedOut"]
     agentInfo: LogoutAgentInfo
     agentState: AgentStateActual
     rules: AgentRules
