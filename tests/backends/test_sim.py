@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import AsyncIterator
 
@@ -1167,3 +1168,152 @@ async def test_stop_cancels_every_timer(rig: Rig) -> None:
     assert rig.clock.pending == 0
     rig.clock.advance(60)
     assert rig.contact().state == "live"
+
+
+async def test_hanging_up_the_customer_during_an_agent_consult_ends_both_calls(rig: Rig) -> None:
+    contact = await rig.consulting(Endpoint(kind="agent", value=A2))
+    await rig.do(Accept(rig.contact(A2).contact_id), A2)
+    rig.take()
+    await rig.do(Hangup(contact.contact_id, contact.contact_id))
+    assert [login for login, _ in rig.take()] == [A1, A2]
+    assert rig.contact(A1).state == "acw"
+    assert rig.contact(A2).state == "acw"
+
+
+async def test_transfer_after_the_customer_left_ends_the_consulted_agents_call(rig: Rig) -> None:
+    contact = await rig.consulting(Endpoint(kind="agent", value=A2))
+    await rig.do(Accept(rig.contact(A2).contact_id), A2)
+    rig.simulate("CustomerHangup", SimContactRef())
+    assert rig.legs() == [("agent", "connected"), ("third_party", "connected")]
+    assert rig.contact(A2).state == "live"  # still talking to agent1
+    await rig.do(Transfer(contact.contact_id))
+    assert rig.contact(A1).state == "acw"
+    assert rig.contact(A2).state == "acw"  # nobody left to hand over
+
+
+# --- random walks: whatever happens, the simulator stays coherent -------------------------------
+
+_WALKERS = (A1, A2, A3)
+_ENDPOINTS = (
+    PHONE,
+    Endpoint(kind="quick_connect", value="Billing"),
+    Endpoint(kind="queue", value="Support"),
+    Endpoint(kind="agent", value=A1),
+    Endpoint(kind="agent", value=A2),
+    Endpoint(kind="agent", value=A3),
+)
+
+
+def _random_action(rnd: random.Random, snap: AgentSnapshot) -> Action:
+    contact = snap.voice_contact if rnd.random() < 0.95 else None
+    cid = contact.contact_id if contact is not None else "bogus"
+    legs = contact.connections if contact is not None else ()
+    leg = rnd.choice(legs).connection_id if legs and rnd.random() < 0.95 else "bogus"
+    choices: list[Action] = [
+        Accept(cid),
+        Reject(cid),
+        Hold(cid, leg),
+        Resume(cid, leg),
+        Hangup(cid, leg),
+        Clear(cid),
+        AddParty(cid, rnd.choice(_ENDPOINTS)),
+        Swap(cid),
+        Conference(cid),
+        Transfer(cid, rnd.choice((None, *_ENDPOINTS))),
+        SendDigits(cid, leg, "1#"),
+        SetState(rnd.choice((AVAILABLE, AVAILABLE, NOT_READY, OFFLINE))),
+        SetMute(rnd.random() < 0.5),
+        Dial(PHONE, topic=rnd.choice(("InboundCall", "OutboundCall"))),
+        AcceptPreview(cid),
+        SkipPreview(cid),
+    ]
+    if contact is not None and rnd.random() < 0.7:
+        # mostly moves that fit the call's situation, so walks get deep into consults
+        agent_leg = contact.agent_leg
+        if contact.ended:
+            return Clear(cid)
+        if agent_leg is not None and agent_leg.status == "connecting":
+            return rnd.choice(choices[:2] + choices[-2:])
+        return rnd.choice(choices[2:5] + choices[6:11])
+    if not snap.logged_in:
+        return Login()
+    if rnd.random() < 0.05:
+        return Logout()
+    return rnd.choice(choices)
+
+
+def _random_simulation(rnd: random.Random) -> tuple[str, object]:
+    if rnd.random() < 0.03:
+        return "Reset", NoData()
+    if rnd.random() < 0.05:
+        return "FailNext", SimFailNext(subtopic=rnd.choice(("Answer", "Hold", "MakeCall")))
+    return rnd.choice(
+        [
+            ("IncomingCall", SimIncomingCall(CUSTOMER, ring_seconds=rnd.choice((None, 4)))),
+            ("CustomerHangup", SimContactRef()),
+            ("ThirdPartyAnswer", SimContactRef()),
+            ("ThirdPartyHangup", SimContactRef()),
+            ("OutboundResult", SimOutboundResult(result=rnd.choice(("answer", "busy")))),
+            ("Configure", SimConfigure(answer_seconds=rnd.choice((0, 2)), ring_seconds=6)),
+            ("PreviewCall", SimPreviewCall(phone_number=PHONE.value)),
+        ]
+    )
+
+
+def _check_coherent(rig: Rig) -> None:
+    order = {"agent": 0, "customer": 1, "third_party": 2}
+    for login in _WALKERS:
+        snap = rig.snap(login)
+        if not snap.logged_in:
+            assert snap.state == OFFLINE and snap.contacts == ()
+        assert len({c.contact_id for c in snap.contacts}) == len(snap.contacts)
+        for contact in snap.contacts:
+            roles = [leg.role for leg in contact.connections]
+            assert roles == sorted(roles, key=order.__getitem__)
+            assert roles.count("agent") == 1 and roles.count("third_party") <= 1
+            assert roles.count("customer") <= 1
+            for leg in contact.connections:
+                assert leg.since <= rig.clock.now_ms()
+                assert (leg.previous_status is None) or leg.previous_status != leg.status
+                if leg.role == "customer":
+                    assert leg.connection_id == contact.contact_id
+                    want = "inbound" if contact.kind in ("inbound", "transfer") else "outbound"
+                    assert leg.type == want
+            if contact.ended:
+                assert "third_party" not in roles
+                assert all(leg.status == "disconnected" for leg in contact.connections)
+            else:
+                assert all(leg.status != "disconnected" for leg in contact.connections)
+        reported = [s for who, s in rig.events if who == login]
+        if reported:
+            assert reported[-1] is snap  # the sink always got the latest value
+    assert rig.clock.pending == rig.sim.status()["timers"]
+
+
+@pytest.mark.parametrize("seed", range(25))
+async def test_random_walk_stays_coherent_and_refusals_change_nothing(seed: int) -> None:
+    rnd = random.Random(seed)
+    clock = ManualClock()
+    sim = SimBackend(clock, seed=seed, agents=3)
+    rig = Rig(sim, clock)
+    await sim.start(rig.sink)
+    for _ in range(300):
+        if rnd.random() < 0.1:
+            clock.advance(rnd.choice((1, 3, 7)))
+        # try a few random moves until one is carried out; every refusal must change nothing
+        for _ in range(10):
+            login = rnd.choice(_WALKERS)
+            before = {name: sim.snapshot(name) for name in _WALKERS}
+            reports = len(rig.events)
+            try:
+                if rnd.random() < 0.75:
+                    await sim.execute(login, _random_action(rnd, sim.snapshot(login)))
+                else:
+                    sim.simulate(login, *_random_simulation(rnd))
+                break
+            except (BackendError, SimulatorError):
+                assert {name: sim.snapshot(name) for name in _WALKERS} == before
+                assert len(rig.events) == reports
+        _check_coherent(rig)
+    await sim.stop()
+    assert clock.pending == 0
