@@ -86,11 +86,11 @@ def json_schema() -> dict[str, Any]:
     )
     defs["Request"] = {
         "description": "A message from an app to the hub.",
-        "anyOf": refs[1 : 1 + len(requests)],
+        "anyOf": list(refs[1 : 1 + len(requests)]),
     }
     defs["Event"] = {
         "description": "A message from the hub to an app.",
-        "anyOf": refs[1 + len(requests) :],
+        "anyOf": list(refs[1 + len(requests) :]),
     }
     return {
         "$schema": SCHEMA_DIALECT,
