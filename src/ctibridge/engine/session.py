@@ -376,7 +376,7 @@ class Engine:
     def _start(self, s: AgentSession, origin: str, req: Request, now: int) -> list[Output]:
         login = s.login
         if req.subtopic in ("StateSync", "GetStates", "CcpAgentState"):
-            return [Reply(login, origin, p.with_request_id(self._query(s, req), req.request_id))]
+            return [Reply(login, origin, self.query(login, req))]
         forbidden = self._forbidden(s, req)
         if forbidden is not None:
             return [Reply(login, origin, forbidden)]
@@ -396,12 +396,16 @@ class Engine:
         s.inflight = Inflight(command_id, origin, req, now + self.deadline_ms)
         return [Execute(login, command_id, action)]
 
-    def _query(self, s: AgentSession, req: Request) -> p.Envelope:
+    def query(self, login: str, req: Request) -> p.Envelope:
+        """Answer StateSync / GetStates / CcpAgentState (to the requester only)."""
+        s = self.session(login)
         if req.subtopic == "StateSync":
-            return s.call_statesync(req.topic)
-        if req.subtopic == "GetStates":
-            return p.get_states(s.directory.states)
-        return p.ccp_agent_state(s.agent_view.shown)
+            env = s.call_statesync(req.topic)
+        elif req.subtopic == "GetStates":
+            env = p.get_states(s.directory.states)
+        else:
+            env = p.ccp_agent_state(s.agent_view.shown)
+        return p.with_request_id(env, req.request_id)
 
     def _forbidden(self, s: AgentSession, req: Request) -> p.Envelope | None:
         """Ids of another agent's contact are refused before anything else (§5 FORBIDDEN)."""
