@@ -828,6 +828,47 @@ async def test_consulting_an_unavailable_agent_is_refused(rig: Rig) -> None:
     )
 
 
+async def test_consulted_agent_leaving_by_blind_transfer_drops_out_of_the_consult(
+    rig: Rig,
+) -> None:
+    await rig.consulting(Endpoint(kind="agent", value=A2))
+    offered = rig.contact(A2)
+    await rig.do(Accept(offered.contact_id), A2)
+    rig.take()
+    await rig.do(Transfer(offered.contact_id, PHONE), A2)
+    assert [login for login, _ in rig.take()] == [A2, A1]
+    assert rig.contact(A2).state == "acw"
+    assert rig.legs() == [("agent", "connected"), ("customer", "hold")]
+
+
+async def test_a_chain_of_consults_settles_along_the_chain(rig: Rig) -> None:
+    first = await rig.consulting(Endpoint(kind="agent", value=A2))
+    await rig.do(Accept(rig.contact(A2).contact_id), A2)
+    second = rig.contact(A2)
+    await rig.do(AddParty(second.contact_id, Endpoint(kind="agent", value=A3)), A2)
+    await rig.do(Accept(rig.contact(A3).contact_id), A3)
+    assert rig.third(A2).status == "connected"
+    rig.take()
+    await rig.do(Hangup(first.contact_id, rig.third().connection_id))  # agent1 drops agent2
+    assert [login for login, _ in rig.take()] == [A1, A2, A3]
+    assert rig.legs() == [("agent", "connected"), ("customer", "hold")]
+    assert rig.contact(A2).state == "acw"
+    assert rig.contact(A3).state == "acw"
+
+
+async def test_consulted_agent_whose_call_empties_drops_out_of_the_consult(rig: Rig) -> None:
+    await rig.consulting(Endpoint(kind="agent", value=A2))
+    await rig.do(Accept(rig.contact(A2).contact_id), A2)
+    await rig.do(AddParty(rig.contact(A2).contact_id, PHONE), A2)
+    rig.simulate("CustomerHangup", SimContactRef(), A2)
+    assert rig.legs(A2) == [("agent", "connected"), ("third_party", "connecting")]
+    rig.take()
+    rig.simulate("ThirdPartyHangup", SimContactRef(), A2)
+    assert [login for login, _ in rig.take()] == [A2, A1]
+    assert rig.contact(A2).state == "acw"
+    assert rig.legs() == [("agent", "connected"), ("customer", "hold")]
+
+
 # --- DTMF -----------------------------------------------------------------------------------------
 
 
@@ -1284,6 +1325,13 @@ def _check_coherent(rig: Rig) -> None:
                 assert all(leg.status == "disconnected" for leg in contact.connections)
             else:
                 assert all(leg.status != "disconnected" for leg in contact.connections)
+            third = contact.third_party_leg
+            if third is not None and third.phone_number in _WALKERS:
+                # a consulted agent is on the line as long as the consulting agent sees it
+                assert any(
+                    c.kind == "transfer" and c.state == "live"
+                    for c in rig.snap(third.phone_number).contacts
+                )
         reported = [s for who, s in rig.events if who == login]
         if reported:
             assert reported[-1] is snap  # the sink always got the latest value

@@ -427,49 +427,71 @@ class SimBackend:
             if not self._consult_alive(link):
                 del self._consults[leg_id]
 
-    def _target_ended(self, link: _Consult, now: int) -> AgentSnapshot:
-        """The consulted agent's call ends: missed if still ringing, else ACW."""
-        target = self._agents[link.target_login]
-        contact = target.snap.contact(link.target_contact_id)
-        assert contact is not None
-        state: ContactState = "missed" if calls.is_ringing(contact) else "acw"
-        return calls.put_contact(target.snap, calls.end(contact, state, now))
+    @staticmethod
+    def _latest(agent: _Agent, changes: _Changes) -> AgentSnapshot:
+        """The agent's snapshot as this change leaves it so far."""
+        return changes.get(agent.login, agent.snap)
 
-    def _target_answered(self, link: _Consult, now: int) -> AgentSnapshot:
-        target = self._agents[link.target_login]
-        contact = target.snap.contact(link.target_contact_id)
-        assert contact is not None
-        return calls.put_contact(target.snap, calls.set_roles(contact, ["agent"], "connected", now))
+    def _end(
+        self,
+        agent: _Agent,
+        contact: Contact,
+        state: ContactState,
+        now: int,
+        changes: _Changes,
+        *,
+        customer_stays: bool = False,
+    ) -> None:
+        """``contact`` ends for ``agent`` (legs disconnected, third parties gone), with what
+        that means for agents linked to it by a consult (see :meth:`_ended`)."""
+        ended = calls.end(contact, state, now)
+        changes[agent.login] = calls.put_contact(self._latest(agent, changes), ended)
+        self._ended(agent, contact, now, changes, customer_stays=customer_stays)
 
-    def _consulter_leg(self, link: _Consult, now: int, *, answered: bool) -> AgentSnapshot:
-        """The consulting agent's third-party leg connects (answered) or drops."""
-        source = self._agents[link.login]
-        contact = source.snap.contact(link.contact_id)
-        assert contact is not None
-        if answered:
-            contact = calls.set_leg(contact, link.leg_id, "connected", now)
-        else:
-            contact = calls.drop_third_party(contact, link.leg_id, now)
-        return calls.put_contact(source.snap, contact)
-
-    def _release_links(
+    def _ended(
         self, agent: _Agent, contact: Contact, now: int, changes: _Changes, *, customer_stays: bool
     ) -> None:
-        """Effects on other agents of ``contact`` ending for ``agent``.
+        """Effects on other agents of ``contact`` (as it was) having ended for ``agent``.
 
         A consulted agent keeps the call when the consulting agent leaves while the customer is
         still there (that is how a warm transfer completes); otherwise its call ends.  When the
-        ending contact is itself a consult target, the consulting agent's leg to it drops.
+        ended contact is itself a consult target, the consulting agent's leg to it drops.
+        Every step checks the latest snapshots, so a chain of consults settles exactly once.
         """
         for leg in contact.connections:
             if leg.role != "third_party":
                 continue
             link = self._consult_from(agent.login, contact.contact_id, leg.connection_id)
             if link is not None and not (customer_stays and contact.customer_leg is not None):
-                changes[link.target_login] = self._target_ended(link, now)
+                self._end_target(link, now, changes)
         link = self._consult_to(agent.login, contact.contact_id)
         if link is not None:
-            changes[link.login] = self._consulter_leg(link, now, answered=False)
+            source = self._agents[link.login]
+            current = self._latest(source, changes).contact(link.contact_id)
+            if current is not None and current.connection(link.leg_id) is not None:
+                self._third_party_gone(source, current, link.leg_id, now, changes)
+
+    def _end_target(self, link: _Consult, now: int, changes: _Changes) -> None:
+        """The consulted agent's call ends: missed if still ringing, else ACW."""
+        target = self._agents[link.target_login]
+        contact = self._latest(target, changes).contact(link.target_contact_id)
+        if contact is None or contact.ended:
+            return
+        state: ContactState = "missed" if calls.is_ringing(contact) else "acw"
+        self._end(target, contact, state, now, changes)
+
+    def _third_party_gone(
+        self, agent: _Agent, contact: Contact, leg_id: str, now: int, changes: _Changes
+    ) -> None:
+        """A third party leaves ``contact``: a consulted agent's call ends with it; with no
+        customer left either, the call is over."""
+        link = self._consult_from(agent.login, contact.contact_id, leg_id)
+        new = calls.drop_third_party(contact, leg_id, now)
+        changes[agent.login] = calls.put_contact(self._latest(agent, changes), new)
+        if link is not None:
+            self._end_target(link, now, changes)
+        if new.ended:
+            self._ended(agent, contact, now, changes, customer_stays=False)
 
     # --- timers ---------------------------------------------------------------------------------
 
@@ -558,7 +580,11 @@ class SimBackend:
         }
         link = self._consult_to(agent.login, contact.contact_id)
         if link is not None:
-            changes[link.login] = self._consulter_leg(link, now, answered=True)
+            source = self._agents[link.login]
+            consult = source.snap.contact(link.contact_id)
+            assert consult is not None  # the link is alive
+            new = calls.set_leg(consult, link.leg_id, "connected", now)
+            changes[link.login] = calls.put_contact(source.snap, new)
         self._commit(changes)
 
     def _reject(self, agent: _Agent, action: Reject) -> None:
@@ -571,8 +597,8 @@ class SimBackend:
         self, agent: _Agent, contact: Contact, state: Literal["missed", "rejected"]
     ) -> None:
         now = self._now()
-        changes = {agent.login: calls.put_contact(agent.snap, calls.end(contact, state, now))}
-        self._release_links(agent, contact, now, changes, customer_stays=False)
+        changes: _Changes = {}
+        self._end(agent, contact, state, now, changes)
         self._commit(changes)
 
     def _hold(self, agent: _Agent, action: Hold) -> None:
@@ -599,16 +625,12 @@ class SimBackend:
         now = self._now()
         changes: _Changes = {}
         if leg.role == "third_party":
-            link = self._consult_from(agent.login, contact.contact_id, leg.connection_id)
-            new = calls.drop_third_party(contact, leg.connection_id, now)
-            changes[agent.login] = calls.put_contact(agent.snap, new)
-            if link is not None:
-                changes[link.target_login] = self._target_ended(link, now)
+            self._third_party_gone(agent, contact, leg.connection_id, now, changes)
         else:
-            # hanging up a call that still rings is refusing it
+            # hanging up a call that still rings is refusing it; when the agent leaves (rather
+            # than hanging up on the customer) a consulted agent keeps the customer
             state: ContactState = "rejected" if calls.is_ringing(contact) else "acw"
-            changes[agent.login] = calls.put_contact(agent.snap, calls.end(contact, state, now))
-            self._release_links(agent, contact, now, changes, customer_stays=leg.role == "agent")
+            self._end(agent, contact, state, now, changes, customer_stays=leg.role == "agent")
         self._commit(changes)
 
     def _clear(self, agent: _Agent, action: Clear) -> None:
@@ -696,8 +718,8 @@ class SimBackend:
             # warm: the agent leaves; the customer stays with the third party
             if contact.third_party_leg is None:
                 raise BackendError("InvalidStateException: no third party to transfer to")
-            changes = {agent.login: calls.put_contact(agent.snap, calls.end(contact, "acw", now))}
-            self._release_links(agent, contact, now, changes, customer_stays=True)
+            changes: _Changes = {}
+            self._end(agent, contact, "acw", now, changes, customer_stays=True)
             self._commit(changes)
             return
         customer = contact.customer_leg
@@ -717,7 +739,8 @@ class SimBackend:
                 ),
                 None,
             )
-        changes = {agent.login: calls.put_contact(agent.snap, calls.end(contact, "acw", now))}
+        changes = {}
+        self._end(agent, contact, "acw", now, changes)
         if target is not None:
             queue = action.endpoint.value if action.endpoint.kind == "queue" else contact.queue
             changes[target.login] = self._offer(
@@ -847,28 +870,32 @@ class SimBackend:
 
     def _customer_outcome(self, agent: _Agent, contact: Contact, result: _Outcome) -> None:
         now = self._now()
+        changes: _Changes = {}
         if result == "answer":
             new = calls.set_roles(contact, ["agent", "customer"], "connected", now)
+            changes[agent.login] = calls.put_contact(agent.snap, new)
         else:
-            new = calls.end(contact, "acw", now)
-        self._commit({agent.login: calls.put_contact(agent.snap, new)})
+            self._end(agent, contact, "acw", now, changes)
+        self._commit(changes)
 
     def _third_party_outcome(
         self, agent: _Agent, contact: Contact, leg: Connection, result: _Outcome
     ) -> None:
         now = self._now()
-        link = self._consult_from(agent.login, contact.contact_id, leg.connection_id)
         changes: _Changes = {}
-        if result == "answer":
-            new = calls.set_leg(contact, leg.connection_id, "connected", now)
-            changes[agent.login] = calls.put_contact(agent.snap, new)
-            if link is not None:
-                changes[link.target_login] = self._target_answered(link, now)
-        else:
-            new = calls.drop_third_party(contact, leg.connection_id, now)
-            changes[agent.login] = calls.put_contact(agent.snap, new)
-            if link is not None:
-                changes[link.target_login] = self._target_ended(link, now)
+        if result != "answer":
+            self._third_party_gone(agent, contact, leg.connection_id, now, changes)
+            self._commit(changes)
+            return
+        new = calls.set_leg(contact, leg.connection_id, "connected", now)
+        changes[agent.login] = calls.put_contact(agent.snap, new)
+        link = self._consult_from(agent.login, contact.contact_id, leg.connection_id)
+        if link is not None:  # the consulted agent answers
+            target = self._agents[link.target_login]
+            offered = target.snap.contact(link.target_contact_id)
+            assert offered is not None  # the link is alive
+            answered = calls.set_roles(offered, ["agent"], "connected", now)
+            changes[target.login] = calls.put_contact(target.snap, answered)
         self._commit(changes)
 
     # --- Simulator topic ------------------------------------------------------------------------
@@ -935,8 +962,8 @@ class SimBackend:
             new = calls.drop_leg(contact, customer.connection_id)
             self._commit({agent.login: calls.put_contact(agent.snap, new)})
             return
-        changes = {agent.login: calls.put_contact(agent.snap, calls.end(contact, "acw", now))}
-        self._release_links(agent, contact, now, changes, customer_stays=False)
+        changes: _Changes = {}
+        self._end(agent, contact, "acw", now, changes)
         self._commit(changes)
 
     def _sim_third_party(self, agent: _Agent, data: SimContactRef) -> tuple[Contact, Connection]:
@@ -1011,7 +1038,7 @@ class SimBackend:
         now = self._now()
         changes: _Changes = {agent.login: self._initial(agent.info, now)}
         for contact in agent.snap.contacts:
-            self._release_links(agent, contact, now, changes, customer_stays=False)
+            self._ended(agent, contact, now, changes, customer_stays=False)
         agent.answer_seconds = catalog.DEFAULT_ANSWER_SECONDS
         agent.ring_seconds = catalog.DEFAULT_RING_SECONDS
         agent.queued.clear()
