@@ -184,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=_sim, is_async=True)
 
     schema = sub.add_parser(
-        "schema", help="print the JSON Schema", description="Print the JSON Schema of every message."
+        "schema",
+        help="print the JSON Schema",
+        description="Print the JSON Schema of every message.",
     )
     schema.set_defaults(func=_schema)
     return parser

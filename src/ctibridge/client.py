@@ -78,9 +78,7 @@ class Client:
             query["resumeFrom"] = str(resume_from)
         if token is not None:
             query["token"] = token
-        ws = await websockets.connect(
-            f"{url.rstrip('/')}/ws?{urlencode(query)}", max_size=max_size
-        )
+        ws = await websockets.connect(f"{url.rstrip('/')}/ws?{urlencode(query)}", max_size=max_size)
         client = cls(ws, agent, source)
         client._reader = asyncio.create_task(client._read())
         if sync and resume_from is None:

@@ -311,8 +311,9 @@ def make_call(ctx: Context, data: RequestData) -> act.Action:
     if call.queue is not None and call.queue not in ctx.directory.queues:
         raise Refused(f"unknown queue: {call.queue}")
     endpoint = _endpoint(ctx, act.Endpoint(kind="phone", value=call.phone_number))
-    topic = "OutboundCall" if ctx.topic == "OutboundCall" else "InboundCall"
-    return act.Dial(endpoint=endpoint, topic=topic, queue=call.queue)
+    if ctx.topic == "OutboundCall":
+        return act.Dial(endpoint=endpoint, topic="OutboundCall", queue=call.queue)
+    return act.Dial(endpoint=endpoint, topic="InboundCall", queue=call.queue)
 
 
 # --- agent ----------------------------------------------------------------------------------

@@ -335,10 +335,10 @@ class Engine:
             outs.append(Broadcast(s.login, p.with_request_id(p.with_seq(env, s.seq), rid)))
         return outs
 
-    def _failure(self, s: AgentSession, req: Request, code: str, kind: str | None = None) -> list[Output]:
-        type_, text = p.failure_for(req.subtopic)
-        if kind is not None:
-            type_, text = kind, p.ERROR_TEXT[kind]
+    def _failure(
+        self, s: AgentSession, req: Request, code: str, kind: str | None = None
+    ) -> list[Output]:
+        type_, text = (kind, p.ERROR_TEXT[kind]) if kind else p.failure_for(req.subtopic)
         env = p.error_event(req.topic, type_, code, text, req.raw, req.request_id)
         s.seq += 1
         return [Broadcast(s.login, p.with_seq(env, s.seq))]

@@ -48,9 +48,9 @@ def connection_buttons(contact: Contact, connection: Connection, sit: Situation)
 
 def event_name(contact: Contact, connection: Connection) -> str:
     if contact.ended:
-        return ENDED_EVENT[contact.state] if connection.role == "agent" else LIVE_EVENT[
-            "disconnected"
-        ]
+        return (
+            ENDED_EVENT[contact.state] if connection.role == "agent" else LIVE_EVENT["disconnected"]
+        )
     return LIVE_EVENT[connection.status]
 
 

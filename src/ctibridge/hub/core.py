@@ -237,4 +237,3 @@ def _plain(env: p.Envelope) -> dict[str, Any]:
     result = msgspec.to_builtins(env)
     assert isinstance(result, dict)
     return result
-
