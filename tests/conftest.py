@@ -26,10 +26,31 @@ def sample(name: str) -> dict[str, Any]:
     return data
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its 0.1 s polling at shutdown: the suite starts and stops a server per
+    test, and uvicorn's tick (0.1 s) plus its fixed grace sleep (0.1 s) would dominate it."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.stop_requested = asyncio.Event()
+
+    async def main_loop(self) -> None:
+        await self.stop_requested.wait()
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        if self.server_state.tasks:
+            await asyncio.wait(set(self.server_state.tasks), timeout=5)
+        await self.lifespan.shutdown()
+
+
 class LiveHub:
     """A hub served over real sockets; ``clock`` drives the simulator's timers."""
 
-    def __init__(self, hub: Hub, clock: ManualClock, server: uvicorn.Server, port: int) -> None:
+    def __init__(self, hub: Hub, clock: ManualClock, server: _Server, port: int) -> None:
         self.hub = hub
         self.clock = clock
         self.server = server
@@ -58,7 +79,7 @@ async def start_live_hub(settings: Settings | None = None, seed: int = 7) -> Liv
         create_app(hub), host="127.0.0.1", port=0, log_level="warning", ws_max_size=1 << 20,
         lifespan="on",
     )  # fmt: skip
-    server = uvicorn.Server(config)
+    server = _Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(500):
         if server.started:
@@ -76,6 +97,7 @@ async def stop_live_hub(live: LiveHub) -> None:
     for client in live.clients:
         await client.close()
     live.server.should_exit = True
+    live.server.stop_requested.set()
     await asyncio.wait_for(live._task, 10)  # type: ignore[attr-defined]
 
 
