@@ -142,10 +142,12 @@ class AgentSession:
         v = self.agent_view
         return p.agent_state_event(self.snapshot, v.shown, v.since, v.buttons)
 
-    def statesync(self) -> list[p.Envelope]:
+    def statesync(self, idle_topic: str = "InboundCall") -> list[p.Envelope]:
+        """Agent and call StateSync; the call answer carries the contact's topic, or
+        ``idle_topic`` when there is no contact (the topic asked for, InboundCall on connect)."""
         v = self.agent_view
         contact = self.snapshot.voice_contact
-        topic = contact.topic if contact is not None else "InboundCall"
+        topic = contact.topic if contact is not None else idle_topic
         buttons = {}
         if contact is not None:
             for view in _contact_views(contact):
@@ -156,7 +158,7 @@ class AgentSession:
         ]
 
     def call_statesync(self, topic: str) -> p.Envelope:
-        return self.statesync()[1] if topic in CALL_TOPICS else self.statesync()[0]
+        return self.statesync(topic)[1] if topic in CALL_TOPICS else self.statesync()[0]
 
     def owns(self, some_id: str) -> bool:
         for contact in self.snapshot.contacts:
