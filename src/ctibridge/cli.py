@@ -51,8 +51,48 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print(message: Any) -> None:
-    print(json.dumps(message, indent=None, separators=(",", ":")), flush=True)
+def brief(message: dict[str, Any]) -> str:
+    """One readable line for a message: what a person at a terminal wants to see."""
+    seq = message.get("seq")
+    head = f"#{seq:<3}" if isinstance(seq, int) else "    "
+    topic, subtopic, body = message.get("topic"), message.get("subtopic"), message.get("message")
+    if not isinstance(body, dict):
+        return f"{head} {topic}/{subtopic}"
+    if subtopic == "Error":
+        return f"{head} {topic}/Error {body.get('type')}: {body.get('text')} ({body.get('code')})"
+    call = body.get("call")
+    if isinstance(call, dict):
+        actual = call["ResponseActual"]
+        on = [k for k, v in call["ButtonStates"]["items"].items() if v == "Enable"]
+        number = actual.get("phoneNumber") or ""
+        return (
+            f"{head} {subtopic} {call['CallType']:<8} {number:<13} {call['event']:<10} "
+            f"status={actual['status']:<12} buttons={','.join(on) or '-'}"
+        )
+    if subtopic in ("SetAgentState",):
+        data, rules = body["data"], body["rules"]
+        on = [k for k, v in rules["ButtonStates"]["items"].items() if v == "Enable"]
+        nxt = data.get("nextState")
+        extra = f" next={nxt['label']}" if isinstance(nxt, dict) else ""
+        muted = " muted" if data.get("muted") else ""
+        return (
+            f"{head} Agent/SetAgentState {data['state']} ({data['type']}){extra}{muted} "
+            f"buttons={','.join(on) or '-'}"
+        )
+    if subtopic == "StateSync" and "calls" in body:
+        calls = ", ".join(f"{c['type']}:{c['status']}" for c in body["calls"]) or "no call"
+        return f"{head} {topic}/StateSync {calls}"
+    if subtopic == "StateSync" or subtopic in ("LoginSuccess", "LogoutSuccess"):
+        state = body.get("agentState") or {}
+        label = state.get("label") or state.get("name") or "-"
+        return f"{head} Agent/{subtopic} {body.get('loginState')} {label}"
+    return f"{head} {topic}/{subtopic} {json.dumps(body, separators=(',', ':'))}"
+
+
+def _printer(args: argparse.Namespace) -> Any:
+    if getattr(args, "brief", False):
+        return lambda message: print(brief(message), flush=True)
+    return lambda message: print(json.dumps(message, separators=(",", ":")), flush=True)
 
 
 async def _send(args: argparse.Namespace) -> int:
@@ -72,8 +112,9 @@ async def _send(args: argparse.Namespace) -> int:
         result = await client.request(
             str(message.get("topic")), str(message.get("subtopic")), timeout=args.timeout, **kwargs
         )
+        show = _printer(args)
         for event in result.events:
-            _print(event)
+            show(event)
         return 0 if result.ok else 1
 
 
@@ -81,9 +122,10 @@ async def _tail(args: argparse.Namespace) -> int:
     from .client import Client
 
     client = await Client.connect(args.url, args.agent, source=args.source, sync=False)
+    show = _printer(args)
     try:
         async for event in client.events():
-            _print(event)
+            show(event)
     finally:
         await client.close()
     print(f"connection closed ({client.close_code})", file=sys.stderr)
@@ -116,8 +158,9 @@ async def _sim(args: argparse.Namespace) -> int:
         data["queue"] = args.queue
     async with await Client.connect(args.url, args.agent, source=args.source) as client:
         result = await client.request("Simulator", subtopic, data, timeout=args.timeout)
+        show = _printer(args)
         for event in result.events:
-            _print(event)
+            show(event)
         return 0 if result.ok else 1
 
 
@@ -152,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--agent", required=True, help="agent login, e.g. agent1")
         p.add_argument("--source", default="ctibridge-cli", help="the app name sent as source")
         p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait")
+        p.add_argument(
+            "--brief", action="store_true", help="one readable line per message instead of JSON"
+        )
 
     send = sub.add_parser(
         "send",
