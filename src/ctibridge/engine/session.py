@@ -222,9 +222,11 @@ def _contact_views(contact: Contact) -> Iterable[ConnView]:
 
 
 def _dropped(old: ConnView, now: int) -> ConnView:
-    conn = msgspec.structs.replace(
-        old.connection, status="disconnected", previous_status=old.connection.status, since=now
-    )
+    conn = old.connection
+    if conn.status != "disconnected":  # an already disconnected leg keeps its previous status
+        conn = msgspec.structs.replace(
+            conn, status="disconnected", previous_status=conn.status, since=now
+        )
     return ConnView(
         status="disconnected",
         event="DROPPED",
