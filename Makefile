@@ -27,9 +27,11 @@ sysdeps:
 run: $(STAMP)
 	$(BIN)/ctibridge serve --host $(HOST) --port $(PORT) --backend sim
 
+LINTED  := $(wildcard src tests bench)
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/

@@ -67,7 +67,7 @@ class Conference(msgspec.Struct, frozen=True, tag=True):
 
 
 class Transfer(msgspec.Struct, frozen=True, tag=True):
-    """Blind (with endpoint) or warm (the connected third party stays) transfer; the agent leaves."""
+    """Blind (with endpoint) or warm (the third party stays) transfer; the agent leaves."""
 
     contact_id: str
     endpoint: Endpoint | None = None

@@ -55,13 +55,13 @@ class ManualClock:
 
     def call_later(self, seconds: float, callback: Callable[[], None]) -> Timer:
         timer = _ManualTimer()
-        due = self._now + int(round(seconds * 1000))
+        due = self._now + round(seconds * 1000)
         heapq.heappush(self._heap, (due, next(self._ids), timer, callback))
         return timer
 
     def advance(self, seconds: float) -> None:
         """Move time forward, running every timer that falls due, in due order."""
-        target = self._now + int(round(seconds * 1000))
+        target = self._now + round(seconds * 1000)
         while self._heap and self._heap[0][0] <= target:
             due, _, timer, callback = heapq.heappop(self._heap)
             self._now = max(self._now, due)
