@@ -61,7 +61,7 @@ async def req(client: Client, topic: str, subtopic: str, *args: Any, strict: boo
     nothing before it (unread) and nothing but the request's own messages while it ran."""
     stale = client.drain()
     if strict:
-        assert stale == [], f"unexpected messages before {topic}/{subtopic}: {stale}"
+        assert stale == [], f"unread before {topic}/{subtopic}: {[m['subtopic'] for m in stale]}"
     result = await client.request(topic, subtopic, *args)
     received = client.drain()
     if strict:
