@@ -17,6 +17,7 @@ import itertools
 import json
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from ctibridge.client import Client, Result
@@ -35,7 +36,16 @@ CUSTOMER = "+15551234567"
 THIRD = "+15557654321"
 DEFAULT_FAILURE = "InternalServiceException: simulated failure"
 
+SAMPLES = Path(__file__).parents[1] / "fixtures" / "samples"
+
 _barrier_ids = itertools.count(1)
+
+
+def sample(name: str) -> Message:
+    """A published sample message (tests/fixtures/samples), fresh each time."""
+    data = json.loads((SAMPLES / name).read_text())
+    assert isinstance(data, dict)
+    return data
 
 
 # --- talking to the hub -----------------------------------------------------------------------
