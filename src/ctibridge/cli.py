@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from .client import ClientClosed
 from .settings import Settings
 
 DEFAULT_URL = "ws://127.0.0.1:8765"
@@ -244,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "is_async", False):
             return int(asyncio.run(args.func(args)))
         return int(args.func(args))
-    except (OSError, TimeoutError) as e:
+    except (OSError, TimeoutError, ClientClosed) as e:
         print(f"ctibridge: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

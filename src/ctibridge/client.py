@@ -82,7 +82,14 @@ class Client:
         client = cls(ws, agent, source)
         client._reader = asyncio.create_task(client._read())
         if sync and resume_from is None:
-            client.sync = [await client.next_event(), await client.next_event()]
+            first = await client.next_event()
+            if first.get("subtopic") == "Error":  # refused (unknown agent, auth): say why
+                await client.close()
+                body = first.get("message") or {}
+                raise ClientClosed(
+                    f"{body.get('type')}: {body.get('code')} (close code {client.close_code})"
+                )
+            client.sync = [first, await client.next_event()]
         return client
 
     async def __aenter__(self) -> Client:
@@ -162,8 +169,24 @@ class Client:
         return Result(request_id=rid, events=events, error=error)
 
     async def next_event(self, timeout: float = 10.0) -> Message:
-        """The next message not consumed by ``request`` (events, answers, errors)."""
-        return await asyncio.wait_for(self.inbox.get(), timeout)
+        """The next message not consumed by ``request`` (events, answers, errors); raises
+        ``ClientClosed`` once the connection has closed and every message was taken."""
+        get = asyncio.ensure_future(self.inbox.get())
+        closed = asyncio.ensure_future(self.closed.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {get, closed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            get.cancel()
+            closed.cancel()
+        if get in done:
+            return get.result()
+        if not self.inbox.empty():
+            return self.inbox.get_nowait()
+        if closed in done:
+            raise ClientClosed(f"connection closed ({self.close_code})")
+        raise TimeoutError(f"no message within {timeout} s")
 
     def drain(self) -> list[Message]:
         """Every message received so far and not yet taken."""
