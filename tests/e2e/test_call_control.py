@@ -60,12 +60,17 @@ async def test_ringing_then_answer(live, topic):
     assert call_ids(events[1]) == (contact_id, contact_id)  # customer connectionId = contactId
     assert agent_conn != contact_id
 
+    await live.advance(5)
     events = await ok(c, topic, "Answer")
     assert rows(events) == [
         (A, "connected", "connected", "connecting", TWO_PARTY[0]),
         (IN, "connected", "connected", None, TWO_PARTY[1]),
         ("SetAgentState", "Busy", BUSY),
     ]
+    # statusTimestamp = when the leg's status last changed (the ManualClock starts at 12:00:00)
+    stamps = [e["message"]["call"]["ResponseActual"]["statusTimestamp"] for e in events[:2]]
+    assert stamps == ["2020-04-09T12:00:05.000Z", "2020-04-09T12:00:00.000Z"]
+    assert events[2]["message"]["data"]["stateChangeTime"] == "2020-04-09T12:00:05.000Z"
     # a queue-delivered call is an InboundCall whatever topic the request used (§3)
     assert topics_of(events) == {"InboundCall"}
     assert [e["subtopic"] for e in events[:2]] == ["InboundCallStateChange"] * 2

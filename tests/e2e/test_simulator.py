@@ -205,14 +205,16 @@ async def test_customer_hangs_up_while_ringing(live):
 # --- agent to agent -------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("topic", ["InboundCall", "OutboundCall"])
 @pytest.mark.parametrize("how", ["Answer", "AcceptWarmTransfer"])
-async def test_agent_to_agent_consult_then_warm_transfer(live, how):
+@pytest.mark.parametrize("target", [{"agentName": "agent2"}, "agent2"], ids=["agentName", "name"])
+async def test_agent_to_agent_consult_then_warm_transfer(live, how, topic, target):
     a1 = await live.connect("agent1")
     a2 = await live.connect("agent2")
     events = await ring(a1, attributes={"account": "A-17"})
     contact1 = call_ids(events[0])[0]
     await ok(a1, "InboundCall", "Answer")
-    events = await ok(a1, "InboundCall", "Consult", {"agentName": "agent2"})
+    events = await ok(a1, topic, "Consult", target)
     assert rows(events) == [
         ("agent", "connected", "connected", "connecting", F),
         ("inbound", "hold", "hold", "connected", {"disconnect", "resume"}),
@@ -235,7 +237,8 @@ async def test_agent_to_agent_consult_then_warm_transfer(live, how):
     await live.advance(3)
     assert await flush(a1) == []
     assert await flush(a2) == []
-    events = await ok(a2, "InboundCall", how)
+    events = await ok(a2, topic, how)
+    assert {e["topic"] for e in events} == {"InboundCall", "Agent"}  # a transfer is InboundCall
     assert rows(events) == [
         ("agent", "connected", "connected", "connecting", {"consult", "numberpad", "transfer"}),
         ("inbound", "connected", "connected", None, {"disconnect", "hold"}),
