@@ -142,23 +142,26 @@ class AgentSession:
         v = self.agent_view
         return p.agent_state_event(self.snapshot, v.shown, v.since, v.buttons)
 
-    def statesync(self, idle_topic: str = "InboundCall") -> list[p.Envelope]:
-        """Agent and call StateSync; the call answer carries the contact's topic, or
-        ``idle_topic`` when there is no contact (the topic asked for, InboundCall on connect)."""
+    def statesync(self) -> list[p.Envelope]:
+        """What a newly connected app gets first: the Agent and the call StateSync answers."""
+        return [self.agent_statesync(), self.call_statesync("InboundCall")]
+
+    def agent_statesync(self) -> p.Envelope:
         v = self.agent_view
-        contact = self.snapshot.voice_contact
-        topic = contact.topic if contact is not None else idle_topic
-        buttons = {}
-        if contact is not None:
-            for view in _contact_views(contact):
-                buttons[view.connection.connection_id] = view.buttons
-        return [
-            p.agent_statesync(self.snapshot, v.shown, v.since, v.buttons),
-            p.call_statesync(topic, contact, buttons),
-        ]
+        return p.agent_statesync(self.snapshot, v.shown, v.since, v.buttons)
 
     def call_statesync(self, topic: str) -> p.Envelope:
-        return self.statesync(topic)[1] if topic in CALL_TOPICS else self.statesync()[0]
+        """The call StateSync; it carries the contact's topic, or ``topic`` (the one asked
+        for) when there is no contact."""
+        contact = self.snapshot.voice_contact
+        if contact is None:
+            return p.call_statesync(topic, None, {})
+        buttons = {
+            conn_id: view.buttons
+            for (contact_id, conn_id), view in self.conn_views.items()
+            if contact_id == contact.contact_id
+        }
+        return p.call_statesync(contact.topic, contact, buttons)
 
     def owns(self, some_id: str) -> bool:
         for contact in self.snapshot.contacts:
@@ -404,7 +407,7 @@ class Engine:
         """Answer StateSync / GetStates / CcpAgentState (to the requester only)."""
         s = self.session(login)
         if req.subtopic == "StateSync":
-            env = s.call_statesync(req.topic)
+            env = s.agent_statesync() if req.topic == "Agent" else s.call_statesync(req.topic)
         elif req.subtopic == "GetStates":
             env = p.get_states(s.directory.states)
         else:
