@@ -48,13 +48,16 @@ BUTTONS: dict[str, dict[str, frozenset[str]]] = {
         "third": S({"disconnect", "hold"}),
     },
     # the ended call keeps its customer leg (disconnected) until cleared; the third party left
+    "outbound dialling": {"agent": NONE, "customer": S({"disconnect"})},
     "ACW": {"agent": S({"clearContact"}), "customer": NONE},
     "missed": {"agent": S({"clearContact"}), "customer": NONE},
 }
 # shown agent state -> enabled agent buttons, PROTOCOL.md §4.4
 AGENT: dict[str, frozenset[str]] = {
     "Available": S({"NotReady", "make_call"}),
+    "Break": S({"Ready", "make_call"}),
     "PendingBusy": S({"NotReady"}),
+    "CallingCustomer": S({"NotReady"}),
     "Busy": S({"NotReady", "mute"}),
     "Busy, muted": S({"NotReady", "unmute"}),
     "AfterCallWork": S({"NotReady", "make_call"}),
@@ -247,3 +250,43 @@ async def test_an_unknown_agent_is_shown_as_disconnected(live, page: Page):
     await page.goto(f"{live.http}/agent/nobody")
     await expect(page.locator("#link-text")).to_have_text("disconnected")
     await expect(page.locator('#alerts [data-type="UNKNOWN_AGENT"]')).to_be_visible()
+
+
+async def test_dial_pad_calls_out_sends_digits_and_the_state_selector_enqueues(live, page: Page):
+    toolbar = Toolbar(page, live.http)
+    await toolbar.open()
+    make_call = page.get_by_role("button", name="Make call")
+    await make_call.click()
+    await expect(make_call).to_have_attribute("aria-expanded", "true")
+    dialer = page.get_by_role("form", name="Make a call")
+    await dialer.get_by_label("Number to call").fill(CUSTOMER[:-1])
+    await dialer.get_by_role("button", name=f"digit {CUSTOMER[-1]}").click()
+    await dialer.get_by_role("button", name="Call").click()
+    await at(toolbar, "outbound dialling", "CallingCustomer")
+    await expect(page.locator(".contact h3")).to_have_text("Outbound call")
+    await expect(dialer).to_be_hidden()  # make_call is no longer enabled
+
+    await page.get_by_label("Dialled party").select_option("answer")
+    await toolbar.simulate("Outbound result")
+    await at(toolbar, "2-party connected", "Busy")
+
+    await toolbar.press("agent", "numberpad")
+    digits = page.get_by_role("form", name="Send digits")
+    await expect(digits.get_by_label("Digits to send")).to_be_focused()
+    for key in "12#":
+        await digits.get_by_role("button", name=f"digit {key}").click()
+    await digits.get_by_role("button", name="Send digits").click()
+    await expect(page.locator("#log-list")).to_contain_text('sent OutboundCall/NumberPad "12#"')
+    await at(toolbar, "2-party connected", "Busy")
+
+    await page.get_by_label("Agent state").select_option("Break")
+    await page.get_by_role("button", name="Set state").click()
+    await expect(page.locator("#agent-next")).to_have_text("· next: Break")  # enqueued
+    await toolbar.press("customer", "disconnect")
+    await at(toolbar, "ACW", "AfterCallWork")
+    await toolbar.press("agent", "clearContact")
+    await at(toolbar, "no call", "Break")
+    await expect(page.locator("#agent-next")).to_be_hidden()
+    await page.get_by_role("button", name="Ready", exact=True).click()
+    await at(toolbar, "no call", "Available")
+    await expect(page.locator("#alerts [data-type]")).to_have_count(0)
