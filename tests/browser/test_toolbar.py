@@ -290,3 +290,47 @@ async def test_dial_pad_calls_out_sends_digits_and_the_state_selector_enqueues(l
     await page.get_by_role("button", name="Ready", exact=True).click()
     await at(toolbar, "no call", "Available")
     await expect(page.locator("#alerts [data-type]")).to_have_count(0)
+
+
+async def test_simulated_parties_hang_up(live, page: Page):
+    toolbar = Toolbar(page, live.http)
+    await toolbar.open()
+    await ring(toolbar)
+    await toolbar.press("agent", "answer")
+    await page.get_by_label("Consult / transfer to").fill(THIRD)
+    await toolbar.press("agent", "consult")
+    await toolbar.simulate("Third party answers")
+    await at(toolbar, "consult: third party connected, customer held", "Busy")
+    await toolbar.simulate("Third party hangs up")  # the consulted party leaves the card
+    await at(toolbar, "2-party held", "Busy")
+    await toolbar.press("customer", "resume")
+    await toolbar.simulate("Customer hangs up")
+    await at(toolbar, "ACW", "AfterCallWork")
+
+
+async def test_the_event_log_keeps_the_last_200_messages(live, page: Page):
+    toolbar = Toolbar(page, live.http)
+    await toolbar.open()
+    other = await live.connect(source="another-app")
+    for _ in range(210):  # each answered by a SetAgentState to every app of the agent
+        await other.send("Simulator", "FailNext", {"subtopic": "Hold"})
+    await other.request("Agent", "StateSync")  # answered after all of them
+    last = live.hub.journal.last_seq("agent1")
+    assert last == 210
+    entries = page.locator("#log-list > li")
+    await expect(entries.first).to_contain_text(f"#{last} SetAgentState Available")
+    await expect(entries).to_have_count(200)
+    await expect(page.locator("#log-count")).to_have_text("(200)")
+    await expect(entries.last).to_contain_text(f"#{last - 199} ")
+
+
+async def test_log_out_and_back_in(live, page: Page):
+    toolbar = Toolbar(page, live.http)
+    await toolbar.open()
+    await page.get_by_role("button", name="Log out").click()
+    await expect(page.locator("#agent-state")).to_have_text("Logged out")
+    await expect(page.locator("header button[data-agent]").filter(visible=True)).to_have_text(
+        ["Log in"]
+    )
+    await page.get_by_role("button", name="Log in").click()
+    await at(toolbar, "no call", "Available")
