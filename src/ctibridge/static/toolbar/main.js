@@ -96,7 +96,7 @@ class Toolbar {
     this.wire();
     this.render();
     this.link.open();
-    setInterval(() => tick(Date.now() + this.skew), 1000);
+    setInterval(() => tick(this.hubNow()), 1000);
   }
 
   hubNow() {
