@@ -19,10 +19,13 @@ $(STAMP): pyproject.toml
 deps: $(STAMP)
 
 # Debian packages the browser tests need (Playwright's own browser download does not work here).
+# The browser tests launch /usr/bin/chromium (root installs directly, others through sudo).
 sysdeps:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@test -x /usr/bin/chromium || { \
 	  echo "installing Debian's chromium"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 run: $(STAMP)
 	$(BIN)/ctibridge serve --host $(HOST) --port $(PORT) --backend sim
@@ -39,7 +42,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-test: $(STAMP) lint typecheck unit
+test: $(STAMP) sysdeps lint typecheck unit
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

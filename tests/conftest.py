@@ -33,6 +33,7 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.stop_requested = asyncio.Event()
+        self.keep_hub = False  # stop serving but leave the hub (lifespan) running
 
     async def main_loop(self) -> None:
         await self.stop_requested.wait()
@@ -44,20 +45,68 @@ class _Server(uvicorn.Server):
             connection.shutdown()
         if self.server_state.tasks:
             await asyncio.wait(set(self.server_state.tasks), timeout=5)
-        await self.lifespan.shutdown()
+        if not self.keep_hub:
+            await self.lifespan.shutdown()
+
+
+async def _serve(hub: Hub, port: int) -> tuple[_Server, asyncio.Task[None], int]:
+    config = uvicorn.Config(
+        create_app(hub), host="127.0.0.1", port=port, log_level="warning", ws_max_size=1 << 20,
+        lifespan="on",
+    )  # fmt: skip
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    return server, task, server.servers[0].sockets[0].getsockname()[1]
+
+
+def _new_hub(settings: Settings, seed: int) -> tuple[Hub, ManualClock]:
+    clock = ManualClock()
+    backend = SimBackend(clock, seed=seed, agents=settings.sim_agents)
+    return Hub(backend, clock, settings), clock
 
 
 class LiveHub:
     """A hub served over real sockets; ``clock`` drives the simulator's timers."""
 
-    def __init__(self, hub: Hub, clock: ManualClock, server: _Server, port: int) -> None:
+    def __init__(self, hub: Hub, clock: ManualClock, settings: Settings, seed: int) -> None:
         self.hub = hub
         self.clock = clock
-        self.server = server
-        self.port = port
-        self.url = f"ws://127.0.0.1:{port}"
-        self.http = f"http://127.0.0.1:{port}"
+        self.settings = settings
+        self.seed = seed
+        self.port = 0
         self.clients: list[Client] = []
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def serve(self) -> None:
+        """Serve ``hub`` (on the same port as before, once it has one)."""
+        self.server, self._task, self.port = await _serve(self.hub, self.port)
+
+    async def stop_serving(self, *, stop_hub: bool = True) -> None:
+        """Stop uvicorn, closing every app's socket; with ``stop_hub=False`` the hub (engine,
+        simulator, journal) lives on, as through a network outage, and ``serve`` resumes it."""
+        self.server.keep_hub = not stop_hub
+        self.server.should_exit = True
+        self.server.stop_requested.set()
+        await asyncio.wait_for(self._task, 10)
+
+    async def restart(self) -> None:
+        """The hub process restarts: a fresh hub (new simulator, empty journal), same port."""
+        await self.stop_serving()
+        self.hub, self.clock = _new_hub(self.settings, self.seed)
+        await self.serve()
 
     async def connect(self, agent: str = "agent1", **kwargs: Any) -> Client:
         client = await Client.connect(self.url, agent, **kwargs)
@@ -71,34 +120,16 @@ class LiveHub:
 
 
 async def start_live_hub(settings: Settings | None = None, seed: int = 7) -> LiveHub:
-    clock = ManualClock()
     settings = settings or Settings(sim_seed=seed)
-    backend = SimBackend(clock, seed=seed, agents=settings.sim_agents)
-    hub = Hub(backend, clock, settings)
-    config = uvicorn.Config(
-        create_app(hub), host="127.0.0.1", port=0, log_level="warning", ws_max_size=1 << 20,
-        lifespan="on",
-    )  # fmt: skip
-    server = _Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    live = LiveHub(hub, clock, server, port)
-    live._task = task  # type: ignore[attr-defined]
+    live = LiveHub(*_new_hub(settings, seed), settings, seed)
+    await live.serve()
     return live
 
 
 async def stop_live_hub(live: LiveHub) -> None:
     for client in live.clients:
         await client.close()
-    live.server.should_exit = True
-    live.server.stop_requested.set()
-    await asyncio.wait_for(live._task, 10)  # type: ignore[attr-defined]
+    await live.stop_serving()
 
 
 @pytest.fixture

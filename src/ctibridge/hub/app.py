@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import protocol as p
 from .core import AppConnection, Hub
+from .toolbar import toolbar_routes
 
 log = logging.getLogger("ctibridge.hub")
 
@@ -173,6 +174,7 @@ def create_app(hub: Hub) -> Starlette:
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint),
             Route("/schema", schema),
+            *toolbar_routes(hub),  # the agent toolbar page (hub/toolbar.py)
         ],
         lifespan=lifespan,
     )

@@ -16,7 +16,8 @@ class Journal(Protocol):
         """Record one encoded event; called before the event is sent to any app."""
 
     def since(self, login: str, seq: int) -> list[bytes] | None:
-        """Every event after ``seq`` in order, or None when some of them are no longer held."""
+        """Every event after ``seq`` in order, or None when some of them are no longer held,
+        or when ``seq`` is beyond the newest event (the app saw events this journal lost)."""
 
     def last_seq(self, login: str) -> int: ...
 
@@ -37,9 +38,11 @@ class MemoryJournal:
     def since(self, login: str, seq: int) -> list[bytes] | None:
         events = self._events.get(login, deque())
         last = events[-1][0] if events else 0
-        if seq >= last:
-            return []  # nothing newer (or a seq from the future: nothing to replay)
-        first = events[0][0]
+        if seq == last:
+            return []  # nothing newer
+        if seq > last:
+            return None  # a seq this journal never held: it was lost (e.g. the hub restarted)
+        first = events[0][0] if events else last + 1
         if seq < first - 1:
             return None
         return [data for s, data in events if s > seq]

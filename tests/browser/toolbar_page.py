@@ -1,0 +1,83 @@
+"""The toolbar as a test sees it: find things the way a user does and read what is visible.
+
+Every wait is one of Playwright's auto-retrying expectations on visible page state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from playwright.async_api import Locator, Page, expect
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # gitignored: screenshots
+
+CALL_BUTTONS = (
+    "answer", "reject", "disconnect", "hold", "resume", "clearContact", "consult", "numberpad",
+    "swap", "transfer", "conference",
+)  # fmt: skip
+# what each protocol button is called on screen
+CALL_LABELS = {
+    "answer": "Answer", "reject": "Reject", "disconnect": "Disconnect", "hold": "Hold",
+    "resume": "Resume", "clearContact": "Clear contact", "consult": "Consult",
+    "numberpad": "Dial pad", "swap": "Swap", "transfer": "Transfer", "conference": "Conference",
+}  # fmt: skip
+AGENT_BUTTONS = ("Ready", "NotReady", "make_call", "mute", "unmute")
+AGENT_LABELS = {
+    "Ready": "Ready", "NotReady": "Not ready", "make_call": "Make call", "mute": "Mute",
+    "unmute": "Unmute",
+}  # fmt: skip
+
+
+class Toolbar:
+    def __init__(self, page: Page, http: str) -> None:
+        self.page = page
+        self.http = http
+
+    async def open(self, login: str = "agent1") -> None:
+        await self.page.goto(f"{self.http}/agent/{login}")
+        await self.expect_link("connected")
+        await expect(self.page.locator("#agent-state")).not_to_have_text("unknown")
+
+    # --- reading ------------------------------------------------------------------------------
+
+    @property
+    def link(self) -> Locator:
+        return self.page.locator("#link-text")
+
+    async def expect_link(self, state: str) -> None:
+        await expect(self.link).to_have_text(state)
+
+    def row(self, role: str) -> Locator:
+        """The connection row of the (only) contact: agent, customer or third."""
+        return self.page.locator(f'#contacts [data-role="{role}"]')
+
+    async def expect_buttons(self, rows: Mapping[str, frozenset[str]]) -> None:
+        """Exactly these connection rows are on screen, each showing exactly these buttons."""
+        await expect(self.page.locator("#contacts [data-role]")).to_have_count(len(rows))
+        for role, enabled in rows.items():
+            shown = self.row(role).locator("button[data-button]").filter(visible=True)
+            labels = [CALL_LABELS[b] for b in CALL_BUTTONS if b in enabled]
+            if labels:
+                await expect(shown).to_have_text(labels)
+            else:
+                await expect(shown).to_have_count(0)
+        if not rows:
+            await expect(self.page.locator("#no-calls")).to_be_visible()
+
+    async def expect_agent(self, state: str, enabled: frozenset[str]) -> None:
+        await expect(self.page.locator("#agent-state")).to_have_text(state)
+        shown = self.page.locator("header button[data-agent]").filter(visible=True)
+        labels = [AGENT_LABELS[b] for b in AGENT_BUTTONS if b in enabled]
+        await expect(shown).to_have_text([*labels, "Log out"])
+
+    def alert(self, error_type: str) -> Locator:
+        return self.page.locator(f'#alerts [data-type="{error_type}"]')
+
+    # --- doing --------------------------------------------------------------------------------
+
+    async def press(self, role: str, button: str) -> None:
+        await self.row(role).get_by_role("button", name=CALL_LABELS[button]).click()
+
+    async def simulate(self, label: str) -> None:
+        await self.page.locator("#sim").get_by_role("button", name=label, exact=True).click()
