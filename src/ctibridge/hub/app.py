@@ -173,6 +173,8 @@ def create_app(hub: Hub) -> Starlette:
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint),
             Route("/schema", schema),
+            # backends with pages of their own (the Streams bridge)
+            *getattr(hub.backend, "routes", list)(),
         ],
         lifespan=lifespan,
     )
