@@ -121,8 +121,8 @@
 
   // --- an armed failure, or the action's effect; the callback on a later tick -------------------
 
-  function act(method, callbacks, effect) {
-    record(method, []);
+  function act(method, callbacks, effect, recorded) {
+    if (!recorded) record(method, []);
     const failure = failures[method];
     if (failure) {
       delete failures[method];
@@ -434,7 +434,7 @@
         const agentLeg = rawConnection("agent", false, "connecting", agentEndpoint());
         const customer = rawConnection("outbound", true, "connecting", phoneEndpoint(endpoint.phoneNumber));
         data.contacts.push(rawContact("outbound", queue, [agentLeg, customer], {}, null));
-      });
+      }, true);
     }
     mute() { this._mute(true); }
     unmute() { this._mute(false); }

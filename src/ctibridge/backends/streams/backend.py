@@ -241,6 +241,8 @@ class StreamsBackend:
                     quick_connects=tuple(e.name for e in message.endpoints),
                     agents=tuple(e.name for e in message.endpoints if e.type == "agent"),
                 )
+                if self._sink is not None:  # the hub reads the directory on every report
+                    self._sink(login, agent.snap)
             case wire.Result():
                 future = agent.pending.get(message.id)
                 if future is not None and not future.done():

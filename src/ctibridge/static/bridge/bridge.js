@@ -381,6 +381,12 @@
 
   // --- the link to the hub ------------------------------------------------------------------------
 
+  // close codes after which reconnecting would be wrong (ctibridge/backends/streams)
+  const FINAL_CLOSE = /** @type {Record<number, string>} */ ({
+    4404: "the hub does not know this agent",
+    4409: "replaced by a newer bridge window",
+  });
+
   function openSocket() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const url =
@@ -403,9 +409,14 @@
         publish(true);
       }
     };
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (socket !== ws) return;
       socket = null;
+      const final = FINAL_CLOSE[event.code];
+      if (final) {
+        show("status-hub", final); // another window took over, or the hub does not know us
+        return;
+      }
       show("status-hub", "reconnecting");
       window.setTimeout(openSocket, retryMs);
       retryMs = Math.min(retryMs * 2, 10000);
