@@ -40,11 +40,12 @@ class Bridge:
         self.pages: list[Any] = []
 
     async def open(self, agent: str = "agent1", *, double: bool = True) -> Any:
+        before = self.snapshots(agent)
         page = await open_bridge(self.browser, self.served.http, agent, double=double)
         self.pages.append(page)
         if double:
             await wait_for(
-                lambda: self.backend.alive(agent) and self.backend.snapshot(agent).logged_in,
+                lambda: self.backend.alive(agent) and self.snapshots(agent) > before,
                 "the bridge's first snapshot",
             )
         return page
