@@ -56,7 +56,9 @@ class ConnectConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_attempts: int = 6
     # hybrid: how long a bridge snapshot may disagree with the Agent Event Stream
     reconcile_seconds: float = 10.0
-    endpoint_url: str = ""  # tests and VPC endpoints; empty = the AWS default
+    # tests and VPC endpoints; empty = the AWS default
+    endpoint_url: str = ""
+    kinesis_endpoint_url: str = ""
 
     @property
     def user_ids(self) -> dict[str, str]:

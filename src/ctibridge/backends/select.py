@@ -25,4 +25,23 @@ def build_backend(
         return StreamsBackend(
             clock, config.bridge, logins, ccp_url=config.connect.ccp, region=config.connect.region
         )
+    if name == "connect":
+        return _connect_backend(clock, config)
     raise ConfigError(f"backend {name!r} is not available in this build")
+
+
+def _connect_backend(clock: Clock, config: Config) -> Backend:
+    import boto3
+
+    from .connect import ConnectApi, ConnectBackend, connect_client
+
+    c = config.connect
+    missing = [k for k in ("region", "instance_id") if not getattr(c, k)]
+    if missing:
+        raise ConfigError(f"[connect] needs {', '.join(missing)}")
+    kinesis = None
+    if c.kinesis_stream:
+        kinesis = boto3.client(
+            "kinesis", region_name=c.region, endpoint_url=c.kinesis_endpoint_url or None
+        )
+    return ConnectBackend(clock, c, ConnectApi(connect_client(c), c), kinesis=kinesis)

@@ -76,6 +76,9 @@ class Hub:
     # lifecycle -----------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        prepare = getattr(self.backend, "prepare", None)
+        if prepare is not None:  # backends that read their agents and state from Connect first
+            await prepare()
         now = self.clock.now_ms()
         for login in self.backend.logins():
             self.engine.add_agent(
