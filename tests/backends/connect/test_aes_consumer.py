@@ -21,7 +21,6 @@ from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
 from ctibridge.backends.connect import ConnectApi, ConnectBackend
-from ctibridge.backends.connect.kinesis import AesConsumer, Checkpoints
 from ctibridge.backends.connect.throttle import Backoff
 from ctibridge.clock import ManualClock
 from ctibridge.config import ConnectConfig, RateLimit
