@@ -43,9 +43,10 @@ def rows(events: list[Message]) -> list[tuple[Any, ...]]:
 async def step(world: World, topic: str, subtopic: str, *data: Any) -> list[Message]:
     """Send a request and return what it caused.  On a backend that cannot carry it out, the
     request must fail with the backend's documented code and change nothing; the agent then does
-    it in the CCP, and what that caused is returned instead."""
+    it in the CCP, and what that caused is returned instead (where the CCP's effect cannot be
+    seen by the backend either, the scenario ends there: ``EndOfScenario``)."""
     world.client.drain()
-    result = await world.client.request(topic, subtopic, *data)
+    result = await world.request(topic, subtopic, *data)
     world.client.drain()
     if subtopic in world.unsupported:
         assert result.error is not None, f"{subtopic} should fail on {world.name}"

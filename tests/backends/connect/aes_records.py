@@ -179,3 +179,37 @@ def user_data(
     if next_status:
         entry["NextStatus"] = next_status
     return entry
+
+
+QUICK_CONNECTS = [
+    {
+        "Id": "qc-1",
+        "Arn": f"{INSTANCE_ARN}/transfer-destination/qc-1",
+        "Name": "Billing",
+        "QuickConnectType": "PHONE_NUMBER",
+    },
+    {
+        "Id": "qc-2",
+        "Arn": f"{INSTANCE_ARN}/transfer-destination/qc-2",
+        "Name": "Supervisor",
+        "QuickConnectType": "USER",
+    },
+    {
+        "Id": "qc-3",
+        "Arn": f"{INSTANCE_ARN}/transfer-destination/qc-3",
+        "Name": "Sales",
+        "QuickConnectType": "QUEUE",
+    },
+]
+
+
+def quick_connects(stubber: Any) -> None:
+    stubber.add_response(
+        "list_quick_connects",
+        {"QuickConnectSummaryList": QUICK_CONNECTS},
+        {
+            "InstanceId": INSTANCE_ID,
+            "QuickConnectTypes": ["USER", "QUEUE", "PHONE_NUMBER"],
+            "MaxResults": 100,
+        },
+    )

@@ -15,7 +15,17 @@ from typing import Any
 
 import boto3
 import pytest
-from aes_records import INSTANCE_ID, STATUSES, T0, agent_arn, contact, encoded, record, user_data
+from aes_records import (
+    INSTANCE_ID,
+    STATUSES,
+    T0,
+    agent_arn,
+    contact,
+    encoded,
+    quick_connects,
+    record,
+    user_data,
+)
 from botocore.config import Config
 from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
@@ -134,6 +144,7 @@ class Harness:
         self.stubber = Stubber(connect)
         self.stubber.activate()
         self.stubber.add_response("list_agent_statuses", {"AgentStatusSummaryList": STATUSES})
+        quick_connects(self.stubber)
         self.stubber.add_response(
             "get_current_user_data", {"UserDataList": [user_data(u, "Available") for u in USERS]}
         )

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from aes_records import INSTANCE_ID, STATUSES, T0, contact, record, user_data
+from aes_records import INSTANCE_ID, STATUSES, T0, contact, quick_connects, record, user_data
 from botocore.stub import ANY, Stubber
 
 from ctibridge import actions as act
@@ -59,6 +59,7 @@ async def started(
             "MaxResults": 100,
         },
     )
+    quick_connects(stubber)
     users = list(config.user_ids.values())
     cud(stubber, users, [user_data(u, "Available") for u in users])
     backend = ConnectBackend(ManualClock(), config, ConnectApi(client, config))
@@ -306,6 +307,7 @@ async def test_agents_can_be_discovered_with_list_users(stubbed: Any) -> None:
     client, stubber = stubbed
     config = ConnectConfig(instance_id=INSTANCE_ID, discover_users=True, rate=FAST)
     stubber.add_response("list_agent_statuses", {"AgentStatusSummaryList": STATUSES})
+    quick_connects(stubber)
     stubber.add_response(
         "list_users",
         {

@@ -135,6 +135,15 @@ class ConnectApi:
             MaxResults=100,
         )
 
+    async def list_quick_connects(self) -> list[dict[str, Any]]:
+        return await self.pages(
+            "ListQuickConnects",
+            "QuickConnectSummaryList",
+            InstanceId=self.instance_id,
+            QuickConnectTypes=["USER", "QUEUE", "PHONE_NUMBER"],
+            MaxResults=100,
+        )
+
     async def list_users(self) -> list[dict[str, Any]]:
         return await self.pages(
             "ListUsers", "UserSummaryList", InstanceId=self.instance_id, MaxResults=1000

@@ -83,6 +83,7 @@ class ConnectBackend:
         self._statuses: list[dict[str, Any]] = []
         self._states: tuple[AgentState, ...] = ()
         self._queue_names: dict[str, str] = {}
+        self._quick_connects: list[dict[str, Any]] = []
         self.consumer: AesConsumer | None = None
         self._consumer_task: asyncio.Task[None] | None = None
         self.stats: Counter[str] = Counter()
@@ -117,6 +118,9 @@ class ConnectBackend:
         """Before the hub starts: the statuses, the agents (ListUsers when asked) and their
         current state (GetCurrentUserData), so the hub starts from the truth."""
         await self.refresh_statuses()
+        # consult/transfer targets are the bridge's to dial, but the names are Connect's: knowing
+        # them here lets a request name one and get this backend's answer, not "unknown"
+        self._quick_connects = await self.api.list_quick_connects()
         if self.config.discover_users:
             for user in await self.api.list_users():
                 login = str(user.get("Username", ""))
@@ -143,7 +147,13 @@ class ConnectBackend:
 
     def directory(self, login: str) -> Directory:
         agent = self._agents[login]
-        return Directory(states=self._states, queues=tuple(name for name, _ in agent.queues))
+        quick = self._quick_connects
+        return Directory(
+            states=self._states,
+            queues=tuple(name for name, _ in agent.queues),
+            quick_connects=tuple(str(q["Name"]) for q in quick),
+            agents=tuple(str(q["Name"]) for q in quick if q.get("QuickConnectType") == "USER"),
+        )
 
     async def execute(self, login: str, action: Action) -> None:
         agent = self._agents[login]

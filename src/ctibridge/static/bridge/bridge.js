@@ -441,10 +441,10 @@
     current.onRefresh(() => publish(false));
     current.onMuteToggle((status) => {
       muted = status.muted;
+      publish(false); // the snapshot that shows it first, then the mute command's result
       const waiters = muteWaiters;
       muteWaiters = [];
       waiters.forEach((resume) => resume(muted));
-      publish(false);
     });
     sendDirectory();
     publish(true);
