@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..clock import Clock
 from ..config import Config, ConfigError
 from .base import Backend
+
+if TYPE_CHECKING:
+    from .connect import ConnectBackend
 
 
 def build_backend(
@@ -27,10 +32,26 @@ def build_backend(
         )
     if name == "connect":
         return _connect_backend(clock, config)
+    if name == "hybrid":
+        from .hybrid import HybridBackend
+        from .streams import StreamsBackend
+
+        if not config.connect.ccp:
+            raise ConfigError("the bridge needs the CCP: set [connect] instance_url or ccp_url")
+        if not config.connect.agents:
+            raise ConfigError("hybrid needs its agents listed in [connect.agents]")
+        connect = _connect_backend(clock, config)
+        streams = StreamsBackend(
+            clock, config.bridge, list(connect.logins()), ccp_url=config.connect.ccp,
+            region=config.connect.region,
+        )  # fmt: skip
+        return HybridBackend(
+            clock, streams, connect, reconcile_seconds=config.connect.reconcile_seconds
+        )
     raise ConfigError(f"backend {name!r} is not available in this build")
 
 
-def _connect_backend(clock: Clock, config: Config) -> Backend:
+def _connect_backend(clock: Clock, config: Config) -> ConnectBackend:
     import boto3
 
     from .connect import ConnectApi, ConnectBackend, connect_client

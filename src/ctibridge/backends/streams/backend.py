@@ -66,6 +66,7 @@ class _Agent:
     pending: dict[int, asyncio.Future[None]] = field(default_factory=dict)
     state_before_logout: AgentState | None = None
     snapshots: int = 0
+    reported: bool = False  # a snapshot since the bridge connected
 
 
 class StreamsBackend:
@@ -141,6 +142,18 @@ class StreamsBackend:
     def alive(self, login: str) -> bool:
         return self._agents[login].link is not None
 
+    def reported(self, login: str) -> bool:
+        """The bridge is up and has sent a snapshot since it connected."""
+        agent = self._agents[login]
+        return agent.link is not None and agent.reported
+
+    async def resync(self, login: str) -> None:
+        """Ask the bridge for a fresh snapshot and directory."""
+        link = self._agents[login].link
+        if link is not None:
+            with contextlib.suppress(Exception):
+                await link.send(wire.encode(wire.Resync()))
+
     async def execute(self, login: str, action: Action) -> None:
         agent = self._agents[login]
         link = agent.link
@@ -212,6 +225,7 @@ class StreamsBackend:
             self._lost(login, "replaced by a newer bridge", notify=False)
             self._spawn(old.close(CLOSE_REPLACED, "replaced by a newer bridge"))
         agent.link = link
+        agent.reported = False
         agent.last_seen = agent.connected_since = self._clock.now_ms()
         self._spawn(link.send(wire.encode(wire.Resync())))
         log.info("bridge for %s connected", login)
@@ -275,6 +289,7 @@ class StreamsBackend:
             agent.state_before_logout = snap.state
         agent.snap = snap
         agent.snapshots += 1
+        agent.reported = True
         if self._sink is not None:
             self._sink(login, snap)
 
