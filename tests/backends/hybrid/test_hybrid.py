@@ -203,6 +203,11 @@ async def test_a_lasting_disagreement_is_logged_and_resynced(
             await asyncio.sleep(0)
     assert world.hybrid.stats["reconciliations"] == 1
     assert "disagree for 10.0 s" in caplog.text
+    for _ in range(500):  # the server side is re-read too
+        if world.connect.api.calls["GetCurrentUserData"] == 2 and not world.hybrid._tasks:
+            break
+        await asyncio.sleep(0.01)
+    assert world.connect.api.calls["GetCurrentUserData"] == 2
     assert world.bridge.sent[sent_before:] == [{"type": "resync"}]
     assert world.hybrid.status()["disagreeing"] == ["agent1"]
     # the bridge confirms the server's view: they agree again
