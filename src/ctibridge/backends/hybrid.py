@@ -50,6 +50,7 @@ def essence(snap: AgentSnapshot) -> Essence:
 
 class HybridBackend:
     name = "hybrid"
+    dynamic_directory = True  # the hub re-reads directory() with every snapshot
 
     def __init__(
         self,

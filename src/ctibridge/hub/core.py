@@ -162,8 +162,9 @@ class Hub:
     def _on_snapshot(self, login: str, snapshot: AgentSnapshot) -> None:
         if login not in self.engine.sessions:
             return
-        # a bridge learns the agent's states, queues and quick connects from Connect at run time
-        self.engine.directory(login, self.backend.directory(login))
+        if getattr(self.backend, "dynamic_directory", False):
+            # learnt from Connect at run time (states, queues, quick connects): re-read each time
+            self.engine.directory(login, self.backend.directory(login))
         self._run(self.engine.snapshot(login, snapshot, self.clock.now_ms()))
 
     def announce(self, login: str) -> None:

@@ -63,6 +63,7 @@ class ConnectBackend:
     """Implements ``ctibridge.backends.base.Backend`` with boto3 ``connect`` and the AES."""
 
     name = "connect"
+    dynamic_directory = True  # the hub re-reads directory() with every snapshot
 
     def __init__(
         self,

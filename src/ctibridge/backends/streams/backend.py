@@ -73,6 +73,7 @@ class StreamsBackend:
     """Implements ``ctibridge.backends.base.Backend`` over the bridge pages."""
 
     name = "streams"
+    dynamic_directory = True  # the hub re-reads directory() with every snapshot
 
     def __init__(
         self,
