@@ -323,3 +323,26 @@ async def test_agents_can_be_discovered_with_list_users(stubbed: Any) -> None:
     await backend.prepare()
     assert list(backend.logins()) == ["alice", "bob"]
     assert [backend.snapshot(x).state.label for x in ("alice", "bob")] == ["Break", "Offline"]
+
+
+async def test_a_dialled_contact_is_forgotten_once_it_is_gone(stubbed: Any) -> None:
+    client, stubber = stubbed
+    backend, _ = await started(client, stubber)
+    await backend.apply_record(record("u-1", at=T0 + timedelta(seconds=1)))
+    stubber.add_response("start_outbound_voice_contact", {"ContactId": "c-out"})
+    cud(stubber, ["u-1"], [user_data("u-1", "Available")])  # not routed to the agent yet
+    dial = act.Dial(endpoint=act.Endpoint("phone", "+15551234567"), topic="OutboundCall")
+    await backend.execute("agent1", dial)
+    dialled = backend._agents["agent1"].mapper.dialled
+    assert list(dialled) == ["c-out"]  # kept until the contact shows up
+    attributes(stubber, "c-out")
+    await backend.apply_record(
+        record(
+            "u-1",
+            contacts=[contact("c-out", "CONNECTED", method="API")],
+            at=T0 + timedelta(seconds=2),
+        )
+    )
+    assert backend.snapshot("agent1").contacts[0].topic == "OutboundCall"
+    await backend.apply_record(record("u-1", at=T0 + timedelta(seconds=3)))
+    assert dialled == {}

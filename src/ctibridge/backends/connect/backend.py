@@ -57,6 +57,7 @@ class _Agent:
     seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
     methods: dict[str, str] = field(default_factory=dict)  # contact id -> InitiationMethod
     queues: tuple[tuple[str, str], ...] = ()
+    seen_contacts: set[str] = field(default_factory=set)  # contact ids in the last report
 
 
 class ConnectBackend:
@@ -311,6 +312,11 @@ class ConnectBackend:
         for cache in (agent.mapper.attributes, agent.methods):
             for cid in [cid for cid in cache if cid not in live]:
                 del cache[cid]
+        # a dialled contact is remembered until it has been seen and is gone again
+        dialled = agent.mapper.dialled
+        for cid in [cid for cid in dialled if cid in agent.seen_contacts and cid not in live]:
+            del dialled[cid]
+        agent.seen_contacts = live
         agent.report = report
         snap = agent.mapper.map(report, agent.info, self._states)
         agent.snap = snap
