@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.installed
 HOST    ?= 127.0.0.1
 PORT    ?= 8765
 
-.PHONY: run test lint typecheck unit deps sysdeps clean bench fuzz
+.PHONY: run test lint typecheck unit deps sysdeps clean bench fuzz bridge-check
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,7 +16,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test,bench]'
 	touch $(STAMP)
 
-deps: $(STAMP)
+# The Streams bridge: amazon-connect-streams (pinned in bridge/package-lock.json) is served by the
+# hub from a copy beside the bridge page, never from a CDN; typescript type-checks bridge.js.
+NPM_STAMP := bridge/node_modules/.installed
+STREAMS_BUNDLE := src/ctibridge/static/bridge/vendor/connect-streams-min.js
+
+$(NPM_STAMP): bridge/package.json bridge/package-lock.json
+	cd bridge && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+$(STREAMS_BUNDLE): $(NPM_STAMP)
+	mkdir -p $(dir $@)
+	cp bridge/node_modules/amazon-connect-streams/release/connect-streams-min.js $@
+
+deps: $(STAMP) $(STREAMS_BUNDLE)
+
+# fails when bridge.js calls a Streams method the package's own type definitions do not declare
+bridge-check: $(NPM_STAMP)
+	bridge/node_modules/.bin/tsc -p bridge/tsconfig.json
 
 # Debian packages the browser tests need (Playwright's own browser download does not work here).
 # The browser tests launch /usr/bin/chromium (root installs directly, others through sudo).
@@ -27,22 +44,22 @@ sysdeps:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-run: $(STAMP)
+run: $(STAMP) $(STREAMS_BUNDLE)
 	$(BIN)/ctibridge serve --host $(HOST) --port $(PORT) --backend sim
 
 LINTED  := $(wildcard src tests bench)
 
-lint: $(STAMP)
+lint: $(STAMP) bridge-check
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/
 
-unit: $(STAMP)
+unit: $(STAMP) $(STREAMS_BUNDLE) sysdeps
 	$(BIN)/pytest -q
 
-test: $(STAMP) sysdeps lint typecheck unit
+test: $(STAMP) $(STREAMS_BUNDLE) sysdeps lint typecheck unit
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bridge/node_modules $(dir $(STREAMS_BUNDLE))

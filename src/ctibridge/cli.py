@@ -20,19 +20,25 @@ DEFAULT_URL = "ws://127.0.0.1:8765"
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .backends.sim import SimBackend
+    from .backends.select import build_backend
     from .clock import RealClock
+    from .config import ConfigError, load_config
     from .hub import Hub, create_app
 
     settings = Settings(
         host=args.host, port=args.port, backend=args.backend, sim_seed=args.seed,
         sim_agents=args.agents,
     )  # fmt: skip
-    if settings.backend != "sim":
-        print(f"backend {settings.backend!r} is not available in this build", file=sys.stderr)
-        return 2
     clock = RealClock()
-    backend = SimBackend(clock, seed=settings.sim_seed, agents=settings.sim_agents)
+    try:  # the Amazon Connect backends read [connect] / [bridge] of --config (and env overrides)
+        config = load_config(args.config)
+        backend = build_backend(
+            settings.backend, clock, config, sim_agents=settings.sim_agents,
+            sim_seed=settings.sim_seed,
+        )  # fmt: skip
+    except ConfigError as e:
+        print(f"ctibridge: {e}", file=sys.stderr)
+        return 2
     hub = Hub(backend, clock, settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     agents = ", ".join(backend.logins())
@@ -42,6 +48,8 @@ def _serve(args: argparse.Namespace) -> int:
         f"  http:   http://{settings.host}:{settings.port}/agents",
         flush=True,
     )
+    if settings.backend in ("streams", "hybrid"):
+        print(f"  bridge: http://{settings.host}:{settings.port}/bridge?agent=<login>", flush=True)
     uvicorn.run(
         create_app(hub),
         host=settings.host,

@@ -283,6 +283,12 @@ class Engine:
     def directory(self, login: str, directory: Directory) -> None:
         self.session(login).directory = directory
 
+    def announce(self, login: str) -> list[Output]:
+        """Broadcast the agent's current SetAgentState, changed or not (the backend lost its
+        link to Connect: apps learn that the state they see is the last one known)."""
+        s = self.session(login)
+        return self._broadcast(s, [s.agent_event()])
+
     def result(self, login: str, command_id: int, error: str | None, now: int) -> list[Output]:
         """The backend finished command ``command_id``: ``error`` None = done, else refused."""
         s = self.session(login)

@@ -175,6 +175,8 @@ def create_app(hub: Hub) -> Starlette:
             Route("/metrics", metrics_endpoint),
             Route("/schema", schema),
             *toolbar_routes(hub),  # the agent toolbar page (hub/toolbar.py)
+            # backends with pages of their own (the Streams bridge)
+            *getattr(hub.backend, "routes", list)(),
         ],
         lifespan=lifespan,
     )

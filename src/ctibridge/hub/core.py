@@ -76,6 +76,9 @@ class Hub:
     # lifecycle -----------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        prepare = getattr(self.backend, "prepare", None)
+        if prepare is not None:  # backends that read their agents and state from Connect first
+            await prepare()
         now = self.clock.now_ms()
         for login in self.backend.logins():
             self.engine.add_agent(
@@ -86,6 +89,9 @@ class Hub:
                 seq=self.journal.last_seq(login),
             )
             self.connections[login] = {}
+        bind_notice = getattr(self.backend, "bind_notice", None)
+        if bind_notice is not None:  # backends that can lose their link to Connect (bridge)
+            bind_notice(self.announce)
         await self.backend.start(self._on_snapshot)
         self.started = True
 
@@ -156,7 +162,15 @@ class Hub:
     def _on_snapshot(self, login: str, snapshot: AgentSnapshot) -> None:
         if login not in self.engine.sessions:
             return
+        if getattr(self.backend, "dynamic_directory", False):
+            # learnt from Connect at run time (states, queues, quick connects): re-read each time
+            self.engine.directory(login, self.backend.directory(login))
         self._run(self.engine.snapshot(login, snapshot, self.clock.now_ms()))
+
+    def announce(self, login: str) -> None:
+        """Tell the agent's apps its (last known) state again: the backend lost its link."""
+        if login in self.engine.sessions:
+            self._run(self.engine.announce(login))
 
     def _run(self, outputs: list[Output], only: AppConnection | None = None) -> None:
         for out in outputs:

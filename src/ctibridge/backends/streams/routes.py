@@ -1,0 +1,95 @@
+"""The bridge's HTTP side: the page, its script, the Streams bundle and the bridge WebSocket.
+
+* ``GET /bridge?agent=LOGIN`` — the bridge page for one agent (its settings inlined as JSON).
+* ``GET /bridge/bridge.js`` — the bridge script; ``GET /bridge/connect-streams.js`` — the
+  amazon-connect-streams bundle from npm (never a CDN: ``make deps`` copies it beside the page).
+* ``WS /bridge/ws?agent=LOGIN`` — the page's link to the backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+if TYPE_CHECKING:
+    from .backend import StreamsBackend
+
+from .backend import BridgeLink
+
+STATIC = Path(str(resources.files("ctibridge") / "static" / "bridge"))
+BUNDLE = STATIC / "vendor" / "connect-streams-min.js"
+CLOSE_UNKNOWN_AGENT = 4404
+
+
+def bridge_routes(backend: StreamsBackend) -> list[BaseRoute]:
+    bundle = Path(backend.config.streams_js) if backend.config.streams_js else BUNDLE
+
+    async def page(request: Request) -> Response:
+        login = request.query_params.get("agent", "")
+        if not backend.knows(login):
+            return PlainTextResponse(f"unknown agent {login!r}", status_code=404)
+        settings = {
+            "agent": login,
+            "ccpUrl": backend.ccp_url,
+            "region": backend.region,
+            "wsPath": "/bridge/ws",
+            "heartbeatMs": round(backend.config.heartbeat_seconds * 1000),
+            "settleMs": backend.config.settle_ms,
+        }
+        inline = json.dumps(settings).replace("</", "<\\/")
+        html = (STATIC / "index.html").read_text().replace("{{SETTINGS}}", inline)
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    async def script(request: Request) -> Response:
+        return FileResponse(STATIC / "bridge.js", media_type="text/javascript")
+
+    async def streams(request: Request) -> Response:
+        if not bundle.is_file():
+            return PlainTextResponse(
+                f"amazon-connect-streams is not installed ({bundle}): run `make deps`",
+                status_code=503,
+            )
+        return FileResponse(bundle, media_type="text/javascript")
+
+    async def socket(ws: WebSocket) -> None:
+        login = ws.query_params.get("agent", "")
+        await ws.accept()
+        if not backend.knows(login):
+            await ws.close(code=CLOSE_UNKNOWN_AGENT, reason=f"unknown agent {login!r}")
+            return
+
+        async def close(code: int, reason: str) -> None:
+            await ws.close(code=code, reason=reason)
+
+        link = BridgeLink(ws.send_text, close)
+        backend.attach(login, link)
+        try:
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                frame = message.get("text")
+                if frame is None:
+                    frame = message.get("bytes") or b""
+                backend.receive(login, link, frame)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            backend.detach(login, link)
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    return [
+        Route("/bridge", page),
+        Route("/bridge/bridge.js", script),
+        Route("/bridge/connect-streams.js", streams),
+        WebSocketRoute("/bridge/ws", socket),
+    ]

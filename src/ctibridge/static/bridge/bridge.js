@@ -1,0 +1,455 @@
+// @ts-check
+/**
+ * The ctibridge bridge: runs the agent's CCP with amazon-connect-streams and links it to the hub.
+ *
+ * (a) On every Streams agent refresh it sends the agent snapshot (state, availability, next
+ *     state, contacts with their connections, attributes, queue, timestamps) to the hub.
+ * (b) It carries out the hub's commands with the Streams calls and reports each result; a
+ *     successful command is reported after the snapshot that shows its effect (or after
+ *     `settleMs`), so the events it causes reach the apps before its answer.
+ *
+ * Every Streams call here is type-checked against the package's own type definitions
+ * (`make lint` runs `tsc` with checkJs): a call Streams does not declare fails the build.
+ * The wire format is ctibridge/backends/streams/wire.py.
+ */
+"use strict";
+
+(function () {
+  /**
+   * @typedef {{agent: string, ccpUrl: string, region: string, wsPath: string,
+   *   heartbeatMs: number, settleMs: number}} Settings
+   * @typedef {{label: string, code: string, type: string}} StateRef
+   * @typedef {{kind: string, value: string}} EndpointRef
+   * @typedef {{type: string, contact_id: string, connection_id: string, digits: string,
+   *   muted: boolean, state: StateRef, endpoint: EndpointRef | null,
+   *   queue: string | null}} Action
+   * @typedef {{success: () => void, failure: (err: unknown) => void}} Callbacks
+   * @typedef {(action: Action, callbacks: Callbacks) => void} Handler
+   */
+
+  const settingsElement = document.getElementById("ctibridge-settings");
+  /** @type {Settings} */
+  const settings = JSON.parse((settingsElement && settingsElement.textContent) || "{}");
+
+  /** @type {connect.Agent | null} */
+  let agent = null;
+  let muted = false;
+  /** @type {WebSocket | null} */
+  let socket = null;
+  let lastKey = "";
+  let retryMs = 500;
+  /** @type {Array<() => void>} */
+  let changeWaiters = [];
+  /** @type {Array<(muted: boolean) => void>} */
+  let muteWaiters = [];
+  /** @type {connect.Endpoint[]} */
+  let endpoints = [];
+
+  // --- status shown on the page -----------------------------------------------------------------
+
+  /** @param {string} id @param {string} text */
+  function show(id, text) {
+    const element = document.getElementById(id);
+    if (element) element.textContent = text;
+  }
+
+  // --- snapshot -----------------------------------------------------------------------------------
+
+  /** @param {Date | number | string | null | undefined} value @returns {number | null} */
+  function ms(value) {
+    if (value === null || value === undefined) return null;
+    if (value instanceof Date) return value.getTime();
+    if (typeof value === "number") return value < 1e11 ? Math.round(value * 1000) : value;
+    const parsed = Date.parse(value);
+    return Number.isNaN(parsed) ? null : parsed;
+  }
+
+  /** @param {connect.AgentState} state */
+  function stateOf(state) {
+    return {
+      name: state.name,
+      type: state.type,
+      agentStateARN: state.agentStateARN || null,
+      startTimestamp: ms(state.startTimestamp),
+    };
+  }
+
+  /** @param {connect.AgentStateDefinition} state */
+  function definitionOf(state) {
+    return { name: state.name, type: state.type, agentStateARN: state.agentStateARN || null };
+  }
+
+  /** @param {connect.Endpoint | null} endpoint */
+  function endpointOf(endpoint) {
+    if (!endpoint) return null;
+    return {
+      type: endpoint.type || null,
+      name: endpoint.name || null,
+      phoneNumber: endpoint.phoneNumber || null,
+    };
+  }
+
+  /** @param {connect.BaseConnection} connection */
+  function connectionOf(connection) {
+    const state = connection.getState();
+    return {
+      connectionId: connection.getConnectionId(),
+      type: connection.getType(),
+      initial: connection.isInitialConnection(),
+      state: { type: state.type, timestamp: ms(state.timestamp) || Date.now() },
+      endpoint: endpointOf(connection.getEndpoint()),
+    };
+  }
+
+  /** @param {connect.Contact} contact */
+  function contactOf(contact) {
+    const state = contact.getState();
+    const queue = contact.getQueue();
+    const raw = contact.getAttributes() || {};
+    /** @type {Record<string, {name: string, value: string}>} */
+    const attributes = {};
+    for (const key of Object.keys(raw)) {
+      const attribute = raw[key];
+      if (attribute) attributes[key] = { name: attribute.name, value: String(attribute.value) };
+    }
+    return {
+      contactId: contact.getContactId(),
+      type: contact.getType(),
+      state: { type: state.type, timestamp: ms(state.timestamp) || Date.now() },
+      initiationMethod: contact.getInitiationMethod() || null,
+      queue: queue ? { name: queue.name || null, queueARN: queue.queueARN || null } : null,
+      queueTimestamp: ms(contact.getQueueTimestamp()),
+      attributes: attributes,
+      systemEndpoint: endpointOf(contact.getConnectSystemEndpoint()),
+      connections: contact.getConnections().map(connectionOf),
+    };
+  }
+
+  /** @param {connect.Agent} current */
+  function snapshotOf(current) {
+    const availability = current.getAvailabilityState();
+    const next = current.getNextState();
+    const configuration = current.getConfiguration();
+    return {
+      state: stateOf(current.getState()),
+      availability: {
+        state: availability.state,
+        type: availability.type || null,
+        agentStateARN: availability.agentStateARN || null,
+        timeStamp: ms(availability.timeStamp) || Date.now(),
+      },
+      nextState: next ? stateOf(next) : null,
+      muted: muted,
+      configuration: {
+        name: configuration.name,
+        username: configuration.username,
+        agentARN: configuration.agentARN || null,
+        extension: configuration.extension || "",
+        softphoneEnabled: configuration.softphoneEnabled,
+        routingProfile: configuration.routingProfile ? configuration.routingProfile.name : "",
+      },
+      contacts: current.getContacts().map(contactOf),
+    };
+  }
+
+  /** @param {object} message */
+  function send(message) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  }
+
+  /**
+   * Send the snapshot if it changed (or always, with `force`).
+   * @param {boolean} force
+   * @returns {boolean} whether a changed snapshot was sent
+   */
+  function publish(force) {
+    if (!agent) return false;
+    const snapshot = snapshotOf(agent);
+    const key = JSON.stringify(snapshot);
+    const changed = key !== lastKey;
+    if (!changed && !force) return false;
+    lastKey = key;
+    send({ type: "snapshot", snapshot: Object.assign(snapshot, { snapshotTimestamp: Date.now() }) });
+    show("status-state", snapshot.state.name);
+    if (changed) {
+      const waiters = changeWaiters;
+      changeWaiters = [];
+      waiters.forEach((resume) => resume());
+    }
+    return changed;
+  }
+
+  function sendDirectory() {
+    if (!agent) return;
+    const profile = agent.getRoutingProfile();
+    send({
+      type: "directory",
+      states: agent.getAgentStates().map(definitionOf),
+      queues: (profile ? profile.queues : []).map((q) => ({ name: q.name, type: "queue" })),
+      endpoints: endpoints.map((e) => ({ name: e.name, type: e.type })),
+    });
+  }
+
+  function loadEndpoints() {
+    if (!agent) return;
+    agent.getEndpoints(agent.getAllQueueARNs(), {
+      success: (data) => {
+        endpoints = data.endpoints || [];
+        sendDirectory();
+      },
+      failure: () => sendDirectory(),
+    });
+  }
+
+  // --- commands -----------------------------------------------------------------------------------
+
+  /** @param {unknown} err @returns {string} */
+  function describe(err) {
+    if (typeof err === "string") return err || "failed";
+    if (err && typeof err === "object") {
+      const e = /** @type {{type?: unknown, errorType?: unknown, message?: unknown}} */ (err);
+      const type = e.type || e.errorType;
+      if (type && e.message) return String(type) + ": " + String(e.message);
+      if (e.message) return String(e.message);
+      if (type) return String(type);
+      return JSON.stringify(err);
+    }
+    return String(err);
+  }
+
+  /** @returns {connect.Agent} */
+  function currentAgent() {
+    if (!agent) throw new Error("the CCP is not ready");
+    return agent;
+  }
+
+  /** @param {string} contactId @returns {connect.Contact} */
+  function contactById(contactId) {
+    const found = currentAgent()
+      .getContacts()
+      .find((c) => c.getContactId() === contactId);
+    if (!found) throw new Error("ResourceNotFoundException: contact " + contactId + " not found");
+    return found;
+  }
+
+  /** @param {string} contactId @param {string} connectionId @returns {connect.BaseConnection} */
+  function connectionById(contactId, connectionId) {
+    const found = contactById(contactId)
+      .getConnections()
+      .find((c) => c.getConnectionId() === connectionId);
+    if (!found) {
+      throw new Error("ResourceNotFoundException: connection " + connectionId + " not found");
+    }
+    return found;
+  }
+
+  const ENDPOINT_TYPE = /** @type {Record<string, string | null>} */ ({
+    agent: "agent",
+    queue: "queue",
+    quick_connect: null,
+  });
+
+  /** @param {EndpointRef | null} ref @returns {connect.Endpoint} */
+  function endpointFor(ref) {
+    if (!ref) throw new Error("InvalidParameterException: no endpoint");
+    if (ref.kind === "phone") return connect.Endpoint.byPhoneNumber(ref.value);
+    const type = ENDPOINT_TYPE[ref.kind];
+    const found = endpoints.find((e) => e.name === ref.value && (!type || e.type === type));
+    if (!found) throw new Error("ResourceNotFoundException: " + ref.kind + " " + ref.value);
+    return found;
+  }
+
+  /** @param {string | null} name @returns {string | undefined} */
+  function queueArn(name) {
+    if (name === null) return undefined;
+    const profile = currentAgent().getRoutingProfile();
+    const queue = profile.queues.find((q) => q.name === name);
+    if (!queue) throw new Error("ResourceNotFoundException: queue " + name + " not found");
+    return queue.queueARN;
+  }
+
+  /** @param {StateRef} state @param {Callbacks} callbacks */
+  function setState(state, callbacks) {
+    const current = currentAgent();
+    const wanted = current.getAgentStates().find((s) => s.name === state.label);
+    if (!wanted) throw new Error("ResourceNotFoundException: agent state " + state.label);
+    // on a contact Connect keeps the state as the next one (applied when the contact is cleared)
+    const enqueueNextState = current.getContacts().length > 0;
+    current.setState(wanted, callbacks, { enqueueNextState: enqueueNextState });
+  }
+
+  /** @param {boolean} wanted @param {Callbacks} callbacks */
+  function setMute(wanted, callbacks) {
+    const current = currentAgent();
+    if (muted === wanted) {
+      callbacks.success();
+      return;
+    }
+    // agent.mute() has no callbacks: the CCP answers with a mute toggle
+    let settled = false;
+    const timer = window.setTimeout(() => {
+      settled = true;
+      callbacks.failure("the CCP did not confirm the mute change");
+    }, settings.settleMs);
+    muteWaiters.push((now) => {
+      if (settled || now !== wanted) return;
+      settled = true;
+      window.clearTimeout(timer);
+      callbacks.success();
+    });
+    if (wanted) current.mute();
+    else current.unmute();
+  }
+
+  /** @param {connect.Contact} contact @param {EndpointRef | null} ref @param {Callbacks} callbacks */
+  function transfer(contact, ref, callbacks) {
+    // blind: add the party, then the agent leaves; warm: the third party is there, the agent leaves
+    if (ref === null) {
+      contact.getAgentConnection().destroy(callbacks);
+      return;
+    }
+    contact.addConnection(endpointFor(ref), {
+      success: () => contact.getAgentConnection().destroy(callbacks),
+      failure: callbacks.failure,
+    });
+  }
+
+  /** The hub's actions (ctibridge/actions.py) -> the Streams calls that carry them out. */
+  const HANDLERS = /** @type {Record<string, Handler>} */ ({
+    Accept: (a, cb) => contactById(a.contact_id).accept(cb),
+    Reject: (a, cb) => contactById(a.contact_id).reject(cb),
+    Hold: (a, cb) => connectionById(a.contact_id, a.connection_id).hold(cb),
+    Resume: (a, cb) => connectionById(a.contact_id, a.connection_id).resume(cb),
+    Hangup: (a, cb) => connectionById(a.contact_id, a.connection_id).destroy(cb),
+    Clear: (a, cb) => contactById(a.contact_id).clear(cb),
+    AddParty: (a, cb) => contactById(a.contact_id).addConnection(endpointFor(a.endpoint), cb),
+    Swap: (a, cb) => contactById(a.contact_id).toggleActiveConnections(cb),
+    Conference: (a, cb) => contactById(a.contact_id).conferenceConnections(cb),
+    Transfer: (a, cb) => transfer(contactById(a.contact_id), a.endpoint, cb),
+    SendDigits: (a, cb) => connectionById(a.contact_id, a.connection_id).sendDigits(a.digits, cb),
+    SetState: (a, cb) => setState(a.state, cb),
+    SetMute: (a, cb) => setMute(a.muted, cb),
+    Dial: (a, cb) =>
+      currentAgent().connect(endpointFor(a.endpoint), {
+        queueARN: queueArn(a.queue),
+        success: cb.success,
+        failure: cb.failure,
+      }),
+    AcceptPreview: (a, cb) => contactById(a.contact_id).accept(cb),
+    SkipPreview: (a, cb) => contactById(a.contact_id).reject(cb),
+  });
+
+  // actions whose success shows in no snapshot: answered at once
+  const NO_VISIBLE_CHANGE = new Set(["SendDigits", "SetMute"]);
+
+  /** @param {{id: number, action: Action}} command */
+  function execute(command) {
+    const action = command.action;
+    let answered = false;
+    /** @param {string | null} error */
+    const answer = (error) => {
+      if (answered) return;
+      answered = true;
+      send({ type: "result", id: command.id, error: error });
+    };
+    const callbacks = {
+      success: () => {
+        if (NO_VISIBLE_CHANGE.has(action.type) || publish(false)) {
+          answer(null);
+          return;
+        }
+        const timer = window.setTimeout(() => {
+          publish(true);
+          answer(null);
+        }, settings.settleMs);
+        changeWaiters.push(() => {
+          window.clearTimeout(timer);
+          answer(null);
+        });
+      },
+      /** @param {unknown} err */
+      failure: (err) => answer(describe(err)),
+    };
+    const handler = HANDLERS[action.type];
+    try {
+      if (!handler) throw new Error("unsupported action " + action.type);
+      handler(action, callbacks);
+    } catch (err) {
+      answer(describe(err));
+    }
+  }
+
+  // --- the link to the hub ------------------------------------------------------------------------
+
+  // close codes after which reconnecting would be wrong (ctibridge/backends/streams)
+  const FINAL_CLOSE = /** @type {Record<number, string>} */ ({
+    4404: "the hub does not know this agent",
+    4409: "replaced by a newer bridge window",
+  });
+
+  function openSocket() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const url =
+      scheme + "//" + location.host + settings.wsPath + "?agent=" + encodeURIComponent(settings.agent);
+    const ws = new WebSocket(url);
+    socket = ws;
+    show("status-hub", "connecting");
+    ws.onopen = () => {
+      retryMs = 500;
+      show("status-hub", "connected");
+      send({ type: "hello", agent: settings.agent, ccpUrl: settings.ccpUrl });
+    };
+    ws.onmessage = (event) => {
+      /** @type {{type: string, id: number, action: Action}} */
+      const message = JSON.parse(String(event.data));
+      if (message.type === "command") {
+        execute(message);
+      } else if (message.type === "resync") {
+        sendDirectory();
+        publish(true);
+      }
+    };
+    ws.onclose = (event) => {
+      if (socket !== ws) return;
+      socket = null;
+      const final = FINAL_CLOSE[event.code];
+      if (final) {
+        show("status-hub", final); // another window took over, or the hub does not know us
+        return;
+      }
+      show("status-hub", "reconnecting");
+      window.setTimeout(openSocket, retryMs);
+      retryMs = Math.min(retryMs * 2, 10000);
+    };
+  }
+
+  // --- start --------------------------------------------------------------------------------------
+
+  show("status-agent", settings.agent);
+  const container = document.getElementById("ccp");
+  if (!container) throw new Error("the page has no #ccp element");
+  connect.core.initCCP(container, {
+    ccpUrl: settings.ccpUrl,
+    region: settings.region || undefined,
+    loginPopup: true,
+    loginPopupAutoClose: true,
+    softphone: { allowFramedSoftphone: true },
+  });
+  connect.agent((current) => {
+    agent = current;
+    show("status-ccp", "signed in as " + current.getName());
+    current.onRefresh(() => publish(false));
+    current.onMuteToggle((status) => {
+      muted = status.muted;
+      publish(false); // the snapshot that shows it first, then the mute command's result
+      const waiters = muteWaiters;
+      muteWaiters = [];
+      waiters.forEach((resume) => resume(muted));
+    });
+    sendDirectory();
+    publish(true);
+    loadEndpoints();
+  });
+  openSocket();
+  window.setInterval(() => send({ type: "heartbeat" }), settings.heartbeatMs);
+})();

@@ -1,0 +1,148 @@
+"""One world per backend for the conformance suite: a hub on a loopback port, an app connected
+as ``agent1``, and a driver for what happens outside the agent's commands (calls arriving,
+customers and third parties answering or hanging up, Connect refusing the next command).
+
+* ``sim`` — the embedded simulator, driven through the Simulator topic.
+* ``streams`` — the real bridge page in headless Chromium with the Streams test double
+  (tests/browser/streams_double.js) in place of amazon-connect-streams.
+* ``connect`` — the server-side backend with botocore Stubbers for Connect: the Agent Event
+  Stream records a real agent's CCP would cause are fed to it; what Connect cannot do server-side
+  is done "in the CCP" by the driver after the request failed as documented.
+
+Every driver method returns the events the app received because of it, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from ctibridge.client import Client
+from ctibridge.hub import Hub, create_app
+
+Message = dict[str, Any]
+ROOT = Path(__file__).resolve().parents[1]
+DOUBLE_JS = (ROOT / "browser" / "streams_double.js").read_text()
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+FAILURE = "InternalServiceException: simulated failure"
+REQUIRES_BRIDGE = "requires streams bridge"
+
+
+class Server(uvicorn.Server):
+    """uvicorn without its shutdown polling (a server per test)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.stop_requested = asyncio.Event()
+
+    async def main_loop(self) -> None:
+        await self.stop_requested.wait()
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        if self.server_state.tasks:
+            await asyncio.wait(set(self.server_state.tasks), timeout=5)
+        await self.lifespan.shutdown()
+
+
+class Served:
+    """A hub served on 127.0.0.1 (a free port)."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        config = uvicorn.Config(
+            create_app(hub), host="127.0.0.1", port=0, log_level="warning", lifespan="on",
+            ws_max_size=1 << 20,
+        )  # fmt: skip
+        self.server = Server(config)
+        self.task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> Served:
+        self.task = asyncio.create_task(self.server.serve())
+        for _ in range(500):
+            if self.server.started:
+                break
+            if self.task.done():
+                self.task.result()
+            await asyncio.sleep(0.01)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.server.stop_requested.set()
+        assert self.task is not None
+        await asyncio.wait_for(self.task, 10)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+async def flush(client: Client) -> list[Message]:
+    """Every message received and not yet taken, up to a private StateSync barrier."""
+    rid = f"flush-{id(client)}-{asyncio.get_running_loop().time()}"
+    await client.send("Agent", "StateSync", request_id=rid)
+    out: list[Message] = []
+    while True:
+        message = await client.next_event(timeout=10)
+        if message.get("requestId") == rid:
+            return out
+        out.append(message)
+
+
+async def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> Any:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def open_bridge(browser: Any, http: str, agent: str = "agent1", double: bool = True) -> Any:
+    """The real bridge page of ``agent``, with the Streams double in place of the bundle;
+    nothing but the loopback hub is reachable."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.errors = []
+
+    async def route(route: Any) -> None:
+        url = route.request.url
+        if url.endswith("/bridge/connect-streams.js") and double:
+            await route.fulfill(body=DOUBLE_JS, content_type="text/javascript")
+        elif url.startswith(http):
+            await route.continue_()
+        else:
+            await route.abort()
+
+    await context.route("**/*", route)
+    await page.goto(f"{http}/bridge?agent={agent}")
+    return page

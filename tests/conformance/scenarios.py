@@ -1,0 +1,58 @@
+"""Reading events for the conformance suite: rows to compare and a step that knows which verbs
+the backend cannot carry out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness import Message, flush
+from worlds import World
+
+CALL_BUTTONS = (
+    "answer", "reject", "disconnect", "hold", "resume", "clearContact", "consult", "numberpad",
+    "swap", "transfer", "conference",
+)  # fmt: skip
+
+
+def row(event: Message) -> tuple[Any, ...]:
+    """A call event as (type, event, status, previousStatus, enabled buttons); SetAgentState as
+    ("SetAgentState", shown state, next state or None, muted); an error as ("Error", type, code)."""
+    subtopic = event["subtopic"]
+    message = event["message"]
+    if subtopic.endswith("CallStateChange"):
+        call = message["call"]
+        actual = call["ResponseActual"]
+        buttons = frozenset(b for b in CALL_BUTTONS if actual["buttonStates"][b])
+        assert buttons == frozenset(
+            b for b, v in call["ButtonStates"]["items"].items() if v == "Enable"
+        )
+        return (actual["type"], call["event"], actual["status"], actual["previousStatus"], buttons)
+    if subtopic == "SetAgentState":
+        data = message["data"]
+        nxt = data.get("nextState")
+        return ("SetAgentState", data["state"], nxt["label"] if nxt else None, data["muted"])
+    if subtopic == "Error":
+        return ("Error", message["type"], message["code"])
+    return (subtopic,)
+
+
+def rows(events: list[Message]) -> list[tuple[Any, ...]]:
+    return [row(e) for e in events]
+
+
+async def step(world: World, topic: str, subtopic: str, *data: Any) -> list[Message]:
+    """Send a request and return what it caused.  On a backend that cannot carry it out, the
+    request must fail with the backend's documented code and change nothing; the agent then does
+    it in the CCP, and what that caused is returned instead (where the CCP's effect cannot be
+    seen by the backend either, the scenario ends there: ``EndOfScenario``)."""
+    world.client.drain()
+    result = await world.request(topic, subtopic, *data)
+    world.client.drain()
+    if subtopic in world.unsupported:
+        assert result.error is not None, f"{subtopic} should fail on {world.name}"
+        assert result.events == [result.error]
+        assert result.error["message"]["code"] == world.unsupported_code
+        assert await flush(world.client) == []
+        return await world.in_ccp(subtopic, *data)
+    assert result.error is None, result.error
+    return result.events
