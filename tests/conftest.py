@@ -8,13 +8,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import uvicorn
 
 from ctibridge.backends.sim import SimBackend
 from ctibridge.client import Client
 from ctibridge.clock import ManualClock
-from ctibridge.hub import Hub, create_app
+from ctibridge.hub import Hub
+from ctibridge.hub.server import uvicorn_config
 from ctibridge.settings import Settings
 
 SAMPLES = Path(__file__).parent / "fixtures" / "samples"
@@ -73,13 +75,13 @@ class LiveHub:
 async def start_live_hub(settings: Settings | None = None, seed: int = 7) -> LiveHub:
     clock = ManualClock()
     settings = settings or Settings(sim_seed=seed)
+    if settings.auth.secret is None and not settings.auth.insecure:
+        # tests that set no secret run without tokens, as `make run` does
+        auth = msgspec.structs.replace(settings.auth, insecure=True)
+        settings = msgspec.structs.replace(settings, auth=auth)
     backend = SimBackend(clock, seed=seed, agents=settings.sim_agents)
     hub = Hub(backend, clock, settings)
-    config = uvicorn.Config(
-        create_app(hub), host="127.0.0.1", port=0, log_level="warning", ws_max_size=1 << 20,
-        lifespan="on",
-    )  # fmt: skip
-    server = _Server(config)
+    server = _Server(uvicorn_config(hub, host="127.0.0.1", port=0))
     task = asyncio.create_task(server.serve())
     for _ in range(500):
         if server.started:
