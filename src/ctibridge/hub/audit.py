@@ -30,8 +30,8 @@ class AuditLog:
         line = self._redactor.scrub(json.dumps(entry, separators=(",", ":"), default=str))
         if self._file is not None:
             self._file.write(line + "\n")
-        else:
-            log.info(line)
+        else:  # a JSON log line with the entry as its "audit" object
+            log.info("command", extra={"audit": json.loads(line)})
 
     def close(self) -> None:
         if self._file is not None:

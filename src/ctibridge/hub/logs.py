@@ -58,7 +58,9 @@ class Redactor(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
@@ -67,6 +69,9 @@ class JsonFormatter(logging.Formatter):
             value = record.__dict__.get(name)
             if value is not None:
                 line[name] = value
+        audit = record.__dict__.get("audit")
+        if audit is not None:
+            line["audit"] = audit
         if record.exc_text:
             line["exc"] = record.exc_text
         return json.dumps(line, default=str)
@@ -79,6 +84,9 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         fields = [f"{n}={record.__dict__[n]}" for n in FIELDS if record.__dict__.get(n) is not None]
+        audit = record.__dict__.get("audit")
+        if audit is not None:
+            fields.append(json.dumps(audit, separators=(",", ":"), default=str))
         return f"{text} {' '.join(fields)}" if fields else text
 
 

@@ -4,6 +4,7 @@ shutdown that drains the hub before uvicorn closes the connections."""
 from __future__ import annotations
 
 import asyncio
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -42,6 +43,13 @@ class HubServer(uvicorn.Server):
     def __init__(self, hub: Hub, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.hub = hub
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        # uvicorn re-raises the signal once it has shut down; a hub that drained exits 0
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()
 
     async def shutdown(self, sockets: Any = None) -> None:
         for server in self.servers:
