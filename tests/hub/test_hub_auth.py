@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import websockets
-from conftest import LiveHub, start_live_hub, stop_live_hub
 from hub_support import SECRET, close_of, recv_json, request, secured, token, ws_url
 
+from conftest import LiveHub, start_live_hub, stop_live_hub
 from ctibridge import Settings
 from ctibridge.hub import Hub, logs
 from ctibridge.settings import AuthSettings

@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 import websockets
-from conftest import LiveHub, start_live_hub, stop_live_hub
 from hub_support import close_of, insecure, recv_json, request, ws_url
+
+from conftest import LiveHub, start_live_hub, stop_live_hub
 
 STATES = ("Break", "Available")
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import websockets
-from conftest import start_live_hub, stop_live_hub
 from hub_support import close_of, hub_process, insecure, recv_json, request, ws_url
+
+from conftest import start_live_hub, stop_live_hub
 
 
 def raw_handshake(port: int, agent: str = "agent1") -> socket.socket:
