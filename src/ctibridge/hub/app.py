@@ -181,7 +181,11 @@ def create_app(hub: Hub) -> Starlette:
             frame = message.get("text")
             if frame is None:
                 frame = message.get("bytes") or b""
-            hub.receive(conn.login, conn.id, frame)
+            try:
+                hub.receive(conn.login, conn.id, frame)
+            except Exception:  # a bug must not end the app's connection (nor the hub)
+                log.exception("frame handling failed", extra={"agent": conn.login, "conn": conn.id})
+                hub.count_error("INTERNAL")
 
     async def _write(ws: WebSocket, conn: AppConnection) -> None:
         while True:
