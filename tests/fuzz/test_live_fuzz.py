@@ -88,7 +88,10 @@ async def test_bad_frames_at_a_live_hub() -> None:
         failures: list[str] = []
         started = time.perf_counter()
         counts = await asyncio.gather(
-            *(fuzz(ws, g, FRAMES // CONNECTIONS, failures) for ws, g in zip(apps, generators))
+            *(
+                fuzz(ws, g, FRAMES // CONNECTIONS, failures)
+                for ws, g in zip(apps, generators, strict=True)
+            )
         )
         elapsed = time.perf_counter() - started
         sent = CONNECTIONS * (FRAMES // CONNECTIONS)
