@@ -82,6 +82,8 @@ class Finished(msgspec.Struct, frozen=True):
     outcome: Outcome
     error_type: str | None = None
     code: str | None = None
+    # the agent's voice contact when the command started (what it acted on), if any
+    contact_id: str | None = None
 
 
 # --- session state ----------------------------------------------------------------------------
@@ -116,6 +118,7 @@ class Inflight(msgspec.Struct):
     deadline: int
     broadcasts: int = 0
     agent_events: int = 0
+    contact_id: str | None = None
 
 
 class AgentSession:
@@ -393,7 +396,14 @@ class Engine:
         error_type: str | None = None,
         code: str | None = None,
     ) -> None:
-        self._finished.append(Finished(s.login, origin, req, outcome, error_type, code))
+        flight = s.inflight
+        if flight is not None and flight.request is req:
+            contact_id = flight.contact_id
+        else:
+            contact = s.snapshot.voice_contact
+            contact_id = contact.contact_id if contact is not None else None
+        done = Finished(s.login, origin, req, outcome, error_type, code, contact_id)
+        self._finished.append(done)
 
     def _answer(self, s: AgentSession, flight: Inflight) -> list[Output]:
         """Make sure a successful command is answered by at least one event."""
@@ -440,8 +450,12 @@ class Engine:
             return [Reply(login, origin, env)]
         self._command_ids += 1
         command_id = self._command_ids
+        contact = s.snapshot.voice_contact
+        contact_id = contact.contact_id if contact is not None else None
         if req.topic == "Simulator":
-            s.inflight = Inflight(command_id, origin, req, now + self.deadline_ms)
+            s.inflight = Inflight(
+                command_id, origin, req, now + self.deadline_ms, contact_id=contact_id
+            )
             return [Simulate(login, command_id, req.subtopic, req.data)]
         planners = AGENT_PLANNERS if req.topic == "Agent" else CALL_PLANNERS
         ctx = Context(snapshot=s.snapshot, directory=s.directory, topic=req.topic)
@@ -453,7 +467,9 @@ class Engine:
             )
         except Refused as e:
             return self._failure(s, req, e.code, origin=origin, outcome="refused")
-        s.inflight = Inflight(command_id, origin, req, now + self.deadline_ms)
+        s.inflight = Inflight(
+            command_id, origin, req, now + self.deadline_ms, contact_id=contact_id
+        )
         return [Execute(login, command_id, action)]
 
     def query(self, login: str, req: Request) -> p.Envelope:

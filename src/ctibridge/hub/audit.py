@@ -31,7 +31,9 @@ class AuditLog:
         if self._file is not None:
             self._file.write(line + "\n")
         else:  # a JSON log line with the entry as its "audit" object
-            log.info("command", extra={"audit": json.loads(line)})
+            entry = json.loads(line)
+            keys = ("agent", "app", "conn", "contactId", "requestId", "subtopic", "outcome")
+            log.info("command", extra={"audit": entry, **{k: entry.get(k) for k in keys}})
 
     def close(self) -> None:
         if self._file is not None:

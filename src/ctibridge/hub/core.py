@@ -141,8 +141,8 @@ class Hub:
         self.draining = False
         # per agent: the journal's last seq when this hub started (the previous life's end)
         self.boot_seq: dict[str, int] = {}
-        # id(request) -> (arrival, app, contact id) until the engine reports it finished
-        self._pending: dict[int, tuple[float, str, str | None]] = {}
+        # id(request) -> (arrival, app) until the engine reports it finished
+        self._pending: dict[int, tuple[float, str]] = {}
         self._http_buckets: dict[str, TokenBucket] = {}
         self.stats: dict[str, int] = {"commands": 0, "events": 0, "errors": 0}
 
@@ -299,12 +299,7 @@ class Hub:
         arrival: float | None = None,
     ) -> None:
         self.stats["commands"] += 1
-        contact = self.engine.session(login).snapshot.voice_contact
-        self._pending[id(request)] = (
-            time.perf_counter() if arrival is None else arrival,
-            app,
-            contact.contact_id if contact is not None else None,
-        )
+        self._pending[id(request)] = (time.perf_counter() if arrival is None else arrival, app)
         self._run(self.engine.submit(login, origin, request, self.clock.now_ms()))
 
     def http_allowed(self, login: str) -> bool:
@@ -413,7 +408,7 @@ class Hub:
         self._protocol_error(conn.login, conn.id, limited)
 
     def _finished(self, done: Finished) -> None:
-        arrival, app, contact_id = self._pending.pop(id(done.request), (None, "", None))
+        arrival, app = self._pending.pop(id(done.request), (None, ""))
         req = done.request
         self.metrics.commands.labels(req.topic, req.subtopic, done.outcome).inc()
         elapsed = None if arrival is None else time.perf_counter() - arrival
@@ -433,7 +428,7 @@ class Hub:
                 "topic": req.topic,
                 "subtopic": req.subtopic,
                 "requestId": req.request_id,
-                "contactId": contact_id,
+                "contactId": done.contact_id,
                 "data": (req.raw or {}).get("data"),
                 "outcome": done.outcome,
                 "errorType": done.error_type,

@@ -103,11 +103,15 @@ class SqliteJournal:
             self._in_tx = True
 
     def append(self, login: str, seq: int, data: bytes) -> None:
-        self._begin()
-        self._db.execute(
-            "INSERT INTO events (login, seq, at, data) VALUES (?, ?, ?, ?)",
-            (login, seq, self._now(), data),
-        )
+        try:
+            self._begin()
+            self._db.execute(
+                "INSERT INTO events (login, seq, at, data) VALUES (?, ?, ?, ?)",
+                (login, seq, self._now(), data),
+            )
+        except sqlite3.Error as e:
+            self.error = f"{type(e).__name__}: {e}"
+            raise
         self._heads[login] = seq
         self._dirty.add(login)
         self._since_prune += 1
