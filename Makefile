@@ -24,8 +24,10 @@ sysdeps:
 	  echo "installing Debian's chromium"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# --insecure: no tokens, for a demo on this machine only (refused on a non-loopback HOST);
+# the journal under var/ (gitignored) lets apps resume across restarts of `make run`.
 run: $(STAMP)
-	$(BIN)/ctibridge serve --host $(HOST) --port $(PORT) --backend sim
+	$(BIN)/ctibridge serve --host $(HOST) --port $(PORT) --backend sim --insecure --journal var/journal.db
 
 LINTED  := $(wildcard src tests bench)
 
@@ -40,6 +42,13 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 test: $(STAMP) lint typecheck unit
+
+# The long fuzz run: 100,000 bad frames at a live hub; the numbers go to bench/results/fuzz.json.
+FUZZ_FRAMES ?= 100000
+fuzz: $(STAMP)
+	CTIBRIDGE_FUZZ_FRAMES=$(FUZZ_FRAMES) CTIBRIDGE_FUZZ_REPORT=bench/results/fuzz.json \
+	  $(BIN)/pytest -q tests/fuzz/test_live_fuzz.py
+	@cat bench/results/fuzz.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -37,8 +37,8 @@ class Result(msgspec.Struct):
         return self.error is None
 
 
-class ClientClosed(Exception):
-    pass
+class ClientClosed(ConnectionError):
+    """The hub closed the connection (its code and reason are in the message)."""
 
 
 class Client:
@@ -55,6 +55,8 @@ class Client:
         self._reader: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
         self.close_code: int | None = None
+        self.close_reason = ""
+        self._arrived = asyncio.Event()
 
     @classmethod
     async def connect(
@@ -110,14 +112,20 @@ class Client:
                 if rid is not None and rid in self._pending:
                     self._pending[rid].append(message)
                 await self.inbox.put(message)
+                self._arrived.set()
         except websockets.ConnectionClosed:
             pass
         finally:
             self.close_code = self._ws.close_code
+            self.close_reason = self._ws.close_reason or ""
             self.closed.set()
             for fut in self._barriers.values():
                 if not fut.done():
-                    fut.set_exception(ClientClosed(f"connection closed ({self.close_code})"))
+                    fut.set_exception(self._closed_error())
+
+    def _closed_error(self) -> ClientClosed:
+        reason = f": {self.close_reason}" if self.close_reason else ""
+        return ClientClosed(f"connection closed ({self.close_code}{reason})")
 
     def _request_id(self) -> str:
         return f"{self._prefix}-{next(self._ids)}"
@@ -162,8 +170,23 @@ class Client:
         return Result(request_id=rid, events=events, error=error)
 
     async def next_event(self, timeout: float = 10.0) -> Message:
-        """The next message not consumed by ``request`` (events, answers, errors)."""
-        return await asyncio.wait_for(self.inbox.get(), timeout)
+        """The next message not consumed by ``request`` (events, answers, errors); raises
+        :class:`ClientClosed` once the connection is closed and every message was taken."""
+        async with asyncio.timeout(timeout):
+            while self.inbox.empty():
+                if self.closed.is_set():
+                    raise self._closed_error()
+                self._arrived.clear()
+                waits = {
+                    asyncio.ensure_future(self._arrived.wait()),
+                    asyncio.ensure_future(self.closed.wait()),
+                }
+                try:
+                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for w in waits:
+                        w.cancel()
+            return self.inbox.get_nowait()
 
     def drain(self) -> list[Message]:
         """Every message received so far and not yet taken."""
