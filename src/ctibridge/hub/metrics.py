@@ -26,7 +26,7 @@ class HubMetrics:
         self.rejected = Counter(
             "ctibridge_connections_rejected",
             "Connections refused, by reason (auth, forbidden, origin, unknown_agent, "
-            "agent_limit, hub_limit)",
+            "agent_limit, hub_limit, draining)",
             ["reason"],
             registry=r,
         )
