@@ -44,8 +44,10 @@ sysdeps:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# --insecure: no tokens, for a demo on this machine only (refused on a non-loopback HOST);
+# the journal under var/ (gitignored) lets apps resume across restarts of `make run`.
 run: $(STAMP) $(STREAMS_BUNDLE)
-	$(BIN)/ctibridge serve --host $(HOST) --port $(PORT) --backend sim
+	$(BIN)/ctibridge serve --host $(HOST) --port $(PORT) --backend sim --insecure --journal var/journal.db
 
 LINTED  := $(wildcard src tests bench)
 
@@ -60,6 +62,22 @@ unit: $(STAMP) $(STREAMS_BUNDLE) sysdeps
 	$(BIN)/pytest -q
 
 test: $(STAMP) $(STREAMS_BUNDLE) sysdeps lint typecheck unit
+
+# The long fuzz run: 100,000 bad frames at a live hub (numbers: bench/results/fuzz.json), then
+# coverage-guided fuzzing of the decoder with atheris, seeded with the published requests
+# (libFuzzer's final stats: bench/results/fuzz-atheris.txt).
+FUZZ_FRAMES ?= 100000
+ATHERIS_RUNS ?= 2000000
+fuzz: $(STAMP)
+	CTIBRIDGE_FUZZ_FRAMES=$(FUZZ_FRAMES) CTIBRIDGE_FUZZ_REPORT=bench/results/fuzz.json \
+	  $(BIN)/pytest -q tests/fuzz/test_live_fuzz.py
+	@cat bench/results/fuzz.json
+	$(BIN)/pip install -q -e '.[fuzz]'
+	mkdir -p var/fuzz-corpus && cp tests/fixtures/samples/*-request*.json var/fuzz-corpus/
+	$(BIN)/python tests/fuzz/atheris_decode.py -runs=$(ATHERIS_RUNS) -max_len=4096 \
+	  -print_final_stats=1 var/fuzz-corpus 2> var/atheris.log || { tail -n 40 var/atheris.log; exit 1; }
+	grep -E '^(Done|stat::)' var/atheris.log > bench/results/fuzz-atheris.txt
+	@cat bench/results/fuzz-atheris.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bridge/node_modules $(dir $(STREAMS_BUNDLE))

@@ -1,5 +1,4 @@
-"""The [connect]/[bridge] configuration: one TOML file, environment overrides, clear errors; and
-``serve`` building the backend it names from it."""
+"""Settings from a TOML file, CTIBRIDGE_* variables and flags, in that order of strength."""
 
 from __future__ import annotations
 
@@ -7,108 +6,85 @@ from pathlib import Path
 
 import pytest
 
-from ctibridge.backends.select import build_backend
-from ctibridge.backends.streams import StreamsBackend
-from ctibridge.cli import main
-from ctibridge.clock import ManualClock
-from ctibridge.config import BridgeConfig, Config, ConfigError, RateLimit, load_config
-
-TOML = """
-[auth]          # another section of the same file: not ours, left alone
-tokens = ["x"]
-
-[connect]
-region = "eu-west-2"
-instance_id = "aaaaaaaa-bbbb-cccc-dddd-111111111111"
-instance_url = "https://acme.my.connect.aws/"
-contact_flow_id = "flow-1"
-kinesis_stream = "arn:aws:kinesis:eu-west-2:111122223333:stream/aes"
-rate = { rate = 3, burst = 6 }
-
-[connect.agents]
-alice = "arn:aws:connect:eu-west-2:111122223333:instance/aaaa/agent/u-alice"
-bob = "u-bob"
-
-[connect.rates]
-GetCurrentUserData = { rate = 1, burst = 1 }
-
-[bridge]
-heartbeat_seconds = 2
-"""
+from ctibridge.config import ConfigError, load_settings
+from ctibridge.settings import Settings
 
 
-def write(tmp_path: Path, text: str = TOML) -> Path:
+def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "ctibridge.toml"
     path.write_text(text)
     return path
 
 
-def test_the_file_is_read_with_defaults_for_the_rest(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path), env={})
-    c = config.connect
-    assert (c.region, c.instance_id, c.contact_flow_id) == (
-        "eu-west-2",
-        "aaaaaaaa-bbbb-cccc-dddd-111111111111",
-        "flow-1",
+def test_defaults_without_any_source() -> None:
+    assert load_settings() == Settings()
+
+
+def test_file_sections_env_and_flags(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        port = 9000
+        [auth]
+        allowed_origins = ["https://crm.example"]
+        [limits]
+        rate_per_s = 5
+        max_connections_per_agent = 3
+        [journal]
+        path = "var/journal.db"
+        max_events = 50
+        """,
     )
-    assert c.ccp == "https://acme.my.connect.aws/ccp-v2"
-    assert c.user_ids == {"alice": "u-alice", "bob": "u-bob"}
-    assert c.limit("PutUserStatus") == RateLimit(3, 6)
-    assert c.limit("GetCurrentUserData") == RateLimit(1, 1)
-    assert config.bridge == BridgeConfig(heartbeat_seconds=2)
-    assert config.logins() == ["alice", "bob"]
-
-
-def test_environment_overrides(tmp_path: Path) -> None:
     env = {
-        "CTIBRIDGE_CONNECT_REGION": "us-west-2",
-        "CTIBRIDGE_CONNECT_MAX_ATTEMPTS": "3",
-        "CTIBRIDGE_CONNECT_DISCOVER_USERS": "true",
-        "CTIBRIDGE_CONNECT_AGENTS": "carol=u-carol, dave=u-dave",
-        "CTIBRIDGE_BRIDGE_AGENTS": "x,y",
-        "CTIBRIDGE_BRIDGE_TIMEOUT_SECONDS": "7.5",
+        "CTIBRIDGE_LIMITS_RATE_PER_S": "7.5",
+        "CTIBRIDGE_AUTH_SECRET": "x" * 40,
+        "CTIBRIDGE_AUTH_ALLOWED_ORIGINS": "https://a.example, https://b.example",
+        "CTIBRIDGE_AUTH_INSECURE": "false",
+        "CTIBRIDGE_PORT": "9001",
         "UNRELATED": "1",
     }
-    config = load_config(write(tmp_path), env=env)
-    assert config.connect.region == "us-west-2"
-    assert config.connect.max_attempts == 3 and config.connect.discover_users is True
-    assert config.connect.agents == {"carol": "u-carol", "dave": "u-dave"}
-    assert config.bridge.agents == ["x", "y"] and config.bridge.timeout_seconds == 7.5
-    assert load_config(None, env={"CTIBRIDGE_CONNECT_REGION": "ap-south-1"}).connect.region == (
-        "ap-south-1"
-    )
+    settings = load_settings(path, env, {"port": 9002, "journal": {"max_events": 60}})
+    assert settings.port == 9002  # flag over env over file
+    assert settings.limits.rate_per_s == 7.5  # env over file
+    assert settings.limits.max_connections_per_agent == 3  # file
+    assert settings.limits.rate_burst == Settings().limits.rate_burst  # default
+    assert settings.auth.secret == "x" * 40
+    assert settings.auth.insecure is False
+    assert settings.auth.allowed_origins == ("https://a.example", "https://b.example")
+    assert settings.journal.path == "var/journal.db"
+    assert settings.journal.max_events == 60
+
+
+def test_secret_file(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("y" * 40 + "\n")
+    path = write(tmp_path, f'[auth]\nsecret_file = "{secret}"\n')
+    assert load_settings(path).auth.secret == "y" * 40
+    # the variable wins over the file
+    assert load_settings(path, {"CTIBRIDGE_AUTH_SECRET": "z" * 40}).auth.secret == "z" * 40
 
 
 @pytest.mark.parametrize(
     ("text", "env", "message"),
     [
-        ("[connect]\nregoin = 'x'\n", {}, "regoin"),
-        ("[connect]\nmax_attempts = 'many'\n", {}, "max_attempts"),
-        ("[connect\n", {}, "ctibridge.toml"),
-        ("", {"CTIBRIDGE_BRIDGE_HEARTBEAT": "1"}, "CTIBRIDGE_BRIDGE_HEARTBEAT"),
-        ("", {"CTIBRIDGE_BRIDGE_SETTLE_MS": "soon"}, "settle_ms"),
+        ("prot = 1\n", {}, "unknown setting"),
+        ("[limits]\nrate_per_sec = 1\n", {}, "invalid setting"),
+        ("[journal]\nsynchronous = 'sometimes'\n", {}, "invalid setting"),
+        ("port = 'eighty'\n", {}, "invalid setting"),
+        ("port = \n", {}, "not valid TOML"),
+        ("", {"CTIBRIDGE_LIMITS_SEND_QUEUE": "lots"}, "invalid setting"),
     ],
 )
-def test_mistakes_are_named(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        load_config(write(tmp_path, text), env=env)
-
-
-def test_build_backend(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path), env={})
-    backend = build_backend("streams", ManualClock(), config)
-    assert isinstance(backend, StreamsBackend) and list(backend.logins()) == ["alice", "bob"]
-    assert backend.ccp_url == "https://acme.my.connect.aws/ccp-v2"
-    with pytest.raises(ConfigError, match="no agents"):
-        build_backend("streams", ManualClock(), Config())
-    with pytest.raises(ConfigError, match="CCP"):
-        build_backend("streams", ManualClock(), load_config(None, {"CTIBRIDGE_BRIDGE_AGENTS": "a"}))
-    with pytest.raises(ConfigError, match="instance_id"):
-        build_backend("connect", ManualClock(), load_config(None, {"CTIBRIDGE_BRIDGE_AGENTS": "a"}))
-
-
-def test_serve_reports_configuration_errors(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_bad_configuration_is_an_error(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
 ) -> None:
-    assert main(["serve", "--backend", "connect", "--config", str(write(tmp_path, "[x"))]) == 2
-    assert "ctibridge.toml" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write(tmp_path, text), env)
+
+
+def test_missing_files_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings(tmp_path / "nope.toml")
+    path = write(tmp_path, f'[auth]\nsecret_file = "{tmp_path / "nope"}"\n')
+    with pytest.raises(ConfigError, match="secret_file"):
+        load_settings(path)

@@ -4,59 +4,126 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
-import logging
+import os
+import re
 import sys
+import time
 from typing import Any
 
 import msgspec
 
-from .client import ClientClosed
-from .settings import Settings
-
 DEFAULT_URL = "ws://127.0.0.1:8765"
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
+
+def _serve(args: argparse.Namespace) -> int:
+    from . import auth
     from .backends.select import build_backend
     from .clock import RealClock
-    from .config import ConfigError, load_config
-    from .hub import Hub, create_app
+    from .config import ConfigError, load_settings
+    from .hub import Hub, logs
+    from .hub.server import serve
+    from .journal import JournalBusy
 
-    settings = Settings(
-        host=args.host, port=args.port, backend=args.backend, sim_seed=args.seed,
-        sim_agents=args.agents,
-    )  # fmt: skip
-    clock = RealClock()
-    try:  # the Amazon Connect backends read [connect] / [bridge] of --config (and env overrides)
-        config = load_config(args.config)
-        backend = build_backend(
-            settings.backend, clock, config, sim_agents=settings.sim_agents,
-            sim_seed=settings.sim_seed,
-        )  # fmt: skip
+    flags = {"host": args.host, "port": args.port, "backend": args.backend,
+             "sim_agents": args.agents, "sim_seed": args.seed}  # fmt: skip
+    overrides: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
+    if args.insecure:
+        overrides["auth"] = {"insecure": True}
+    if args.journal is not None:
+        overrides["journal"] = {"path": args.journal}
+    try:
+        settings = load_settings(args.config, os.environ, overrides)
     except ConfigError as e:
         print(f"ctibridge: {e}", file=sys.stderr)
         return 2
-    hub = Hub(backend, clock, settings)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if settings.auth.insecure and not _is_loopback(settings.host):
+        print("ctibridge: --insecure is only allowed on a loopback host", file=sys.stderr)
+        return 2
+    if not settings.auth.insecure:
+        try:
+            auth.check_secret(settings.auth.secret)
+        except ValueError as e:
+            print(f"ctibridge: {e} (or run with --insecure on loopback)", file=sys.stderr)
+            return 2
+    logs.configure(settings.log.format, settings.log.level, secrets=(settings.auth.secret or "",))
+    clock = RealClock()
+    try:  # the Amazon Connect backends read [connect] / [bridge] of the settings
+        backend = build_backend(
+            settings.backend, clock, settings, sim_agents=settings.sim_agents,
+            sim_seed=settings.sim_seed,
+        )  # fmt: skip
+        hub = Hub(backend, clock, settings)
+    except (ConfigError, JournalBusy) as e:
+        print(f"ctibridge: {e}", file=sys.stderr)
+        return 2
     agents = ", ".join(backend.logins())
+    where = f"{settings.host}:{settings.port}"
+    security = (
+        "auth:    OFF (--insecure) - any program on this machine may act for any agent"
+        if settings.auth.insecure
+        else "auth:    tokens required (ctibridge token create --agent A --app NAME)"
+    )
+    journal = settings.journal.path or "memory (lost on restart)"
     print(
         f"ctibridge: {settings.backend} backend, agents {agents}\n"
-        f"  apps:   ws://{settings.host}:{settings.port}/ws?agent=agent1\n"
-        f"  http:   http://{settings.host}:{settings.port}/agents",
+        f"  apps:    ws://{where}/ws?agent=agent1\n"
+        f"  http:    http://{where}/agents\n"
+        f"  {security}\n"
+        f"  journal: {journal}",
         flush=True,
     )
     if settings.backend in ("streams", "hybrid"):
-        print(f"  bridge: http://{settings.host}:{settings.port}/bridge?agent=<login>", flush=True)
-    uvicorn.run(
-        create_app(hub),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        ws_max_size=1 << 20,  # frames over 64 KiB still reach the hub and get FRAME_TOO_LARGE
-    )
+        print(f"  bridge:  http://{where}/bridge?agent=<login>", flush=True)
+    serve(hub)
+    return 0
+
+
+_DURATION = re.compile(r"^(\d+)([smhd]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_ttl(text: str) -> int | None:
+    """``90``, ``90s``, ``15m``, ``8h``, ``30d`` -> seconds; ``never`` -> None (no expiry)."""
+    if text == "never":
+        return None
+    match = _DURATION.match(text.strip())
+    if match is None or int(match[1]) == 0:
+        raise ValueError(f"not a duration: {text!r} (e.g. 3600, 15m, 8h, 30d, never)")
+    return int(match[1]) * _UNITS[match[2]]
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    from . import auth
+    from .config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(args.config, os.environ)
+        ttl = settings.auth.default_ttl_s if args.ttl is None else parse_ttl(args.ttl)
+        token = auth.issue(
+            auth.check_secret(settings.auth.secret), args.agent, args.app, int(time.time()), ttl
+        )
+    except (ConfigError, ValueError) as e:
+        print(f"ctibridge: {e}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def _token_secret(args: argparse.Namespace) -> int:
+    from . import auth
+
+    print(auth.new_secret())
     return 0
 
 
@@ -115,7 +182,9 @@ async def _send(args: argparse.Namespace) -> int:
     if not isinstance(message, dict):
         print("the message must be a JSON object", file=sys.stderr)
         return 2
-    async with await Client.connect(args.url, args.agent, source=args.source) as client:
+    async with await Client.connect(
+        args.url, args.agent, source=args.source, token=args.token
+    ) as client:
         data = message.get("data", msgspec.UNSET)
         kwargs = {} if data is msgspec.UNSET else {"data": data}
         result = await client.request(
@@ -130,7 +199,9 @@ async def _send(args: argparse.Namespace) -> int:
 async def _tail(args: argparse.Namespace) -> int:
     from .client import Client
 
-    client = await Client.connect(args.url, args.agent, source=args.source, sync=False)
+    client = await Client.connect(
+        args.url, args.agent, source=args.source, sync=False, token=args.token
+    )
     show = _printer(args)
     try:
         async for event in client.events():
@@ -165,7 +236,9 @@ async def _sim(args: argparse.Namespace) -> int:
         data[key] = args.value
     if args.queue:
         data["queue"] = args.queue
-    async with await Client.connect(args.url, args.agent, source=args.source) as client:
+    async with await Client.connect(
+        args.url, args.agent, source=args.source, token=args.token
+    ) as client:
         result = await client.request("Simulator", subtopic, data, timeout=args.timeout)
         show = _printer(args)
         for event in result.events:
@@ -188,15 +261,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the hub", description="Run the hub (uvicorn).")
-    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    serve.add_argument("--port", type=int, default=8765, help="TCP port")
+    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (default 8765)")
     serve.add_argument(
-        "--backend", default="sim", choices=["sim", "streams", "connect", "hybrid"],
-        help="where agents live: sim = the embedded Amazon Connect simulator",
+        "--backend", choices=["sim", "streams", "connect", "hybrid"],
+        help="where agents live: sim (default) = the embedded Amazon Connect simulator",
     )  # fmt: skip
-    serve.add_argument("--config", help="TOML configuration file (Amazon Connect backends)")
-    serve.add_argument("--agents", type=int, default=5, help="simulator: number of demo agents")
+    serve.add_argument(
+        "--config", help="TOML configuration file ([auth], [limits], [journal], [audit], [log])"
+    )
+    serve.add_argument("--agents", type=int, help="simulator: number of demo agents (default 5)")
     serve.add_argument("--seed", type=int, default=None, help="simulator: seed for ids")
+    serve.add_argument(
+        "--insecure", action="store_true",
+        help="no tokens: any local program may act for any agent (loopback hosts only)",
+    )  # fmt: skip
+    serve.add_argument("--journal", help="SQLite journal file (default: in memory)")
     serve.set_defaults(func=_serve)
 
     def client_args(p: argparse.ArgumentParser) -> None:
@@ -204,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--agent", required=True, help="agent login, e.g. agent1")
         p.add_argument("--source", default="ctibridge-cli", help="the app name sent as source")
         p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait")
+        p.add_argument(
+            "--token", default=os.environ.get("CTIBRIDGE_TOKEN"),
+            help="token for the agent (default: $CTIBRIDGE_TOKEN)",
+        )  # fmt: skip
         p.add_argument(
             "--brief", action="store_true", help="one readable line per message instead of JSON"
         )
@@ -244,6 +328,30 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the JSON Schema of every message.",
     )
     schema.set_defaults(func=_schema)
+
+    token = sub.add_parser(
+        "token",
+        help="make tokens for apps",
+        description="Tokens let an app act for the agents they name (signed with the hub's "
+        "secret: CTIBRIDGE_AUTH_SECRET or the config file's [auth]).",
+    )
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser(
+        "create",
+        help="print a token for an app and its agents",
+        description="Print a token that lets APP act for each --agent.",
+    )
+    create.add_argument(
+        "--agent", action="append", required=True, help="an agent it may act for (repeatable)"
+    )
+    create.add_argument("--app", required=True, help="the app's name (in the audit log)")
+    create.add_argument("--ttl", help="lifetime: 3600, 15m, 8h, 30d or never (default 24h)")
+    create.add_argument("--config", help="TOML configuration file (for [auth] secret_file)")
+    create.set_defaults(func=_token_create)
+    secret = token_sub.add_parser(
+        "secret", help="print a new random secret", description="Print a new random secret."
+    )
+    secret.set_defaults(func=_token_secret)
     return parser
 
 
@@ -253,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "is_async", False):
             return int(asyncio.run(args.func(args)))
         return int(args.func(args))
-    except (OSError, TimeoutError, ClientClosed) as e:
+    except (OSError, TimeoutError) as e:  # ClientClosed is a ConnectionError
         print(f"ctibridge: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -37,8 +37,8 @@ class Result(msgspec.Struct):
         return self.error is None
 
 
-class ClientClosed(Exception):
-    pass
+class ClientClosed(ConnectionError):
+    """The hub closed the connection (its code and reason are in the message)."""
 
 
 class Client:
@@ -55,6 +55,8 @@ class Client:
         self._reader: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
         self.close_code: int | None = None
+        self.close_reason = ""
+        self._arrived = asyncio.Event()
 
     @classmethod
     async def connect(
@@ -117,14 +119,20 @@ class Client:
                 if rid is not None and rid in self._pending:
                     self._pending[rid].append(message)
                 await self.inbox.put(message)
+                self._arrived.set()
         except websockets.ConnectionClosed:
             pass
         finally:
             self.close_code = self._ws.close_code
+            self.close_reason = self._ws.close_reason or ""
             self.closed.set()
             for fut in self._barriers.values():
                 if not fut.done():
-                    fut.set_exception(ClientClosed(f"connection closed ({self.close_code})"))
+                    fut.set_exception(self._closed_error())
+
+    def _closed_error(self) -> ClientClosed:
+        reason = f": {self.close_reason}" if self.close_reason else ""
+        return ClientClosed(f"connection closed ({self.close_code}{reason})")
 
     def _request_id(self) -> str:
         return f"{self._prefix}-{next(self._ids)}"
@@ -170,23 +178,22 @@ class Client:
 
     async def next_event(self, timeout: float = 10.0) -> Message:
         """The next message not consumed by ``request`` (events, answers, errors); raises
-        ``ClientClosed`` once the connection has closed and every message was taken."""
-        get = asyncio.ensure_future(self.inbox.get())
-        closed = asyncio.ensure_future(self.closed.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {get, closed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            get.cancel()
-            closed.cancel()
-        if get in done:
-            return get.result()
-        if not self.inbox.empty():
+        :class:`ClientClosed` once the connection is closed and every message was taken."""
+        async with asyncio.timeout(timeout):
+            while self.inbox.empty():
+                if self.closed.is_set():
+                    raise self._closed_error()
+                self._arrived.clear()
+                waits = {
+                    asyncio.ensure_future(self._arrived.wait()),
+                    asyncio.ensure_future(self.closed.wait()),
+                }
+                try:
+                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for w in waits:
+                        w.cancel()
             return self.inbox.get_nowait()
-        if closed in done:
-            raise ClientClosed(f"connection closed ({self.close_code})")
-        raise TimeoutError(f"no message within {timeout} s")
 
     def drain(self) -> list[Message]:
         """Every message received so far and not yet taken."""

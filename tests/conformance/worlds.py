@@ -22,6 +22,11 @@ from ctibridge.hub import Hub
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backends" / "connect"))
 import aes_records as aes
 
+from ctibridge.settings import AuthSettings, Settings
+
+# no tokens: these tests are about the backends, not auth (tests/hub covers auth)
+TEST_SETTINGS = Settings(auth=AuthSettings(insecure=True))
+
 CUSTOMER = "+15551234567"
 
 
@@ -166,7 +171,7 @@ class StreamsWorld(World):
 @contextlib.asynccontextmanager
 async def sim_world() -> AsyncIterator[World]:
     clock = ManualClock()
-    hub = Hub(SimBackend(clock, seed=7, agents=2), clock)
+    hub = Hub(SimBackend(clock, seed=7, agents=2), clock, TEST_SETTINGS)
     async with Served(hub) as served:
         client = await Client.connect(served.url, "agent1")
         try:
@@ -181,7 +186,7 @@ async def streams_world(browser: Any = None) -> AsyncIterator[StreamsWorld]:
     backend = StreamsBackend(
         clock, BridgeConfig(), ["agent1", "agent2"], ccp_url="https://double.my.connect.aws/ccp-v2"
     )
-    hub = Hub(backend, clock)
+    hub = Hub(backend, clock, TEST_SETTINGS)
     async with contextlib.AsyncExitStack() as stack:
         served = await stack.enter_async_context(Served(hub))
         if browser is None:
@@ -400,7 +405,7 @@ async def connect_world() -> AsyncIterator[ConnectWorld]:
         )
         clock = ManualClock()
         backend = ConnectBackend(clock, config, ConnectApi(client, config))
-        hub = Hub(backend, clock)
+        hub = Hub(backend, clock, TEST_SETTINGS)
         async with Served(hub) as served:
             app = await Client.connect(served.url, "agent1")
             try:

@@ -184,8 +184,8 @@ async def test_metrics(live, http):
     text = response.text
     assert "# TYPE ctibridge_app_connections gauge" in text
     assert metric(text, "ctibridge_app_connections") == 1
-    assert metric(text, "ctibridge_events_published") == 6  # ring (3) + answer (3)
-    assert metric(text, "ctibridge_protocol_errors") == 1
+    assert metric(text, "ctibridge_events_published_total") == 6  # ring (3) + answer (3)
+    assert metric(text, 'ctibridge_errors_total{type="INVALID_JSON"}') == 1
     assert metric(text, "ctibridge_frames_received_total") >= 4
     b = await live.connect()
     text = (await http.get("/metrics")).text

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..clock import Clock
-from ..config import Config, ConfigError
+from ..config import ConfigError
+from ..settings import Settings
 from .base import Backend
 
 if TYPE_CHECKING:
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def build_backend(
-    name: str, clock: Clock, config: Config, *, sim_agents: int = 5, sim_seed: int | None = None
+    name: str, clock: Clock, config: Settings, *, sim_agents: int = 5, sim_seed: int | None = None
 ) -> Backend:
     if name == "sim":
         from .sim import SimBackend
@@ -51,7 +52,7 @@ def build_backend(
     raise ConfigError(f"backend {name!r} is not available in this build")
 
 
-def _connect_backend(clock: Clock, config: Config) -> ConnectBackend:
+def _connect_backend(clock: Clock, config: Settings) -> ConnectBackend:
     import boto3
 
     from .connect import ConnectApi, ConnectBackend, connect_client

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import Literal
 
 import msgspec
 
@@ -63,6 +64,27 @@ class Simulate(msgspec.Struct, frozen=True):
 
 Output = Broadcast | Reply | Execute | Simulate
 
+Outcome = Literal["ok", "refused", "failed", "timeout", "forbidden"]
+
+
+class Finished(msgspec.Struct, frozen=True):
+    """A command the engine is done with - for the adapter's audit log and metrics, never sent.
+
+    ``outcome``: ``ok`` (answered or carried out), ``refused`` (a precondition failed, nothing was
+    tried), ``failed`` (the backend refused it), ``timeout`` (no backend result by the deadline),
+    ``forbidden`` (it named another agent's contact).  ``error_type``/``code`` are those of the
+    error event apps got, if any.
+    """
+
+    login: str
+    origin: str
+    request: Request
+    outcome: Outcome
+    error_type: str | None = None
+    code: str | None = None
+    # the agent's voice contact when the command started (what it acted on), if any
+    contact_id: str | None = None
+
 
 # --- session state ----------------------------------------------------------------------------
 
@@ -96,6 +118,7 @@ class Inflight(msgspec.Struct):
     deadline: int
     broadcasts: int = 0
     agent_events: int = 0
+    contact_id: str | None = None
 
 
 class AgentSession:
@@ -253,6 +276,7 @@ class Engine:
         self.deadline_ms = deadline_ms
         self.sessions: dict[str, AgentSession] = {}
         self._command_ids = 0
+        self._finished: list[Finished] = []
 
     def add_agent(
         self, login: str, snapshot: AgentSnapshot, directory: Directory, now: int, seq: int = 0
@@ -298,6 +322,7 @@ class Engine:
         req = flight.request
         outs: list[Output]
         if error is not None:
+            outcome: Outcome = "timeout" if error == "timeout" else "failed"
             if req.topic == "Simulator":
                 env = p.error_event(
                     "Simulator",
@@ -308,10 +333,12 @@ class Engine:
                     req.request_id,
                 )
                 outs = [Reply(login, flight.origin, env)]
+                self._done(s, flight.origin, req, outcome, "SIMULATOR_FAILED", error)
             else:
-                outs = self._failure(s, req, error)
+                outs = self._failure(s, req, error, origin=flight.origin, outcome=outcome)
         else:
             outs = self._answer(s, flight)
+            self._done(s, flight.origin, req, "ok")
         s.inflight = None
         return outs + self._pump(s, now)
 
@@ -326,6 +353,11 @@ class Engine:
     def deadline(self, login: str) -> int | None:
         flight = self.session(login).inflight
         return None if flight is None else flight.deadline
+
+    def take_finished(self) -> list[Finished]:
+        """The commands finished since the last call, in the order they finished."""
+        done, self._finished = self._finished, []
+        return done
 
     def owner_of(self, some_id: str) -> str | None:
         for login, s in self.sessions.items():
@@ -349,12 +381,38 @@ class Engine:
         return outs
 
     def _failure(
-        self, s: AgentSession, req: Request, code: str, kind: str | None = None
+        self,
+        s: AgentSession,
+        req: Request,
+        code: str,
+        kind: str | None = None,
+        *,
+        origin: str,
+        outcome: Outcome,
     ) -> list[Output]:
         type_, text = (kind, p.ERROR_TEXT[kind]) if kind else p.failure_for(req.subtopic)
         env = p.error_event(req.topic, type_, code, text, req.raw, req.request_id)
         s.seq += 1
+        self._done(s, origin, req, outcome, type_, code)
         return [Broadcast(s.login, p.with_seq(env, s.seq))]
+
+    def _done(
+        self,
+        s: AgentSession,
+        origin: str,
+        req: Request,
+        outcome: Outcome,
+        error_type: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        flight = s.inflight
+        if flight is not None and flight.request is req:
+            contact_id = flight.contact_id
+        else:
+            contact = s.snapshot.voice_contact
+            contact_id = contact.contact_id if contact is not None else None
+        done = Finished(s.login, origin, req, outcome, error_type, code, contact_id)
+        self._finished.append(done)
 
     def _answer(self, s: AgentSession, flight: Inflight) -> list[Output]:
         """Make sure a successful command is answered by at least one event."""
@@ -389,24 +447,38 @@ class Engine:
     def _start(self, s: AgentSession, origin: str, req: Request, now: int) -> list[Output]:
         login = s.login
         if req.subtopic in ("StateSync", "GetStates", "CcpAgentState"):
+            self._done(s, origin, req, "ok")
             return [Reply(login, origin, self.query(login, req))]
         forbidden = self._forbidden(s, req)
         if forbidden is not None:
-            return [Reply(login, origin, forbidden)]
+            self._done(s, origin, req, "forbidden", "FORBIDDEN", forbidden)
+            env = p.error_event(
+                req.topic, "FORBIDDEN", forbidden, p.ERROR_TEXT["FORBIDDEN"], req.raw,
+                req.request_id,
+            )  # fmt: skip
+            return [Reply(login, origin, env)]
         self._command_ids += 1
         command_id = self._command_ids
+        contact = s.snapshot.voice_contact
+        contact_id = contact.contact_id if contact is not None else None
         if req.topic == "Simulator":
-            s.inflight = Inflight(command_id, origin, req, now + self.deadline_ms)
+            s.inflight = Inflight(
+                command_id, origin, req, now + self.deadline_ms, contact_id=contact_id
+            )
             return [Simulate(login, command_id, req.subtopic, req.data)]
         planners = AGENT_PLANNERS if req.topic == "Agent" else CALL_PLANNERS
         ctx = Context(snapshot=s.snapshot, directory=s.directory, topic=req.topic)
         try:
             action = planners[req.subtopic](ctx, req.data)
         except StateNotFound as e:
-            return self._failure(s, req, e.code, "AGENT_STATE_NOT_FOUND")
+            return self._failure(
+                s, req, e.code, "AGENT_STATE_NOT_FOUND", origin=origin, outcome="refused"
+            )
         except Refused as e:
-            return self._failure(s, req, e.code)
-        s.inflight = Inflight(command_id, origin, req, now + self.deadline_ms)
+            return self._failure(s, req, e.code, origin=origin, outcome="refused")
+        s.inflight = Inflight(
+            command_id, origin, req, now + self.deadline_ms, contact_id=contact_id
+        )
         return [Execute(login, command_id, action)]
 
     def query(self, login: str, req: Request) -> p.Envelope:
@@ -420,8 +492,9 @@ class Engine:
             env = p.ccp_agent_state(s.agent_view.shown)
         return p.with_request_id(env, req.request_id)
 
-    def _forbidden(self, s: AgentSession, req: Request) -> p.Envelope | None:
-        """Ids of another agent's contact are refused before anything else (§5 FORBIDDEN)."""
+    def _forbidden(self, s: AgentSession, req: Request) -> str | None:
+        """Ids of another agent's contact are refused before anything else (§5 FORBIDDEN):
+        the error's code, or None when the request may go ahead."""
         if req.subtopic not in ID_CARRYING or not isinstance(req.data, OptionalId):
             return None
         some_id = req.data.id
@@ -430,11 +503,4 @@ class Engine:
         owner = self.owner_of(some_id)
         if owner is None or owner == s.login:
             return None
-        return p.error_event(
-            req.topic,
-            "FORBIDDEN",
-            f"{some_id} is not a contact of {s.login}",
-            p.ERROR_TEXT["FORBIDDEN"],
-            req.raw,
-            req.request_id,
-        )
+        return f"{some_id} is not a contact of {s.login}"

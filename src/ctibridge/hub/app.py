@@ -1,4 +1,10 @@
-"""The ASGI app: ``/ws`` for apps, HTTP for one-off commands, state, health, metrics, schema."""
+"""The ASGI app: ``/ws`` for apps, HTTP for one-off commands, state, health, metrics, schemas.
+
+A WebSocket is checked in this order, each failure closing it with its code (after the accept,
+so browsers see the code): the page's Origin (4403), the token (4401), the token's agents
+(4403), the agent (4404), the connection limits (1013).  Then a reader task feeds frames to the
+hub and a writer task drains the app's outbox; whichever ends first ends the connection.
+"""
 
 from __future__ import annotations
 
@@ -7,52 +13,35 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import msgspec
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import HTTPConnection
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
+from .. import __version__, auth
 from .. import protocol as p
-from .core import AppConnection, Hub
+from .core import (
+    CLOSE_FORBIDDEN,
+    CLOSE_IDLE,
+    CLOSE_UNAUTHORIZED,
+    CLOSE_UNKNOWN_AGENT,
+    QUERIES,
+    AppConnection,
+    Hub,
+)
+from .limits import LimitExceeded
 from .toolbar import toolbar_routes
 
 log = logging.getLogger("ctibridge.hub")
-
-QUERIES = frozenset({"StateSync", "GetStates", "CcpAgentState"})
-CLOSE_UNKNOWN_AGENT = 4404
-CLOSE_TOO_SLOW = 1013
-
-
-class Metrics:
-    """The hub's Prometheus metrics (a first set: connections, commands, events, errors)."""
-
-    def __init__(self, hub: Hub) -> None:
-        self.registry = CollectorRegistry()
-        self.connections = Gauge(
-            "ctibridge_app_connections", "Open app WebSocket connections", registry=self.registry
-        )
-        self.frames = Counter(
-            "ctibridge_frames_received", "Frames received from apps", registry=self.registry
-        )
-        events = Gauge(
-            "ctibridge_events_published", "Events published (journaled and sent)",
-            registry=self.registry,
-        )  # fmt: skip
-        events.set_function(lambda: hub.stats["events"])
-        errors = Gauge(
-            "ctibridge_protocol_errors", "Frames answered with a protocol error",
-            registry=self.registry,
-        )  # fmt: skip
-        errors.set_function(lambda: hub.stats["errors"])
-        commands = Gauge(
-            "ctibridge_requests", "Requests accepted by the engine", registry=self.registry
-        )
-        commands.set_function(lambda: hub.stats["commands"])
 
 
 def _error_json(err: p.ProtocolError, status: int) -> JSONResponse:
@@ -64,16 +53,77 @@ def _unknown_agent(login: str) -> p.ProtocolError:
     return p.ProtocolError("UNKNOWN_AGENT", login, topic="System")
 
 
+def _forbidden(login: str) -> p.ProtocolError:
+    return p.ProtocolError("FORBIDDEN", f"the token does not allow agent {login}", topic="System")
+
+
+def _token(conn: HTTPConnection, query: bool) -> str | None:
+    header = auth.bearer(conn.headers.get("authorization"))
+    if header is not None or not query:
+        return header
+    return conn.query_params.get("token") or None
+
+
+def _abort(ws: WebSocket) -> None:
+    """Drop the TCP connection under ``ws`` (a peer that will not read its close frame).
+
+    ASGI has no abort; uvicorn's receive callable is a method of its protocol object, which
+    holds the transport.  Elsewhere this does nothing and the server's own timeouts apply."""
+    transport = getattr(getattr(ws._receive, "__self__", None), "transport", None)
+    abort = getattr(transport, "abort", None)
+    if callable(abort):
+        abort()
+
+
 def create_app(hub: Hub) -> Starlette:
-    metrics = Metrics(hub)
+    metrics = hub.metrics
+    limits = hub.settings.limits
+    allowed_origins = hub.settings.auth.allowed_origins
+
+    def origin_ok(conn: HTTPConnection) -> bool:
+        return auth.origin_allowed(
+            conn.headers.get("origin"), conn.headers.get("host"), allowed_origins
+        )
+
+    async def close(ws: WebSocket, code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(ws.close(code=code, reason=reason), limits.close_timeout_s)
+        except TimeoutError:
+            _abort(ws)
+        except Exception:  # already closed by the peer
+            pass
+
+    async def refuse(ws: WebSocket, code: int, reason: str, kind: str, login: str) -> None:
+        metrics.rejected.labels(kind).inc()
+        log.info("connection refused", extra={"agent": login, "code": code, "reason": reason})
+        await close(ws, code, reason)
 
     async def ws_endpoint(ws: WebSocket) -> None:
         login = ws.query_params.get("agent", "")
         await ws.accept()
+        if not origin_ok(ws):
+            await refuse(ws, CLOSE_FORBIDDEN, "origin not allowed", "origin", login)
+            return
+        app = ""
+        try:
+            grant = hub.authenticate(_token(ws, query=True))
+        except auth.AuthError as e:
+            await refuse(ws, CLOSE_UNAUTHORIZED, e.reason, "auth", login)
+            return
+        if grant is not None:
+            if not grant.allows(login):
+                reason = f"the token does not allow agent {login!r}"
+                await refuse(ws, CLOSE_FORBIDDEN, reason, "forbidden", login)
+                return
+            app = grant.app
         if not hub.knows(login):
             env = p.protocol_error_event(_unknown_agent(login or "(none)"))
             await ws.send_text(p.encode(env).decode())
-            await ws.close(code=CLOSE_UNKNOWN_AGENT, reason=f"unknown agent {login!r}")
+            reason = f"unknown agent {login!r}"
+            await refuse(ws, CLOSE_UNKNOWN_AGENT, reason, "unknown_agent", login)
+            return
+        if hub.draining:
+            await refuse(ws, 1012, "server shutting down", "draining", login)
             return
         resume_raw = ws.query_params.get("resumeFrom")
         resume_from: int | None = None
@@ -82,47 +132,109 @@ def create_app(hub: Hub) -> Starlette:
                 resume_from = int(resume_raw)
             except ValueError:
                 resume_from = -1  # an unreadable seq: treat as a gap (fresh StateSync + RESUME_GAP)
-        conn = hub.attach(login, resume_from)
-        metrics.connections.inc()
-        writer = asyncio.create_task(_write(ws, conn))
         try:
-            while True:
-                message = await ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                frame = message.get("text")
-                if frame is None:
-                    frame = message.get("bytes") or b""
-                metrics.frames.inc()
-                hub.receive(login, conn.id, frame)
-        except WebSocketDisconnect:
-            pass
+            conn = hub.attach(login, resume_from, app=app)
+        except LimitExceeded as e:
+            await refuse(ws, e.code, e.reason, e.kind, login)
+            return
+        fields = {"agent": login, "app": app, "conn": conn.id, "resumeFrom": resume_from}
+        log.info("app connected", extra=fields)
+        writer = asyncio.create_task(_write(ws, conn))
+        reader = asyncio.create_task(_read(ws, conn))
+
+        def stop_writing() -> None:  # an overflow stops the writer even in the middle of a send
+            writer.cancel()
+
+        conn.on_shut = stop_writing
+        why = "client"
+        try:
+            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                why = "error" if reader.exception() is not None else reader.result()
+                writer.cancel()
+                if why == "idle":
+                    await close(ws, CLOSE_IDLE, "idle timeout")
+            elif not writer.cancelled() and writer.exception() is not None:
+                why = "client"  # the peer went away under a send
+            else:
+                reader.cancel()
+                why = {1012: "shutdown", 1013: "slow"}.get(conn.close_code or 0, "closed")
+                await close(ws, conn.close_code or 1000, conn.close_reason)
         finally:
+            for task in (reader, writer):
+                task.cancel()
             hub.detach(conn)
-            metrics.connections.dec()
-            conn.close()
-            with contextlib.suppress(Exception):
-                await writer
+            if why != "slow":  # counted when it was dropped
+                metrics.disconnects.labels(why).inc()
+            log.info("app disconnected", extra={**fields, "reason": why})
+
+    async def _read(ws: WebSocket, conn: AppConnection) -> str:
+        idle = limits.idle_timeout_s or None
+        while True:
+            try:
+                message = await asyncio.wait_for(ws.receive(), idle)
+            except TimeoutError:
+                return "idle"
+            if message["type"] == "websocket.disconnect":
+                return "client"
+            if hub.draining:
+                continue  # after SIGTERM frames are not taken; the app gets 1012 and resumes
+            frame = message.get("text")
+            if frame is None:
+                frame = message.get("bytes") or b""
+            try:
+                hub.receive(conn.login, conn.id, frame)
+            except Exception:  # a bug must not end the app's connection (nor the hub)
+                log.exception("frame handling failed", extra={"agent": conn.login, "conn": conn.id})
+                hub.count_error("INTERNAL")
 
     async def _write(ws: WebSocket, conn: AppConnection) -> None:
-        with contextlib.suppress(Exception):
-            while True:
-                data = await conn.outbox.get()
-                if data is None:
-                    if conn.overflowed:
-                        await ws.close(code=CLOSE_TOO_SLOW, reason="too slow: send queue full")
-                    return
-                await ws.send_text(data.decode())
+        while True:
+            data = await conn.outbox.get()
+            if data is None:
+                return
+            await ws.send_text(data.decode())
+
+    # HTTP ----------------------------------------------------------------------------------------
+
+    def http_guard(request: HttpRequest, login: str | None) -> Response | auth.Grant | None:
+        """The caller's grant, or the response refusing it."""
+        if not origin_ok(request):
+            return _error_json(p.ProtocolError("FORBIDDEN", "origin not allowed"), 403)
+        try:
+            grant = hub.authenticate(_token(request, query=False))
+        except auth.AuthError as e:
+            return JSONResponse(
+                {"error": "unauthorized", "reason": e.reason},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="ctibridge"'},
+            )
+        if login is not None and grant is not None and not grant.allows(login):
+            return _error_json(_forbidden(login), 403)
+        if login is not None and not hub.knows(login):
+            return _error_json(_unknown_agent(login), 404)
+        return grant
 
     async def post_message(request: HttpRequest) -> Response:
         login = request.path_params["login"]
-        if not hub.knows(login):
-            return _error_json(_unknown_agent(login), 404)
-        body = await request.body()
+        guard = http_guard(request, login)
+        if isinstance(guard, Response):
+            return guard
+        if hub.draining:
+            return JSONResponse({"error": "shutting down"}, status_code=503)
+        if not hub.http_allowed(login):
+            hub.count_error("RATE_LIMITED")
+            code = f"more than {limits.http_rate_per_s:g} requests/s for this agent"
+            return _error_json(p.ProtocolError("RATE_LIMITED", code), 429)
+        body = await _body(request)
+        if body is None:
+            hub.count_error("FRAME_TOO_LARGE")
+            code = f"body over {limits.max_message_bytes} bytes"
+            return _error_json(p.ProtocolError("FRAME_TOO_LARGE", code), 413)
         try:
             req = p.decode_request(body)
         except p.ProtocolError as err:
-            hub.stats["errors"] += 1
+            hub.count_error(err.type)
             return _error_json(err, 413 if err.type == "FRAME_TOO_LARGE" else 400)
         if req.topic == "Simulator" and hub.backend.name != "sim":
             return _error_json(
@@ -133,21 +245,35 @@ def create_app(hub: Hub) -> Starlette:
         if req.subtopic in QUERIES:
             answer = msgspec.to_builtins(hub.engine.query(login, req))
             return JSONResponse(answer)
-        hub.submit(login, f"http-{rid}", req)
+        hub.submit(login, f"http-{rid}", req, app=guard.app if guard else "")
         return JSONResponse({"requestId": rid}, status_code=202)
+
+    async def _body(request: HttpRequest) -> bytes | None:
+        """The body, or None past ``max_message_bytes`` (not read further)."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_message_bytes:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def agent_state(request: HttpRequest) -> Response:
         login = request.path_params["login"]
-        if not hub.knows(login):
-            return _error_json(_unknown_agent(login), 404)
+        guard = http_guard(request, login)
+        if isinstance(guard, Response):
+            return guard
         return JSONResponse(hub.agent_state(login))
 
     async def agents(request: HttpRequest) -> Response:
-        return JSONResponse(hub.agents())
+        guard = http_guard(request, None)
+        if isinstance(guard, Response):
+            return guard
+        return JSONResponse(hub.agents(None if guard is None else guard.agents))
 
     async def healthz(request: HttpRequest) -> Response:
-        ok = hub.started
-        body = {"status": "ok" if ok else "starting", "backend": hub.backend.status()}
+        ok, body = hub.health()
         return JSONResponse(body, status_code=200 if ok else 503)
 
     async def metrics_endpoint(request: HttpRequest) -> Response:
@@ -155,6 +281,13 @@ def create_app(hub: Hub) -> Starlette:
 
     async def schema(request: HttpRequest) -> Response:
         return JSONResponse(p.json_schema())
+
+    async def asyncapi(request: HttpRequest) -> Response:
+        host = request.headers.get("host") or f"{hub.settings.host}:{hub.settings.port}"
+        document: dict[str, Any] = p.asyncapi_document(
+            host, secured=not hub.insecure, version=__version__
+        )
+        return JSONResponse(document)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -165,6 +298,16 @@ def create_app(hub: Hub) -> Starlette:
         finally:
             await hub.stop()
 
+    middleware = []
+    if allowed_origins:  # pages on those origins may call the HTTP API (browsers need CORS)
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(allowed_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+            )
+        )
     return Starlette(
         routes=[
             WebSocketRoute("/ws", ws_endpoint),
@@ -177,6 +320,8 @@ def create_app(hub: Hub) -> Starlette:
             *toolbar_routes(hub),  # the agent toolbar page (hub/toolbar.py)
             # backends with pages of their own (the Streams bridge)
             *getattr(hub.backend, "routes", list)(),
+            Route("/asyncapi.json", asyncapi),
         ],
+        middleware=middleware,
         lifespan=lifespan,
     )

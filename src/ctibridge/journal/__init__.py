@@ -1,8 +1,15 @@
 """The event journal: every broadcast event, per agent, by ``seq``, kept for resume (§6).
 
-``MemoryJournal`` keeps the newest ``capacity`` events of each agent in memory: resume works
-while the hub runs; a durable SQLite journal that survives restarts implements the same
-interface.
+The hub appends each broadcast event, then calls :meth:`Journal.commit`, and only then sends it:
+an event an app has seen is always in the journal.  Beside the events the journal keeps, per
+agent, the last ``seq`` (so ``seq`` never repeats, even when retention has dropped every event)
+and the last agent snapshot the engine adopted (so a restarted hub can tell apps what changed
+while it was down).
+
+* :class:`MemoryJournal` keeps the newest ``capacity`` events of each agent in memory: resume
+  works while the hub runs.
+* :class:`SqliteJournal` keeps them in a SQLite file (WAL), so resume also works across a
+  restart or a crash of the hub.
 """
 
 from __future__ import annotations
@@ -10,16 +17,31 @@ from __future__ import annotations
 from collections import deque
 from typing import Protocol
 
+from ..settings import JournalSettings
+from .sqlite import JournalBusy, SqliteJournal
+
 
 class Journal(Protocol):
     def append(self, login: str, seq: int, data: bytes) -> None:
         """Record one encoded event; called before the event is sent to any app."""
+
+    def save_state(self, login: str, data: bytes) -> None:
+        """Record the agent's latest snapshot (encoded); durable with the next commit."""
+
+    def commit(self) -> None:
+        """Make everything appended so far durable; called before those events are sent."""
 
     def since(self, login: str, seq: int) -> list[bytes] | None:
         """Every event after ``seq`` in order, or None when some of them are no longer held,
         or when ``seq`` is beyond the newest event (the app saw events this journal lost)."""
 
     def last_seq(self, login: str) -> int: ...
+
+    def state(self, login: str) -> bytes | None:
+        """The snapshot last saved for ``login`` (None if none)."""
+
+    def health(self) -> dict[str, object]:
+        """For ``/healthz``: at least ``{"ok": bool, "kind": str}``."""
 
     def close(self) -> None: ...
 
@@ -28,12 +50,19 @@ class MemoryJournal:
     def __init__(self, capacity: int = 10_000) -> None:
         self.capacity = capacity
         self._events: dict[str, deque[tuple[int, bytes]]] = {}
+        self._states: dict[str, bytes] = {}
 
     def append(self, login: str, seq: int, data: bytes) -> None:
         events = self._events.get(login)
         if events is None:
             events = self._events[login] = deque(maxlen=self.capacity)
         events.append((seq, data))
+
+    def save_state(self, login: str, data: bytes) -> None:
+        self._states[login] = data
+
+    def commit(self) -> None:
+        pass
 
     def since(self, login: str, seq: int) -> list[bytes] | None:
         events = self._events.get(login, deque())
@@ -51,8 +80,26 @@ class MemoryJournal:
         events = self._events.get(login)
         return events[-1][0] if events else 0
 
+    def state(self, login: str) -> bytes | None:
+        return self._states.get(login)
+
+    def health(self) -> dict[str, object]:
+        return {"ok": True, "kind": "memory", "durable": False}
+
     def close(self) -> None:
         self._events.clear()
 
 
-__all__ = ["Journal", "MemoryJournal"]
+def open_journal(settings: JournalSettings) -> Journal:
+    """The journal ``settings`` describe: SQLite at ``path``, else in memory."""
+    if settings.path:
+        return SqliteJournal(
+            settings.path,
+            max_events=settings.max_events,
+            max_age_ms=round(settings.max_age_s * 1000),
+            synchronous=settings.synchronous,
+        )
+    return MemoryJournal(settings.max_events)
+
+
+__all__ = ["Journal", "JournalBusy", "MemoryJournal", "SqliteJournal", "open_journal"]

@@ -2,11 +2,13 @@
 
 * ``decode_request`` turns one frame into a typed :class:`Request` or raises :class:`ProtocolError`.
 * The render functions build wire :class:`Envelope` values from the model; ``encode`` makes bytes.
-* ``json_schema`` documents every message, generated from the same types.
+* ``json_schema`` documents every message, generated from the same types, and
+  ``asyncapi_document`` the WebSocket API around them (AsyncAPI 3).
 
 Sans-IO: no sockets, no clock, no logging.
 """
 
+from .asyncapi import asyncapi_document
 from .decode import MAX_FRAME_BYTES, decode_request
 from .errors import ERROR_TEXT, ProtocolError, failure_for
 from .render import (
@@ -35,6 +37,7 @@ __all__ = [
     "Request",
     "agent_state_event",
     "agent_statesync",
+    "asyncapi_document",
     "call_event",
     "call_statesync",
     "ccp_agent_state",

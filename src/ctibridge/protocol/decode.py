@@ -20,6 +20,9 @@ from .subtopics import SUBTOPICS, InvalidData
 
 MAX_FRAME_BYTES = 65536
 MAX_REQUEST_ID = 64
+# deeper JSON is refused: no request needs it, and the error (or failure) event that echoes a
+# request nests it three levels further, past what the encoder can write (~1000 levels)
+MAX_DEPTH = 32
 
 Source = Annotated[str, Meta(min_length=1, max_length=64, description="the app that sends it")]
 RequestId = Annotated[
@@ -71,6 +74,23 @@ def _frame_size(frame: bytes | str) -> int:
     return len(frame)
 
 
+def _depth_exceeds(obj: Any, limit: int) -> bool:
+    """Whether ``obj`` nests containers more than ``limit`` deep (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def decode_request(frame: bytes | str) -> Request:
     """The request ``frame`` carries; raises :class:`ProtocolError` for anything else."""
     size = _frame_size(frame)
@@ -84,6 +104,8 @@ def decode_request(frame: bytes | str) -> Request:
         raise ProtocolError("INVALID_JSON", "JSON is malformed") from None
     if not isinstance(obj, dict):
         raise ProtocolError("INVALID_JSON", "not an object")
+    if _depth_exceeds(obj, MAX_DEPTH):
+        raise ProtocolError("INVALID_JSON", f"nested deeper than {MAX_DEPTH} levels")
 
     raw = cast(dict[str, Any], obj)
     topic_value = raw.get("topic")

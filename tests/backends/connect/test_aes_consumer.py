@@ -282,6 +282,8 @@ async def test_duplicates_out_of_order_and_malformed_records(kinesis: Any, tmp_p
             {"InstanceId": INSTANCE_ID, "InitialContactId": "c-1"},
         )
         await h.until("all records", lambda: h.backend.consumer.stats["records"] == 6)
+        # the last record is applied after its GetContactAttributes call: wait for that too
+        await h.until("the contact", lambda: bool(h.backend.snapshot("agent1").contacts))
         assert h.backend.stats["duplicates"] == 1
         assert h.backend.stats["out_of_order"] == 1
         assert h.backend.consumer.stats["malformed"] == 1

@@ -23,6 +23,10 @@ from ctibridge.client import Client
 from ctibridge.clock import RealClock
 from ctibridge.config import BridgeConfig
 from ctibridge.hub import Hub
+from ctibridge.settings import AuthSettings, Settings
+
+# no tokens: these tests are about the backends, not auth (tests/hub covers auth)
+TEST_SETTINGS = Settings(auth=AuthSettings(insecure=True))
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -65,7 +69,7 @@ async def bridge(browser: Any, **config: Any) -> AsyncIterator[Bridge]:
     backend = StreamsBackend(
         clock, BridgeConfig(**config), ["agent1", "agent2"], ccp_url=CCP, region="us-east-1"
     )
-    async with Served(Hub(backend, clock)) as served:
+    async with Served(Hub(backend, clock, TEST_SETTINGS)) as served:
         b = Bridge(served, backend, browser)
         try:
             yield b

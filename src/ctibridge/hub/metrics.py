@@ -1,0 +1,93 @@
+"""The hub's Prometheus metrics, one registry per hub (``GET /metrics``).
+
+Labels are bounded sets (subtopics, outcomes, error types, reasons, action names), never agent
+logins or ids, so the number of series does not grow with traffic.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+FAST_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 1.0)
+
+
+class HubMetrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.connections = Gauge(
+            "ctibridge_app_connections", "Open app WebSocket connections", registry=r
+        )
+        self.connects = Counter(
+            "ctibridge_connections", "App WebSocket connections accepted", registry=r
+        )
+        self.rejected = Counter(
+            "ctibridge_connections_rejected",
+            "Connections refused, by reason (auth, forbidden, origin, unknown_agent, "
+            "agent_limit, hub_limit, draining)",
+            ["reason"],
+            registry=r,
+        )
+        self.disconnects = Counter(
+            "ctibridge_disconnects",
+            "Connections ended, by reason (client, slow, idle, shutdown)",
+            ["reason"],
+            registry=r,
+        )
+        self.frames = Counter("ctibridge_frames_received", "Frames received from apps", registry=r)
+        self.commands = Counter(
+            "ctibridge_commands",
+            "Commands finished, by topic, subtopic and outcome "
+            "(ok, refused, failed, timeout, forbidden)",
+            ["topic", "subtopic", "outcome"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "ctibridge_command_latency_seconds",
+            "From a command's arrival to its result (its events published), by subtopic",
+            ["subtopic"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.published = Counter(
+            "ctibridge_events_published", "Broadcast events journaled and fanned out", registry=r
+        )
+        self.sent = Counter(
+            "ctibridge_events_sent", "Messages queued to app connections (all kinds)", registry=r
+        )
+        self.errors = Counter(
+            "ctibridge_errors",
+            "Error answers and internal errors, by type (INVALID_JSON, RATE_LIMITED, "
+            "HOLD_CALL_FAILED, JOURNAL, BACKEND, ...)",
+            ["type"],
+            registry=r,
+        )
+        self.backend_calls = Counter(
+            "ctibridge_backend_calls",
+            "Actions carried out by the backend, by action and outcome",
+            ["action", "outcome"],
+            registry=r,
+        )
+        self.backend_throttles = Counter(
+            "ctibridge_backend_throttles",
+            "Backend calls refused for throttling (Amazon Connect 429 / TooManyRequests)",
+            registry=r,
+        )
+        self.backend_latency = Histogram(
+            "ctibridge_backend_call_seconds",
+            "Time the backend took to carry out an action",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.journal_lag = Histogram(
+            "ctibridge_journal_lag_seconds",
+            "Time from an engine step's events to their journal commit: the delay the journal "
+            "adds before apps receive them",
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.journal_errors = Counter(
+            "ctibridge_journal_errors", "Journal appends or commits that failed", registry=r
+        )

@@ -1,0 +1,69 @@
+"""Serving a hub with uvicorn: the server settings that come from ``[limits]``, and a graceful
+shutdown that drains the hub before uvicorn closes the connections."""
+
+from __future__ import annotations
+
+import asyncio
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from .app import create_app
+from .core import Hub
+
+
+def uvicorn_config(hub: Hub, **overrides: Any) -> uvicorn.Config:
+    """A uvicorn config for ``hub`` (its app, host, port, frame size and keepalive)."""
+    limits = hub.settings.limits
+    options: dict[str, Any] = {
+        "host": hub.settings.host,
+        "port": hub.settings.port,
+        "log_level": "warning",
+        # logging is configured by the caller (``hub.logs.configure``), not by uvicorn
+        "log_config": None,
+        # credentials travel in the query string: uvicorn's access log would print them
+        "access_log": False,
+        # frames over 64 KiB still reach the hub and get FRAME_TOO_LARGE, up to this size
+        "ws_max_size": limits.max_message_bytes,
+        "ws_ping_interval": limits.ping_interval_s or None,
+        "ws_ping_timeout": limits.ping_timeout_s or None,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": limits.drain_timeout_s + limits.close_timeout_s,
+    }
+    options.update(overrides)
+    return uvicorn.Config(create_app(hub), **options)
+
+
+class HubServer(uvicorn.Server):
+    """uvicorn that, on SIGTERM/SIGINT, first stops listening, then drains the hub (in-flight
+    commands finish, every app receives what was queued for it and a 1012 close), and only then
+    lets uvicorn close what is left and run the lifespan shutdown (journal flushed)."""
+
+    def __init__(self, hub: Hub, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.hub = hub
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        # uvicorn re-raises the signal once it has shut down; a hub that drained exits 0
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        for server in self.servers:
+            server.close()
+        try:
+            await self.hub.drain()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # draining is best effort; the journal is flushed regardless
+            pass
+        await super().shutdown(sockets)
+
+
+def serve(hub: Hub, **overrides: Any) -> None:
+    """Run ``hub`` until SIGTERM/SIGINT (blocking)."""
+    config = uvicorn_config(hub, **overrides)
+    HubServer(hub, config).run()

@@ -1,0 +1,217 @@
+"""The durable journal: SQLite in WAL mode, one file per hub.
+
+Appends of one engine step go into one transaction and :meth:`SqliteJournal.commit` ends it;
+the hub sends nothing before that, so after a crash (``kill -9``) every event an app has seen
+is in the file.  With ``synchronous = NORMAL`` a commit writes the WAL without an fsync: durable
+against a crash of the process, not of the machine (``"full"`` fsyncs every commit).
+
+The file is opened in exclusive locking mode: a second hub on the same file fails at start
+(:class:`JournalBusy`) instead of interleaving ``seq`` numbers.  The lock dies with the process.
+
+Retention drops events older than ``max_age_ms`` and all but the newest ``max_events`` per agent,
+every ``prune_every`` appends and at open; the ``agents`` table keeps each agent's last ``seq``
+(and last snapshot) regardless, so ``seq`` continues after everything was pruned.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    login TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (login, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_at ON events (at);
+CREATE TABLE IF NOT EXISTS agents (
+    login TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    state BLOB
+) WITHOUT ROWID;
+"""
+
+
+class JournalBusy(RuntimeError):
+    """The journal file is held by another process (another hub)."""
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class SqliteJournal:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_events: int = 10_000,
+        max_age_ms: int = 7 * 86_400_000,
+        synchronous: Literal["normal", "full"] = "normal",
+        now: Callable[[], int] = _wall_ms,
+        prune_every: int = 1000,
+    ) -> None:
+        self.path = str(path)
+        self.max_events = max_events
+        self.max_age_ms = max_age_ms
+        self.prune_every = prune_every
+        self._now = now
+        self.error: str | None = None
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=0.05)
+        try:
+            db.execute("PRAGMA locking_mode = EXCLUSIVE")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            db.execute("BEGIN IMMEDIATE")  # takes the exclusive lock now, not at the first event
+        except sqlite3.OperationalError as e:
+            db.close()
+            if "locked" in str(e) or "busy" in str(e):
+                raise JournalBusy(f"journal {self.path} is in use by another process") from None
+            raise
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            db.execute("ROLLBACK")
+            db.close()
+            raise RuntimeError(f"journal {self.path} has schema {version}, not {SCHEMA_VERSION}")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+        self._db = db
+        self._heads: dict[str, int] = dict(db.execute("SELECT login, seq FROM agents").fetchall())
+        self._dirty: set[str] = set()
+        self._states: dict[str, bytes] = {}
+        self._in_tx = False
+        self._since_prune = 0
+        self.prune()
+
+    # writing -------------------------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        if not self._in_tx:
+            self._db.execute("BEGIN")
+            self._in_tx = True
+
+    def append(self, login: str, seq: int, data: bytes) -> None:
+        try:
+            self._begin()
+            self._db.execute(
+                "INSERT INTO events (login, seq, at, data) VALUES (?, ?, ?, ?)",
+                (login, seq, self._now(), data),
+            )
+        except sqlite3.Error as e:
+            self.error = f"{type(e).__name__}: {e}"
+            raise
+        self._heads[login] = seq
+        self._dirty.add(login)
+        self._since_prune += 1
+
+    def save_state(self, login: str, data: bytes) -> None:
+        self._states[login] = data
+        self._dirty.add(login)
+
+    def commit(self) -> None:
+        if not self._dirty and not self._in_tx:
+            return
+        try:
+            self._begin()
+            for login in self._dirty:
+                self._db.execute(
+                    "INSERT INTO agents (login, seq, state) VALUES (?, ?, ?) ON CONFLICT (login) "
+                    "DO UPDATE SET seq = excluded.seq, state = coalesce(excluded.state, state)",
+                    (login, self._heads.get(login, 0), self._states.pop(login, None)),
+                )
+            self._db.execute("COMMIT")
+            self.error = None
+        except sqlite3.Error as e:
+            self.error = f"{type(e).__name__}: {e}"
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        finally:
+            self._in_tx = False
+            self._dirty.clear()
+        if self._since_prune >= self.prune_every:
+            self.prune()
+
+    def prune(self) -> int:
+        """Apply retention now; returns the number of events dropped."""
+        self._since_prune = 0
+        dropped = 0
+        self._db.execute("BEGIN")
+        try:
+            cur = self._db.execute(
+                "DELETE FROM events WHERE at < ?", (self._now() - self.max_age_ms,)
+            )
+            dropped += cur.rowcount
+            for login, head in self._heads.items():
+                cur = self._db.execute(
+                    "DELETE FROM events WHERE login = ? AND seq <= ?",
+                    (login, head - self.max_events),
+                )
+                dropped += cur.rowcount
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            self._db.execute("ROLLBACK")
+            raise
+        return dropped
+
+    # reading -------------------------------------------------------------------------------------
+
+    def since(self, login: str, seq: int) -> list[bytes] | None:
+        head = self._heads.get(login, 0)
+        if seq == head:
+            return []  # nothing newer
+        if seq > head:
+            return None  # a seq this journal never held: the app saw events it lost
+        rows = self._db.execute(
+            "SELECT seq, data FROM events WHERE login = ? AND seq > ? ORDER BY seq",
+            (login, max(seq, 0)),
+        ).fetchall()
+        # every seq from seq+1 to head must be there: a hole (pruned or never written) is a gap
+        if seq < 0 or len(rows) != head - seq or (rows and rows[0][0] != seq + 1):
+            return None
+        return [bytes(data) for _, data in rows]
+
+    def last_seq(self, login: str) -> int:
+        return self._heads.get(login, 0)
+
+    def state(self, login: str) -> bytes | None:
+        row = self._db.execute("SELECT state FROM agents WHERE login = ?", (login,)).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
+
+    def count(self, login: str | None = None) -> int:
+        if login is None:
+            return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
+        row = self._db.execute("SELECT count(*) FROM events WHERE login = ?", (login,)).fetchone()
+        return int(row[0])
+
+    def health(self) -> dict[str, object]:
+        return {
+            "ok": self.error is None,
+            "kind": "sqlite",
+            "durable": True,
+            "path": self.path,
+            "agents": len(self._heads),
+            "error": self.error,
+        }
+
+    def close(self) -> None:
+        if self._db is None:
+            return
+        try:
+            self.commit()
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._db.close()
+            self._db = None  # type: ignore[assignment]

@@ -1,0 +1,178 @@
+"""Liveness: keepalive pings drop a peer that stopped answering, idle connections are closed,
+and a SIGTERM drains - apps get their last events and 1012, the journal is flushed."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import sqlite3
+import struct
+from pathlib import Path
+from typing import Any
+
+import websockets
+from hub_support import close_of, hub_process, insecure, recv_json, request, ws_url
+
+from livehub import start_live_hub, stop_live_hub
+
+
+def raw_handshake(port: int, agent: str = "agent1") -> socket.socket:
+    """A WebSocket opened by hand on a plain socket, which will never answer a ping."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET /ws?agent={agent} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        .encode()
+    )  # fmt: skip
+    return sock
+
+
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """(opcode, payload) of the unmasked frames a server sent, after the HTTP response."""
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    frames = []
+    while len(rest) >= 2:
+        opcode, length = rest[0] & 0x0F, rest[1] & 0x7F
+        offset = 2
+        if length == 126:
+            (length,) = struct.unpack("!H", rest[2:4])
+            offset = 4
+        elif length == 127:
+            (length,) = struct.unpack("!Q", rest[2:10])
+            offset = 10
+        frames.append((opcode, rest[offset : offset + length]))
+        rest = rest[offset + length :]
+    return frames
+
+
+async def read_until_eof(sock: socket.socket, timeout: float) -> bytes:
+    loop = asyncio.get_running_loop()
+    sock.setblocking(False)
+    chunks = []
+    async with asyncio.timeout(timeout):
+        while chunk := await loop.sock_recv(sock, 65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def test_a_peer_that_stops_answering_pings_is_dropped() -> None:
+    live = await start_live_hub(insecure(ping_interval_s=0.2, ping_timeout_s=0.5))
+    try:
+        answering = await websockets.connect(ws_url(live.url))  # pongs automatically
+        silent = raw_handshake(live.port)
+        data = await read_until_eof(silent, timeout=5)
+        frames = server_frames(data)
+        opcodes = [op for op, _ in frames]
+        assert opcodes[:2] == [1, 1]  # the two StateSync answers
+        assert 9 in opcodes  # a ping, never answered
+        op, payload = frames[-1]
+        assert op == 8 and struct.unpack("!H", payload[:2])[0] == 1011
+        assert payload[2:] == b"keepalive ping timeout"
+        silent.close()
+        for _ in range(100):
+            if live.hub.connection_count == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert live.hub.connection_count == 1
+        # the app that answers its pings is still there, several ping intervals later
+        await recv_json(answering)
+        await recv_json(answering)
+        await answering.send(request("Agent", "GetStates", rid="alive"))
+        assert (await recv_json(answering))["requestId"] == "alive"
+        await answering.close()
+    finally:
+        await stop_live_hub(live)
+
+
+async def test_idle_connections_are_closed() -> None:
+    live = await start_live_hub(insecure(idle_timeout_s=0.5))
+    try:
+        code, reason, messages = await close_of(ws_url(live.url))
+        assert (code, reason, len(messages)) == (4408, "idle timeout", 2)
+        busy = await websockets.connect(ws_url(live.url))
+        for i in range(8):  # 0.8 s of traffic, never 0.5 s quiet
+            await busy.send(request("Agent", "GetStates", rid=f"{i}"))
+            await asyncio.sleep(0.1)
+        answers = [await recv_json(busy) for _ in range(10)]
+        assert [m.get("requestId") for m in answers[2:]] == [f"{i}" for i in range(8)]
+        await busy.close()
+    finally:
+        await stop_live_hub(live)
+
+
+async def test_drain_delivers_what_was_queued_then_closes_1012() -> None:
+    live = await start_live_hub(insecure())
+    try:
+        app = await websockets.connect(ws_url(live.url))
+        for i in range(50):
+            label = ("Break", "Available")[i % 2]
+            await app.send(request("Agent", "UpdateState", {"label": label}, rid=f"u{i}"))
+        for _ in range(500):  # the hub has read them all (most are still queued or running)
+            if live.hub.stats["commands"] == 50:
+                break
+            await asyncio.sleep(0.001)
+        await live.hub.drain(timeout=5)
+        received: list[dict[str, Any]] = []
+        try:
+            async with asyncio.timeout(5):
+                async for frame in app:
+                    received.append(json.loads(frame))
+        except websockets.ConnectionClosed:
+            pass
+        assert app.close_code == 1012
+        events = [m for m in received if "seq" in m]
+        # every command that reached the hub before the drain ran and was delivered
+        assert [m["seq"] for m in events] == list(range(1, 51))
+        assert [m["requestId"] for m in events] == [f"u{i}" for i in range(50)]
+        code, reason, _ = await close_of(ws_url(live.url))
+        assert (code, reason) == (1012, "server shutting down")
+        health = await asyncio.to_thread(_get, f"{live.http}/healthz")
+        assert health[0] == 503 and health[1]["status"] == "draining"
+    finally:
+        await stop_live_hub(live)
+
+
+def _get(url: str) -> tuple[int, Any]:
+    import httpx
+
+    r = httpx.get(url)
+    return r.status_code, r.json()
+
+
+async def test_sigterm_drains_and_flushes_the_journal(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.db"
+    config = f'[auth]\ninsecure = true\n[journal]\npath = "{journal}"\n'
+    with hub_process(tmp_path, config) as hub:
+        hub.start()
+        app = await websockets.connect(ws_url(hub.url))
+        await recv_json(app)
+        await recv_json(app)
+        await app.send(request("Simulator", "IncomingCall", {"phoneNumber": "+15551234567"}))
+        await app.send(request("InboundCall", "Answer"))
+        await app.send(request("InboundCall", "Hold"))
+        received = [await recv_json(app) for _ in range(3 + 3 + 2)]
+        assert [m["seq"] for m in received] == list(range(1, 9))
+        code = await asyncio.to_thread(hub.terminate)
+        try:
+            async with asyncio.timeout(5):
+                async for frame in app:
+                    received.append(json.loads(frame))
+        except websockets.ConnectionClosed:
+            pass
+        assert code == 0, hub.log()
+        assert (app.close_code, app.close_reason) == (1012, "server shutting down; resume later")
+        db = sqlite3.connect(journal)
+        rows = db.execute("SELECT seq, data FROM events WHERE login = 'agent1' ORDER BY seq")
+        assert [(s, json.loads(d)) for s, d in rows] == [(m["seq"], m) for m in received]
+        assert db.execute("SELECT seq FROM agents WHERE login = 'agent1'").fetchone() == (8,)
+        db.close()
+        wal = journal.with_name(journal.name + "-wal")
+        assert not wal.exists() or wal.stat().st_size == 0  # checkpointed on the way out
+        assert "auth:    OFF (--insecure)" in hub.log()  # the banner says so
+        lines = [json.loads(line) for line in hub.log().splitlines() if line.startswith("{")]
+        assert {"app connected", "app disconnected"} <= {line["msg"] for line in lines}

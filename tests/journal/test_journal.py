@@ -1,0 +1,167 @@
+"""The journal contract (both journals) and what only the SQLite journal promises: it survives a
+restart, applies retention, detects holes, and refuses a second hub on the same file."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ctibridge.journal import Journal, JournalBusy, MemoryJournal, SqliteJournal, open_journal
+from ctibridge.settings import JournalSettings
+
+
+def ev(login: str, seq: int) -> bytes:
+    return f'{{"login":"{login}","seq":{seq}}}'.encode()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Journal]:
+    j: Journal = MemoryJournal(100) if request.param == "memory" else SqliteJournal(
+        tmp_path / "j.db", max_events=100
+    )  # fmt: skip
+    yield j
+    j.close()
+
+
+def test_contract(journal: Journal) -> None:
+    assert journal.last_seq("a") == 0
+    assert journal.since("a", 0) == []
+    for seq in range(1, 6):
+        journal.append("a", seq, ev("a", seq))
+    journal.append("b", 1, ev("b", 1))
+    journal.commit()
+    assert journal.last_seq("a") == 5 and journal.last_seq("b") == 1
+    assert journal.since("a", 0) == [ev("a", s) for s in range(1, 6)]
+    assert journal.since("a", 3) == [ev("a", 4), ev("a", 5)]
+    assert journal.since("a", 5) == []
+    assert journal.since("a", 99) is None  # never held here: the app saw a lost history
+    assert journal.since("b", 0) == [ev("b", 1)]
+    assert journal.since("a", -1) is None  # an unreadable seq is a gap
+    journal.save_state("a", b"snapshot-1")
+    journal.save_state("a", b"snapshot-2")
+    journal.commit()
+    assert journal.state("a") == b"snapshot-2"
+    assert journal.state("b") is None
+    assert journal.health()["ok"] is True
+
+
+def test_count_retention(journal: Journal) -> None:
+    for seq in range(1, 251):
+        journal.append("a", seq, ev("a", seq))
+        journal.commit()
+    if isinstance(journal, SqliteJournal):
+        journal.prune()
+    assert journal.since("a", 150) == [ev("a", s) for s in range(151, 251)]
+    assert journal.since("a", 149) is None  # seq 150 is gone: a gap
+    assert journal.last_seq("a") == 250
+
+
+def test_sqlite_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    j = SqliteJournal(path)
+    for seq in range(1, 4):
+        j.append("a", seq, ev("a", seq))
+    j.save_state("a", b"snap")
+    j.commit()
+    j.append("a", 4, ev("a", 4))  # never committed: as if the process died here
+    j._db.close()  # no commit, no checkpoint: a crash
+    j._db = None  # type: ignore[assignment]
+    again = SqliteJournal(path)
+    assert again.last_seq("a") == 3
+    assert again.since("a", 0) == [ev("a", s) for s in range(1, 4)]
+    assert again.state("a") == b"snap"
+    again.close()
+
+
+def test_sqlite_keeps_seq_when_everything_was_pruned(tmp_path: Path) -> None:
+    now = [1_000_000]
+    j = SqliteJournal(tmp_path / "j.db", max_age_ms=1000, now=lambda: now[0])
+    for seq in range(1, 4):
+        j.append("a", seq, ev("a", seq))
+    j.commit()
+    now[0] += 1001
+    assert j.prune() == 3
+    assert j.count() == 0
+    assert j.last_seq("a") == 3
+    assert j.since("a", 3) == []
+    assert j.since("a", 2) is None
+    j.close()
+    again = SqliteJournal(tmp_path / "j.db", max_age_ms=1000, now=lambda: now[0])
+    assert again.last_seq("a") == 3  # seq never repeats
+    again.close()
+
+
+def test_sqlite_age_retention_keeps_recent_events(tmp_path: Path) -> None:
+    now = [0]
+    j = SqliteJournal(tmp_path / "j.db", max_age_ms=1000, now=lambda: now[0])
+    for seq in range(1, 11):
+        now[0] = seq * 200
+        j.append("a", seq, ev("a", seq))
+        j.commit()
+    j.prune()  # now = 2000: events stamped before 1000 (seq 1-4) are gone
+    assert j.since("a", 4) == [ev("a", s) for s in range(5, 11)]
+    assert j.since("a", 3) is None
+    j.close()
+
+
+def test_sqlite_prunes_on_its_own(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.db", max_events=10, prune_every=25)
+    for seq in range(1, 101):
+        j.append("a", seq, ev("a", seq))
+        j.commit()
+    assert j.count("a") <= 10 + 25
+    assert j.since("a", 90) == [ev("a", s) for s in range(91, 101)]
+    j.close()
+
+
+def test_sqlite_sees_a_hole_as_a_gap(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.db")
+    for seq in (1, 2, 4, 5):  # seq 3 lost (e.g. a failed commit)
+        j.append("a", seq, ev("a", seq))
+    j.commit()
+    assert j.since("a", 3) == [ev("a", 4), ev("a", 5)]
+    assert j.since("a", 2) is None
+    assert j.since("a", 0) is None
+    j.close()
+
+
+def test_a_second_hub_cannot_open_the_same_journal(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.db")
+    with pytest.raises(JournalBusy):
+        SqliteJournal(tmp_path / "j.db")
+    j.close()
+    SqliteJournal(tmp_path / "j.db").close()  # free again once the first one is closed
+
+
+def test_sqlite_file_is_wal_and_checkpointed_on_close(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    j = SqliteJournal(path)
+    j.append("a", 1, ev("a", 1))
+    j.commit()
+    j.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT seq FROM events").fetchall() == [(1,)]
+    db.close()
+    wal = path.with_name(path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_a_reused_seq_is_refused(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.db")
+    j.append("a", 1, ev("a", 1))
+    with pytest.raises(sqlite3.IntegrityError):
+        j.append("a", 1, ev("a", 1))
+    j.close()
+
+
+def test_open_journal_follows_settings(tmp_path: Path) -> None:
+    memory = open_journal(JournalSettings())
+    assert isinstance(memory, MemoryJournal)
+    sqlite = open_journal(JournalSettings(path=str(tmp_path / "sub" / "j.db"), max_events=7))
+    assert isinstance(sqlite, SqliteJournal) and sqlite.max_events == 7
+    assert (tmp_path / "sub" / "j.db").exists()
+    sqlite.close()
