@@ -1,0 +1,169 @@
+"""The process under test: the ctibridge hub, or the bare echo baseline, on the same stack.
+
+    python -m bench.server --mode hub  --port P --agents N [--journal none|memory|sqlite:PATH]
+    python -m bench.server --mode echo --port P
+
+Both are Starlette apps served by uvicorn with uvloop and httptools and the same WebSocket
+implementation, so the only difference the generator sees is the work the hub does per frame.
+
+* ``hub`` — the real ``Hub`` + ``create_app`` over the simulator on a ``RealClock``.
+* ``echo`` — the physical limit: each text frame is parsed and re-encoded with msgspec (the
+  hub's JSON library) and sent back to every connection of the same ``?agent=`` group, so with
+  M apps per agent it pays the same M-fold fan-out of writes as the hub, and nothing else.
+
+Prints ``READY <port>`` on stdout once it accepts connections.  ``--profile FILE`` runs the
+server under pyinstrument and writes an HTML profile when it stops (SIGINT/SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import resource
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ctibridge.backends.sim import SimBackend
+from ctibridge.clock import RealClock
+from ctibridge.hub import Hub, create_app
+from ctibridge.journal import Journal, MemoryJournal
+from ctibridge.settings import Settings
+
+
+class NullJournal:
+    """No journal at all: the hub's path with the journal step removed ("journal off")."""
+
+    def append(self, login: str, seq: int, data: bytes) -> None:
+        pass
+
+    def since(self, login: str, seq: int) -> list[bytes] | None:
+        return None
+
+    def last_seq(self, login: str) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+def _sqlite_journal(path: str) -> Journal:
+    # The durable SQLite journal lives on another branch; once merged, this is the one place
+    # the bench needs to know its name.  Until then ``--journal sqlite:...`` says so and stops.
+    try:
+        from ctibridge.journal import SqliteJournal  # type: ignore[attr-defined]
+    except ImportError:
+        raise SystemExit("--journal sqlite: no SqliteJournal in this build") from None
+    journal: Journal = SqliteJournal(path or "bench-journal.sqlite3")
+    return journal
+
+
+JOURNALS: dict[str, Callable[[str], Journal]] = {
+    "none": lambda _: NullJournal(),
+    "memory": lambda _: MemoryJournal(),
+    "sqlite": _sqlite_journal,
+}
+
+
+def make_journal(spec: str) -> Journal:
+    """``none``, ``memory`` or ``sqlite[:PATH]``."""
+    kind, _, arg = spec.partition(":")
+    if kind not in JOURNALS:
+        raise SystemExit(f"unknown journal {spec!r}; one of {', '.join(JOURNALS)}")
+    return JOURNALS[kind](arg)
+
+
+def hub_app(agents: int, journal: Journal) -> Starlette:
+    clock = RealClock()
+    settings = Settings(sim_agents=agents, sim_seed=1)
+    backend = SimBackend(clock, seed=1, agents=agents)
+    return create_app(Hub(backend, clock, settings, journal=journal))
+
+
+def echo_app() -> Starlette:
+    decoder = msgspec.json.Decoder()
+    encoder = msgspec.json.Encoder()
+    groups: dict[str, set[WebSocket]] = {}
+
+    async def echo(ws: WebSocket) -> None:
+        group = groups.setdefault(ws.query_params.get("agent", ""), set())
+        await ws.accept()
+        group.add(ws)
+        try:
+            while True:
+                frame = await ws.receive_text()
+                text = encoder.encode(decoder.decode(frame)).decode()
+                for member in list(group):
+                    with contextlib.suppress(Exception):
+                        await member.send_text(text)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            group.discard(ws)
+
+    return Starlette(routes=[WebSocketRoute("/ws", echo)])
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft open-files limit to the hard one (idle-connection runs need ~10k fds)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class _Server(uvicorn.Server):
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        port = self.servers[0].sockets[0].getsockname()[1]
+        print(f"READY {port}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.server", description=__doc__)
+    parser.add_argument("--mode", choices=["hub", "echo"], required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port (see READY)")
+    parser.add_argument("--agents", type=int, default=100, help="hub: simulator agents")
+    parser.add_argument("--journal", default="memory", help="hub: none | memory | sqlite[:PATH]")
+    parser.add_argument(
+        "--ws", default="auto", help="uvicorn WebSocket implementation (auto = websockets-sansio)"
+    )
+    parser.add_argument("--profile", help="write a pyinstrument HTML profile here on exit")
+    args = parser.parse_args(argv)
+
+    raise_fd_limit()
+    app = hub_app(args.agents, make_journal(args.journal)) if args.mode == "hub" else echo_app()
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, loop="uvloop", http="httptools", ws=args.ws,
+        log_level="warning", ws_max_size=1 << 20, backlog=4096, lifespan="on",
+    )  # fmt: skip
+    server = _Server(config)
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005, async_mode="disabled")
+        profiler.start()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the SIGINT that stopped it
+    finally:
+        if profiler is not None:
+            profiler.stop()
+            with open(args.profile, "w") as f:
+                f.write(profiler.output_html())
+            with open(args.profile + ".txt", "w") as f:
+                f.write(profiler.output_text(unicode=False, color=False, show_all=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
