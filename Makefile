@@ -41,5 +41,13 @@ unit: $(STAMP)
 
 test: $(STAMP) lint typecheck unit
 
+# The benchmark (docs/performance.md): the hub against a bare echo server on the same stack, run
+# side by side; writes bench/results/latest.json, the figures and the report's numbers (<10 min).
+# JOURNAL picks the "journal on" journal (memory, or sqlite[:PATH] where the build has one).
+JOURNAL ?= memory
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --out bench/results --journal $(JOURNAL)
+	$(BIN)/python -m bench.report bench/results/latest.json --doc docs/performance.md
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -64,7 +64,7 @@ class Head(msgspec.Struct):
     """The two fields the driver reads from an event; msgspec skips the rest unparsed."""
 
     subtopic: str = ""
-    requestId: str | None = None  # noqa: N815 - the wire name
+    requestId: str | None = None
 
 
 _HEAD = msgspec.json.Decoder(Head)
@@ -105,7 +105,7 @@ class Driver:
         self._rng = random.Random(index)
         conn.on_frame = self.on_frame
 
-    # sending ---------------------------------------------------------------------------------------
+    # sending ------------------------------------------------------------------------------------
 
     def _send(self, frame: tuple[bytes, bytes], future: asyncio.Future[None] | None = None) -> None:
         self.count += 1
@@ -124,7 +124,7 @@ class Driver:
         self._send(frame, future)
         return future
 
-    # receiving -------------------------------------------------------------------------------------
+    # receiving ----------------------------------------------------------------------------------
 
     def on_frame(self, conn: WsConnection, payload: bytes, now: int) -> None:
         head = _HEAD.decode(payload)
@@ -171,7 +171,7 @@ class Driver:
 
         future.add_done_callback(resumed)
 
-    # modes -----------------------------------------------------------------------------------------
+    # modes --------------------------------------------------------------------------------------
 
     def start_closed(self, window: int) -> None:
         self.running, self.closed_loop = True, True

@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -236,15 +236,16 @@ class Plan:
     fanout_apps: int
     idle_connections: int
     agents_memory: tuple[int, int]
+    settle: float  # longest wait for the server's RSS to settle
 
 
 FULL = Plan(
     warmup=2, seconds=10, rate_seconds=8, agents=100, fanout_apps=10,
-    idle_connections=10_000, agents_memory=(10, 2010),
+    idle_connections=10_000, agents_memory=(10, 2010), settle=5,
 )  # fmt: skip
 SMOKE = Plan(
-    warmup=0.3, seconds=1, rate_seconds=0.7, agents=4, fanout_apps=3,
-    idle_connections=60, agents_memory=(2, 12),
+    warmup=0.1, seconds=0.5, rate_seconds=0.25, agents=4, fanout_apps=3,
+    idle_connections=60, agents_memory=(2, 12), settle=0.3,
 )  # fmt: skip
 
 
@@ -280,13 +281,15 @@ async def load_scenario(
     }
 
 
-async def settle_rss(srv: Server, seconds: float = 1.0) -> int:
-    """RSS once it stops moving (the allocator settles after a burst of connections)."""
+async def settle_rss(srv: Server, limit: float) -> int:
+    """RSS once it stops moving (allocations go on briefly after a burst of connections),
+    waiting at most ``limit`` seconds."""
+    deadline = time.perf_counter() + limit
     last = srv.rss_kb()
-    for _ in range(int(seconds / 0.25) * 4):
-        await asyncio.sleep(0.25)
+    while time.perf_counter() < deadline:
+        await asyncio.sleep(0.2)
         now = srv.rss_kb()
-        if abs(now - last) < 256:
+        if abs(now - last) < 64:
             return now
         last = now
     return last
@@ -296,13 +299,13 @@ async def idle_scenario(mode: str, plan: Plan) -> dict[str, Any]:
     """Hold ``plan.idle_connections`` idle app connections; memory per connection."""
     agents = plan.agents
     async with server(mode, agents, "memory") as srv:
-        before = await settle_rss(srv)
+        before = await settle_rss(srv, plan.settle)
         t0 = time.perf_counter()
         paths = [f"/ws?agent=agent{i % agents + 1}" for i in range(plan.idle_connections)]
         conns = await open_connections(HOST, srv.port, paths)
         open_s = time.perf_counter() - t0
         await asyncio.sleep(0.5)
-        after = await settle_rss(srv)
+        after = await settle_rss(srv, plan.settle)
         held = sum(1 for c in conns if c.open)
         synced = sum(1 for c in conns if c.frames >= (2 if mode == "hub" else 0))
         cpu = CpuWindow(srv.pid)
@@ -330,7 +333,7 @@ async def agents_scenario(plan: Plan) -> dict[str, Any]:
     rss = {}
     for n in (few, many):
         async with server("hub", n, "memory") as srv:
-            rss[n] = await settle_rss(srv)
+            rss[n] = await settle_rss(srv, plan.settle)
     return {
         "agents": [few, many],
         "rss_mb": [round(rss[few] / 1024, 1), round(rss[many] / 1024, 1)],
@@ -339,6 +342,21 @@ async def agents_scenario(plan: Plan) -> dict[str, Any]:
 
 
 # --- the whole run --------------------------------------------------------------------------------
+
+
+async def timed(scenario: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """Run one scenario; note its duration and say on stderr what it found."""
+    t0 = time.perf_counter()
+    result = await scenario
+    result["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    brief = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
+    sat = result.get("saturation")
+    if sat:
+        brief |= {
+            k: sat[k] for k in ("commands_per_s", "events_per_s", "server_cpu_us_per_command")
+        }
+    print(json.dumps(brief), file=sys.stderr, flush=True)
+    return result
 
 
 def machine() -> dict[str, Any]:
@@ -382,17 +400,21 @@ async def run(plan: Plan, journal: str, profile: str | None) -> dict[str, Any]:
         "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
         "cycle": "IncomingCall, Answer, Hold, Resume, Disconnect, ClearContact",
     }
-    load: list[dict[str, Any]] = []
+    fan = plan.fanout_apps
     # echo and hub side by side, in that order, for each shape: their noise is alike
-    load.append(await load_scenario("echo", plan, 1, "none", FRACTIONS))
-    load.append(await load_scenario("hub", plan, 1, "none", FRACTIONS, profile))
-    load.append(await load_scenario("hub", plan, 1, journal, FRACTIONS))
-    load.append(await load_scenario("echo", plan, plan.fanout_apps, "none", ()))
-    load.append(await load_scenario("hub", plan, plan.fanout_apps, "none", ()))
-    load.append(await load_scenario("hub", plan, plan.fanout_apps, journal, ()))
-    result["load"] = load
-    result["idle"] = [await idle_scenario("echo", plan), await idle_scenario("hub", plan)]
-    result["agents_memory"] = await agents_scenario(plan)
+    result["load"] = [
+        await timed(load_scenario("echo", plan, 1, "none", FRACTIONS)),
+        await timed(load_scenario("hub", plan, 1, "none", FRACTIONS, profile)),
+        await timed(load_scenario("hub", plan, 1, journal, FRACTIONS)),
+        await timed(load_scenario("echo", plan, fan, "none", ())),
+        await timed(load_scenario("hub", plan, fan, "none", ())),
+        await timed(load_scenario("hub", plan, fan, journal, ())),
+    ]
+    result["idle"] = [
+        await timed(idle_scenario("echo", plan)),
+        await timed(idle_scenario("hub", plan)),
+    ]
+    result["agents_memory"] = await timed(agents_scenario(plan))
     result["loadavg_after"] = loadavg()
     result["duration_s"] = round(time.perf_counter() - t0, 1)
     result["summary"] = summarise(result)
