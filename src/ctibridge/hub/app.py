@@ -111,7 +111,7 @@ def create_app(hub: Hub) -> Starlette:
                     if conn.overflowed:
                         await ws.close(code=CLOSE_TOO_SLOW, reason="too slow: send queue full")
                     return
-                await ws.send_text(data.decode())
+                await ws.send_text(data)
 
     async def post_message(request: HttpRequest) -> Response:
         login = request.path_params["login"]

@@ -32,16 +32,19 @@ Sender = Callable[[bytes], None]
 
 
 class AppConnection:
-    """One app's connection to one agent: an ordered, bounded outbox drained by a writer."""
+    """One app's connection to one agent: an ordered, bounded outbox drained by a writer.
+
+    The outbox holds text (WebSocket text frames take ``str``): an event is decoded from its
+    JSON bytes once and the same string is queued for every app."""
 
     def __init__(self, conn_id: str, login: str, limit: int) -> None:
         self.id = conn_id
         self.login = login
-        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self.limit = limit
         self.overflowed = False
 
-    def push(self, data: bytes) -> None:
+    def push(self, data: str) -> None:
         if self.overflowed:
             return
         if self.outbox.qsize() >= self.limit:
@@ -111,7 +114,7 @@ class Hub:
             replay = self.journal.since(login, resume_from)
             if replay is not None:
                 for data in replay:
-                    conn.push(data)
+                    conn.push(data.decode())
             else:
                 self._run(self.engine.sync(login, conn.id), only=conn)
                 gap = p.error_event(
@@ -122,7 +125,7 @@ class Hub:
                     None,
                     None,
                 )
-                conn.push(p.encode(gap))
+                conn.push(p.encode(gap).decode())
         else:
             self._run(self.engine.sync(login, conn.id), only=conn)
         self.connections[login][conn.id] = conn
@@ -164,7 +167,7 @@ class Hub:
                 self._publish(out)
             elif isinstance(out, Reply):
                 if only is not None and out.origin == only.id:
-                    only.push(p.encode(out.envelope))
+                    only.push(p.encode(out.envelope).decode())
                 else:
                     self._reply(out.login, out.origin, out.envelope)
             elif isinstance(out, Execute | Simulate):
@@ -173,18 +176,21 @@ class Hub:
                 task.add_done_callback(self._tasks.discard)
 
     def _publish(self, out: Broadcast) -> None:
-        data = p.encode(out.envelope)  # encoded once for every app
+        data = p.encode(out.envelope)  # encoded (and decoded to text) once for every app
         seq = out.envelope.seq
         assert isinstance(seq, int)
         self.journal.append(out.login, seq, data)
         self.stats["events"] += 1
-        for conn in self.connections.get(out.login, {}).values():
-            conn.push(data)
+        conns = self.connections.get(out.login)
+        if conns:
+            text = data.decode()
+            for conn in conns.values():
+                conn.push(text)
 
     def _reply(self, login: str, origin: str, envelope: p.Envelope) -> None:
         conn = self.connections.get(login, {}).get(origin)
         if conn is not None:
-            conn.push(p.encode(envelope))
+            conn.push(p.encode(envelope).decode())
 
     async def _carry_out(self, out: Execute | Simulate) -> None:
         error: str | None = None
