@@ -4,6 +4,12 @@ This is the I/O shell around the sans-IO engine: it feeds the engine commands (f
 snapshots (from the backend) and the time, and carries out the engine's outputs — backend
 calls, journal appends and sends.  All of it runs on one asyncio loop, so the engine's outputs
 are carried out in the order it returns them.
+
+Group commit: a journal with ``append_many(entries)`` (entries = ``[(login, seq, data)]``) is
+written once per loop tick instead of once per event.  Events published during a tick wait in
+``_pending`` — with every send queued behind them, so no app's order changes — until
+``_flush`` journals them in one call and only then hands them to the outboxes: the
+journal-before-send rule holds.  Journals without ``append_many`` are written per event.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -29,6 +35,7 @@ from ..settings import Settings
 log = logging.getLogger("ctibridge.hub")
 
 Sender = Callable[[bytes], None]
+AppendMany = Callable[[Sequence[tuple[str, int, bytes]]], None]
 
 
 class AppConnection:
@@ -75,6 +82,9 @@ class Hub:
         self._tasks: set[asyncio.Task[None]] = set()
         self.started = False
         self.stats: dict[str, int] = {"commands": 0, "events": 0, "errors": 0}
+        self._append_many: AppendMany | None = getattr(self.journal, "append_many", None)
+        self._pending: list[tuple[str, int, bytes]] = []  # journal entries of this tick
+        self._pending_sends: list[tuple[AppConnection, str]] = []  # sends waiting for them
 
     # lifecycle -----------------------------------------------------------------------------------
 
@@ -93,6 +103,7 @@ class Hub:
         self.started = True
 
     async def stop(self) -> None:
+        self._flush()
         for conns in self.connections.values():
             for conn in conns.values():
                 conn.close()
@@ -110,6 +121,7 @@ class Hub:
     def attach(self, login: str, resume_from: int | None = None) -> AppConnection:
         """Register a new app connection; queue its sync (or resume replay) before live events."""
         conn = AppConnection(f"c{next(self._ids)}", login, self.settings.send_queue_limit)
+        self._flush()  # the replay and the sync must see every event published so far
         if resume_from is not None:
             replay = self.journal.since(login, resume_from)
             if replay is not None:
@@ -179,18 +191,42 @@ class Hub:
         data = p.encode(out.envelope)  # encoded (and decoded to text) once for every app
         seq = out.envelope.seq
         assert isinstance(seq, int)
-        self.journal.append(out.login, seq, data)
         self.stats["events"] += 1
         conns = self.connections.get(out.login)
+        if self._append_many is None:
+            self.journal.append(out.login, seq, data)
+            if conns:
+                text = data.decode()
+                for conn in conns.values():
+                    conn.push(text)
+            return
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._pending.append((out.login, seq, data))
         if conns:
             text = data.decode()
-            for conn in conns.values():
-                conn.push(text)
+            self._pending_sends.extend((conn, text) for conn in conns.values())
+
+    def _flush(self) -> None:
+        """Group commit: journal this tick's events in one call, then send what waited."""
+        if not self._pending:
+            return
+        entries, sends = self._pending, self._pending_sends
+        self._pending, self._pending_sends = [], []
+        assert self._append_many is not None
+        self._append_many(entries)
+        for conn, text in sends:
+            conn.push(text)
 
     def _reply(self, login: str, origin: str, envelope: p.Envelope) -> None:
         conn = self.connections.get(login, {}).get(origin)
-        if conn is not None:
-            conn.push(p.encode(envelope).decode())
+        if conn is None:
+            return
+        text = p.encode(envelope).decode()
+        if self._pending:
+            self._pending_sends.append((conn, text))  # behind the events waiting for the journal
+        else:
+            conn.push(text)
 
     async def _carry_out(self, out: Execute | Simulate) -> None:
         error: str | None = None
