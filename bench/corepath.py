@@ -49,7 +49,7 @@ async def measure(agents: int, apps: int, seconds: float, journal: str) -> dict[
             for conn in group:
                 while not conn.outbox.empty():
                     data = conn.outbox.get_nowait()
-                    if data is not None and b'"subtopic":"Error"' in data:
+                    if data is not None and '"subtopic":"Error"' in data:
                         failures += 1
                     n += 1
         return n

@@ -21,7 +21,8 @@ import argparse
 import contextlib
 import resource
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -53,6 +54,40 @@ class NullJournal:
         pass
 
 
+class GroupMemoryJournal(MemoryJournal):
+    """The memory journal written by group commit (``append_many``: one call per loop tick)."""
+
+    def append_many(self, entries: Sequence[tuple[str, int, bytes]]) -> None:
+        for login, seq, data in entries:
+            self.append(login, seq, data)
+
+
+class CostlyJournal(MemoryJournal):
+    """A stand-in for a durable journal: every write (commit) costs ``cost_us`` of CPU, like
+    a SQLite transaction does; with ``group`` it takes a whole tick's events per write."""
+
+    def __init__(self, cost_us: float, group: bool) -> None:
+        super().__init__()
+        self.cost_s = cost_us / 1e6
+        if group:
+            self.append_many = self._append_many
+
+    def _commit(self) -> None:
+        end = time.perf_counter() + self.cost_s
+        while time.perf_counter() < end:
+            pass
+
+    def append(self, login: str, seq: int, data: bytes) -> None:
+        super().append(login, seq, data)
+        if not hasattr(self, "append_many"):
+            self._commit()
+
+    def _append_many(self, entries: Sequence[tuple[str, int, bytes]]) -> None:
+        for login, seq, data in entries:
+            super().append(login, seq, data)
+        self._commit()
+
+
 def _sqlite_journal(path: str) -> Journal:
     # The durable SQLite journal lives on another branch; once merged, this is the one place
     # the bench needs to know its name.  Until then ``--journal sqlite:...`` says so and stops.
@@ -67,12 +102,15 @@ def _sqlite_journal(path: str) -> Journal:
 JOURNALS: dict[str, Callable[[str], Journal]] = {
     "none": lambda _: NullJournal(),
     "memory": lambda _: MemoryJournal(),
+    "memory-group": lambda _: GroupMemoryJournal(),
+    "costly": lambda us: CostlyJournal(float(us or 100), group=False),
+    "costly-group": lambda us: CostlyJournal(float(us or 100), group=True),
     "sqlite": _sqlite_journal,
 }
 
 
 def make_journal(spec: str) -> Journal:
-    """``none``, ``memory`` or ``sqlite[:PATH]``."""
+    """``none``, ``memory``, ``memory-group``, ``costly[-group][:US]`` or ``sqlite[:PATH]``."""
     kind, _, arg = spec.partition(":")
     if kind not in JOURNALS:
         raise SystemExit(f"unknown journal {spec!r}; one of {', '.join(JOURNALS)}")
@@ -131,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: any free port (see READY)")
     parser.add_argument("--agents", type=int, default=100, help="hub: simulator agents")
-    parser.add_argument("--journal", default="memory", help="hub: none | memory | sqlite[:PATH]")
+    parser.add_argument("--journal", default="memory", help=f"hub: {make_journal.__doc__}")
     parser.add_argument(
         "--ws", default="auto", help="uvicorn WebSocket implementation (auto = websockets-sansio)"
     )
