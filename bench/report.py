@@ -205,6 +205,28 @@ def markdown(result: dict[str, Any], figures: dict[str, str]) -> str:
         "the rest of the machine (other people's tests) during the same window."
     )
 
+    base = next(
+        (x for x in result["load"] if x["server"] == "hub" and x["journal"] == "none"
+         and x["apps_per_agent"] == 1), None,
+    )  # fmt: skip
+    if result.get("journals") and base:
+        out += ["", "### Journals side by side (1 app per agent, saturation)", ""]
+        out.append("| journal | commands/s | x no journal | us CPU/command | p50 / p99 ms |")
+        out.append("|---|---|---|---|---|")
+        for s in [base, *result["journals"]]:
+            sat = s["saturation"]
+            ratio = sat["commands_per_s"] / base["saturation"]["commands_per_s"]
+            lat = sat["latency_ms"]
+            out.append(
+                f"| {s['journal']} | {sat['commands_per_s']:,.0f} | {ratio:.2f} | "
+                f"{_fmt(sat['server_cpu_us_per_command'])} | "
+                f"{_fmt(lat['p50'], 2)} / {_fmt(lat['p99'], 2)} |"
+            )
+        out.append(
+            "\n`costly:US` spends US microseconds of CPU per journal write (a stand-in for a "
+            "durable commit); `-group` is the same journal written by group commit."
+        )
+
     out += ["", "### Latency at fixed load (open loop, Poisson arrivals)", ""]
     out.append(
         "| server | % of saturation | offered/s | done/s | p50 | p95 | p99 | p99.9 ms | "

@@ -389,7 +389,9 @@ def loadavg() -> list[float]:
         return [float(x) for x in f.read().split()[:3]]
 
 
-async def run(plan: Plan, journal: str, profile: str | None) -> dict[str, Any]:
+async def run(
+    plan: Plan, journal: str, compare_journals: Sequence[str], profile: str | None
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     result: dict[str, Any] = {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -409,6 +411,10 @@ async def run(plan: Plan, journal: str, profile: str | None) -> dict[str, Any]:
         await timed(load_scenario("echo", plan, fan, "none", ())),
         await timed(load_scenario("hub", plan, fan, "none", ())),
         await timed(load_scenario("hub", plan, fan, journal, ())),
+    ]
+    # journals side by side (1 app per agent, saturation only): the group-commit comparison
+    result["journals"] = [
+        await timed(load_scenario("hub", plan, 1, spec, ())) for spec in compare_journals
     ]
     result["idle"] = [
         await timed(idle_scenario("echo", plan)),
@@ -461,11 +467,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--journal", default="memory", help="the 'journal on' journal: memory | sqlite[:PATH]"
     )
+    parser.add_argument(
+        "--compare-journals", default="costly:100,costly-group:100",
+        help="journals to run side by side at saturation (comma-separated; '' for none)",
+    )  # fmt: skip
     parser.add_argument("--profile", help="pyinstrument profile of the 1-app hub run (HTML)")
     args = parser.parse_args(argv)
     raise_fd_limit()
     plan = SMOKE if args.smoke else FULL
-    result = uvloop.run(run(plan, args.journal, args.profile))
+    compare = [j for j in args.compare_journals.split(",") if j]
+    result = uvloop.run(run(plan, args.journal, compare, args.profile))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "smoke.json" if args.smoke else "latest.json"

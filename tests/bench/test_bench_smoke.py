@@ -64,6 +64,10 @@ def test_bench_smoke(tmp_path: Path) -> None:
             sat = scenario["saturation"]
             assert sat["events"] > sat["commands"] * (scenario["apps_per_agent"] - 1)
 
+    assert [j["journal"] for j in result["journals"]] == ["costly:100", "costly-group:100"]
+    for scenario in result["journals"]:
+        check_phase(scenario["saturation"], "hub")
+
     for idle in result["idle"]:
         assert idle["held"] == idle["connections"] == result["plan"]["idle_connections"]
         assert idle["synced"] == idle["connections"]  # the hub sent each its two StateSyncs
