@@ -79,6 +79,7 @@ class Meter:
         self.done = 0  # first events received inside the window
         self.errors = 0
         self.latencies = array("q")  # ns, for commands sent inside the window
+        self.sent = array("q")  # when each of them was sent (perf_counter_ns)
         self.lag = array("q")  # open loop: ns between a command's due time and its send
 
     def open(self, seconds: float) -> None:
@@ -144,6 +145,7 @@ class Driver:
             meter.done += 1
         if meter.start_ns <= t0 <= meter.end_ns:
             meter.latencies.append(now - t0)
+            meter.sent.append(t0)
         if head.subtopic == "Error":
             # a refused step leaves the cycle out of step: let what was sent drain, then Reset
             meter.errors += 1

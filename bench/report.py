@@ -177,6 +177,15 @@ def markdown(result: dict[str, Any], figures: dict[str, str]) -> str:
         f"{_fmt(summary.get('throughput_vs_echo_fanout'), 3)} | (no target) |"
     )
     out.append(
+        f"| p99 at 50% of saturation, commands sent while the machine was otherwise quiet (ms) | "
+        f"{_fmt(summary.get('p99_ms_at_half_saturation_quiet'), 3)} | "
+        f"{verdict('p99_ms_at_half_saturation', summary.get('p99_ms_at_half_saturation_quiet'))} |"
+    )
+    out.append(
+        f"| (baseline) echo p99 at 50% of its saturation (ms) | "
+        f"{_fmt(summary.get('echo_p99_ms_at_half_saturation'), 3)} | (same conditions) |"
+    )
+    out.append(
         f"| memory per idle app connection (kB) | "
         f"{_fmt(summary.get('kb_per_idle_connection'), 1)} | (reported) |"
     )
@@ -230,19 +239,27 @@ def markdown(result: dict[str, Any], figures: dict[str, str]) -> str:
     out += ["", "### Latency at fixed load (open loop, Poisson arrivals)", ""]
     out.append(
         "| server | % of saturation | offered/s | done/s | p50 | p95 | p99 | p99.9 ms | "
-        "send lag p99 ms | other load |"
+        "send lag p99 ms | other load | quiet time | quiet p50 / p99 ms (samples) |"
     )
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for s in result["load"]:
         for r in s["rates"]:
             lat = r["latency_ms"]
             lag = r.get("send_lag_ms", {}).get("p99")
+            quiet = r["latency_quiet_ms"]
             out.append(
                 f"| {label(s)} | {100 * r['fraction']:.0f}% | {r['target_per_s']:,.0f} | "
                 f"{r['commands_per_s']:,.0f} | {_fmt(lat['p50'], 2)} | {_fmt(lat['p95'], 2)} | "
                 f"{_fmt(lat['p99'], 2)} | {_fmt(lat['p99.9'], 2)} | {_fmt(lag, 2)} | "
-                f"{r['other_cpu_util']:.2f} |"
+                f"{r['other_cpu_util']:.2f} | {100 * r['quiet_share']:.0f}% | "
+                f"{_fmt(quiet['p50'], 2)} / {_fmt(quiet['p99'], 2)} ({r['quiet_samples']:,}) |"
             )
+
+    out.append(
+        "\n*Send lag*: how late the generator sent commands against their Poisson schedule (its "
+        "own stalls). *Quiet*: commands sent during 100 ms slices in which the rest of the "
+        "machine used under 0.25 cores; *quiet time* is the share of such slices."
+    )
 
     out += ["", "### Memory", ""]
     out.append("| server | idle connections held | RSS before -> after (MB) | kB per connection |")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import datetime as dt
 import json
@@ -26,6 +27,7 @@ import signal
 import subprocess
 import sys
 import time
+from array import array
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +109,50 @@ class CpuWindow:
         }
 
 
+QUIET = 0.25  # cores: a slice of time whose other load is below this counts as quiet
+
+
+class LoadSampler:
+    """Other load on the machine in 100 ms slices (``/proc/stat`` busy time minus the server's
+    and ours), so latency can also be reported for commands sent while the machine was quiet:
+    on a shared 2-core machine a burst of someone else's work stalls both processes."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.starts: list[int] = []  # perf_counter_ns at the start of each slice
+        self.other: list[float] = []  # cores used by everything else during it
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        t = time.perf_counter_ns()
+        server, gen, (busy, _) = proc_cpu(self.pid), self_cpu(), machine_busy()
+        while True:
+            await asyncio.sleep(self.interval)
+            t1 = time.perf_counter_ns()
+            server1, gen1, (busy1, _) = proc_cpu(self.pid), self_cpu(), machine_busy()
+            other = (busy1 - busy) - (server1 - server) - (gen1 - gen)
+            self.starts.append(t)
+            self.other.append(max(0.0, other) / ((t1 - t) / 1e9))
+            t, server, gen, busy = t1, server1, gen1, busy1
+
+    def quiet(self, t_ns: int) -> bool:
+        i = bisect.bisect_right(self.starts, t_ns) - 1
+        return 0 <= i < len(self.other) and self.other[i] < QUIET
+
+    def quiet_share(self) -> float:
+        return sum(1 for o in self.other if o < QUIET) / len(self.other) if self.other else 0.0
+
+
 # --- the server process -------------------------------------------------------------------------
 
 
@@ -184,13 +230,22 @@ async def measure(fleet: Fleet, srv: Server, start: Any, warmup: float, seconds:
     start()
     await asyncio.sleep(warmup)
     frames0, bytes0 = fleet.frames()
+    sampler = LoadSampler(srv.pid)
+    sampler.start()
     cpu = CpuWindow(srv.pid)
     meter.open(seconds)
     await asyncio.sleep(seconds)
     usage = cpu.end()
     frames1, bytes1 = fleet.frames()
     lost = await fleet.stop_and_drain()
+    await sampler.stop()
     result = _summary(meter, usage, usage["wall_s"], frames1 - frames0, bytes1 - bytes0)
+    quiet = array("q", (lat for lat, t0 in zip(meter.latencies, meter.sent, strict=True)
+                        if sampler.quiet(t0)))  # fmt: skip
+    result["quiet_share"] = round(sampler.quiet_share(), 3)
+    result["quiet_samples"] = len(quiet)
+    result["latency_quiet_ms"] = {k: v and round(v, 3) for k, v in
+                                  percentiles(quiet, (50, 95, 99, 99.9)).items()}  # fmt: skip
     result["lost"] = lost
     result["server_rss_mb"] = round(srv.rss_kb() / 1024, 1)
     return result
@@ -439,6 +494,7 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
     load = result["load"]
     fan = result["plan"]["fanout_apps"]
     echo1 = _find(load, "echo", 1, None)["saturation"]
+    echo1_rates = _find(load, "echo", 1, None)["rates"]
     hub1 = _find(load, "hub", 1, "none")
     echo_n = _find(load, "echo", fan, None)["saturation"]
     hub_n = _find(load, "hub", fan, "none")["saturation"]
@@ -452,6 +508,12 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         "throughput_vs_echo": ratio(hub1["saturation"]["commands_per_s"], echo1["commands_per_s"]),
         "throughput_vs_echo_fanout": ratio(hub_n["commands_per_s"], echo_n["commands_per_s"]),
         "p99_ms_at_half_saturation": at_half["latency_ms"]["p99"] if at_half else None,
+        "p99_ms_at_half_saturation_quiet": (
+            at_half["latency_quiet_ms"]["p99"] if at_half else None
+        ),
+        "echo_p99_ms_at_half_saturation": next(
+            (r["latency_ms"]["p99"] for r in echo1_rates if r["fraction"] == 0.5), None
+        ),
         "idle_connections_held": hub_idle["held"],
         "kb_per_idle_connection": hub_idle["kb_per_connection"],
         "fanout_cpu_ratio": ratio(
