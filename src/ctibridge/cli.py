@@ -22,6 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .backends.sim import SimBackend
     from .clock import RealClock
     from .hub import Hub, create_app
+    from .hub.transport import CorkedWebSocketProtocol
 
     settings = Settings(
         host=args.host, port=args.port, backend=args.backend, sim_seed=args.seed,
@@ -47,6 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.port,
         log_level="warning",
         ws_max_size=1 << 20,  # frames over 64 KiB still reach the hub and get FRAME_TOO_LARGE
+        ws=CorkedWebSocketProtocol,  # one socket write per connection per loop tick
     )
     return 0
 

@@ -1,0 +1,112 @@
+"""CorkedWebSocketProtocol (hub/transport.py): the writes of one loop tick reach the socket as
+one write, in order; closing writes what is held first; a hub served with it works end to end."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import uvicorn
+
+from ctibridge.backends.sim import SimBackend
+from ctibridge.client import Client
+from ctibridge.clock import ManualClock
+from ctibridge.hub import Hub, create_app
+from ctibridge.hub.transport import CorkedTransport, CorkedWebSocketProtocol
+from ctibridge.settings import Settings
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 1) if name == "peername" else default
+
+
+def corked() -> tuple[CorkedTransport, FakeTransport]:
+    fake = FakeTransport()
+    return CorkedTransport(fake, asyncio.get_running_loop()), fake  # type: ignore[arg-type]
+
+
+async def test_the_writes_of_one_tick_become_one_write_in_order() -> None:
+    transport, fake = corked()
+    transport.write(b"a")
+    transport.write(b"bc")
+    transport.write(b"d")
+    assert fake.writes == []  # held until the end of the tick
+    await asyncio.sleep(0)
+    assert fake.writes == [b"abcd"]
+    transport.write(b"e")
+    await asyncio.sleep(0)
+    assert fake.writes == [b"abcd", b"e"]
+
+
+async def test_close_writes_what_is_held_first_and_nothing_is_written_after() -> None:
+    transport, fake = corked()
+    transport.write(b"last frame")
+    transport.close()
+    assert fake.writes == [b"last frame"] and fake.closed
+    transport.write(b"too late")
+    await asyncio.sleep(0)
+    assert fake.writes == [b"last frame"]
+
+
+async def test_other_attributes_are_the_real_transports() -> None:
+    transport, _ = corked()
+    assert transport.get_extra_info("peername") == ("127.0.0.1", 1)
+    assert not transport.is_closing()
+
+
+async def test_a_hub_served_with_the_corked_protocol_answers_in_order(monkeypatch: Any) -> None:
+    flushes = 0
+    flush = CorkedTransport.flush
+
+    def counted(self: CorkedTransport) -> None:
+        nonlocal flushes
+        flushes += 1
+        flush(self)
+
+    monkeypatch.setattr(CorkedTransport, "flush", counted)
+    clock = ManualClock()
+    hub = Hub(SimBackend(clock, seed=5, agents=1), clock, Settings(sim_agents=1))
+    config = uvicorn.Config(
+        create_app(hub), host="127.0.0.1", port=0, log_level="warning",
+        ws=CorkedWebSocketProtocol, lifespan="on",
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        url = f"ws://127.0.0.1:{port}"
+        apps = [await Client.connect(url, "agent1") for _ in range(2)]
+        assert [m["subtopic"] for m in apps[0].sync] == ["StateSync", "StateSync"]
+        ring = await apps[0].request("Simulator", "IncomingCall", {"phoneNumber": "+15551234567"})
+        answer = await apps[0].request("InboundCall", "Answer")
+        assert ring.ok and answer.ok
+        seqs = [m["seq"] for m in ring.events + answer.events]
+        assert seqs == list(range(1, len(seqs) + 1))
+        # the other app got the same events, in the same order, through its own corked socket
+        other = [await apps[1].next_event() for _ in seqs]
+        assert [m["seq"] for m in other] == seqs
+        assert flushes > 0  # the frames went through the corked transport
+        for app in apps:
+            await app.close()
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
