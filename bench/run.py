@@ -41,6 +41,7 @@ HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
 FRACTIONS = (0.25, 0.5, 0.8)
+WS = os.environ.get("BENCH_WS", "corked")  # the servers' WebSocket implementation (both modes)
 
 
 # --- /proc --------------------------------------------------------------------------------------
@@ -174,7 +175,7 @@ class Server:
 async def server(
     mode: str, agents: int = 100, journal: str = "none", profile: str | None = None
 ) -> AsyncIterator[Server]:
-    cmd = [sys.executable, "-m", "bench.server", "--mode", mode, "--port", "0"]
+    cmd = [sys.executable, "-m", "bench.server", "--mode", mode, "--port", "0", "--ws", WS]
     if mode == "hub":
         cmd += ["--agents", str(agents), "--journal", journal]
     if profile:
@@ -456,6 +457,7 @@ async def run(
         "plan": plan.__dict__,
         "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
         "cycle": "IncomingCall, Answer, Hold, Resume, Disconnect, ClearContact",
+        "ws": WS,
     }
     fan = plan.fanout_apps
     # echo and hub side by side, in that order, for each shape: their noise is alike

@@ -34,6 +34,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ctibridge.backends.sim import SimBackend
 from ctibridge.clock import RealClock
 from ctibridge.hub import Hub, create_app
+from ctibridge.hub.transport import CorkedWebSocketProtocol
 from ctibridge.journal import Journal, MemoryJournal
 from ctibridge.settings import Settings
 
@@ -171,15 +172,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, default=100, help="hub: simulator agents")
     parser.add_argument("--journal", default="memory", help=f"hub: {make_journal.__doc__}")
     parser.add_argument(
-        "--ws", default="auto", help="uvicorn WebSocket implementation (auto = websockets-sansio)"
-    )
+        "--ws", default="corked",
+        help="uvicorn WebSocket implementation: corked (the hub's own, as `ctibridge serve` "
+        "uses) or one of uvicorn's (auto = websockets-sansio)",
+    )  # fmt: skip
     parser.add_argument("--profile", help="write a pyinstrument HTML profile here on exit")
     args = parser.parse_args(argv)
 
     raise_fd_limit()
     app = hub_app(args.agents, make_journal(args.journal)) if args.mode == "hub" else echo_app()
+    ws = CorkedWebSocketProtocol if args.ws == "corked" else args.ws
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, loop="uvloop", http="httptools", ws=args.ws,
+        app, host=args.host, port=args.port, loop="uvloop", http="httptools", ws=ws,
         log_level="warning", ws_max_size=1 << 20, backlog=4096, lifespan="on",
     )  # fmt: skip
     server = _Server(config)
