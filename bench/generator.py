@@ -56,6 +56,16 @@ def template(topic: str, subtopic: str, data: dict[str, Any] | None) -> tuple[by
 
 
 CYCLE_FRAMES = [template(*c) for c in CYCLE]
+
+
+def sized_cycle(shape: Sequence[tuple[int, int]]) -> list[tuple[bytes, bytes]]:
+    """The cycle for the sized echo: each step asks for (frames, bytes per frame) in reply."""
+    return [
+        template(topic, subtopic, {"frames": frames, "size": size})
+        for (topic, subtopic, _), (frames, size) in zip(CYCLE, shape, strict=True)
+    ]
+
+
 CONFIGURE_FRAME = template(*CONFIGURE)
 RESET_FRAME = template(*RESET)
 
@@ -81,6 +91,17 @@ class Meter:
         self.latencies = array("q")  # ns, for commands sent inside the window
         self.sent = array("q")  # when each of them was sent (perf_counter_ns)
         self.lag = array("q")  # open loop: ns between a command's due time and its send
+        # per cycle step: commands sent in the window, frames and bytes they caused (driver app)
+        self.step_commands = [0] * len(CYCLE)
+        self.step_frames = [0] * len(CYCLE)
+        self.step_bytes = [0] * len(CYCLE)
+
+    def reply_shape(self) -> list[tuple[int, int]]:
+        """Per cycle step: frames per command (rounded) and bytes per frame, as seen."""
+        return [
+            (round(f / c) if c else 1, round(b / f) if f else 100)
+            for c, f, b in zip(self.step_commands, self.step_frames, self.step_bytes, strict=True)
+        ]
 
     def open(self, seconds: float) -> None:
         self.start_ns = time.perf_counter_ns()
@@ -104,20 +125,27 @@ class Driver:
         self._due = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._rng = random.Random(index)
+        self.cycle = CYCLE_FRAMES
         conn.on_frame = self.on_frame
 
     # sending ------------------------------------------------------------------------------------
 
-    def _send(self, frame: tuple[bytes, bytes], future: asyncio.Future[None] | None = None) -> None:
+    def _send(
+        self, frame: tuple[bytes, bytes], future: asyncio.Future[None] | None = None, tag: str = "x"
+    ) -> None:
         self.count += 1
-        rid = f"{self.index}.{self.count}"
-        self.pending[rid] = (time.perf_counter_ns(), future)
+        rid = f"{self.index}.{self.count}.{tag}"  # tag: the cycle step, "x" outside the cycle
+        t0 = time.perf_counter_ns()
+        self.pending[rid] = (t0, future)
         self.conn.send_text(frame[0] + rid.encode() + frame[1])
+        meter = self.meter
+        if tag != "x" and meter.start_ns <= t0 <= meter.end_ns:
+            meter.step_commands[int(tag)] += 1
 
     def send_next(self) -> None:
-        frame = CYCLE_FRAMES[self.step]
-        self.step = (self.step + 1) % len(CYCLE_FRAMES)
-        self._send(frame)
+        step = self.step
+        self.step = (step + 1) % len(self.cycle)
+        self._send(self.cycle[step], tag=str(step))
 
     def call(self, frame: tuple[bytes, bytes]) -> asyncio.Future[None]:
         """Send one request outside the cycle; resolves on its first event."""
@@ -132,6 +160,11 @@ class Driver:
         rid = head.requestId
         if rid is None:
             return
+        meter = self.meter
+        tag = rid[rid.rfind(".") + 1 :]
+        if tag != "x" and meter.start_ns <= now:
+            meter.step_frames[int(tag)] += 1
+            meter.step_bytes[int(tag)] += len(payload)
         entry = self.pending.pop(rid, None)
         if entry is None:
             return  # a later event of a command already answered
@@ -140,7 +173,6 @@ class Driver:
             if not future.done():
                 future.set_result(None)
             return
-        meter = self.meter
         if meter.start_ns <= now <= meter.end_ns:
             meter.done += 1
         if meter.start_ns <= t0 <= meter.end_ns:
@@ -232,6 +264,10 @@ class Fleet:
     def set_meter(self, meter: Meter) -> None:
         for d in self.drivers:
             d.meter = meter
+
+    def set_cycle(self, frames: list[tuple[bytes, bytes]]) -> None:
+        for d in self.drivers:
+            d.cycle = frames
 
     async def stop_and_drain(self, timeout: float = 10.0) -> int:
         """Stop sending; wait for every outstanding command's first event.  Returns how many

@@ -35,7 +35,7 @@ from typing import Any
 
 import uvloop
 
-from .generator import Fleet, Meter, open_connections, open_fleet, percentiles
+from .generator import Fleet, Meter, open_connections, open_fleet, percentiles, sized_cycle
 
 HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -241,6 +241,7 @@ async def measure(fleet: Fleet, srv: Server, start: Any, warmup: float, seconds:
     lost = await fleet.stop_and_drain()
     await sampler.stop()
     result = _summary(meter, usage, usage["wall_s"], frames1 - frames0, bytes1 - bytes0)
+    result["reply_shape"] = meter.reply_shape()
     quiet = array("q", (lat for lat, t0 in zip(meter.latencies, meter.sent, strict=True)
                         if sampler.quiet(t0)))  # fmt: skip
     result["quiet_share"] = round(sampler.quiet_share(), 3)
@@ -307,14 +308,17 @@ SMOKE = Plan(
 
 async def load_scenario(
     mode: str, plan: Plan, apps: int, journal: str, fractions: Sequence[float],
-    profile: str | None = None,
+    profile: str | None = None, shape: Sequence[tuple[int, int]] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """One server: saturation, then open-loop runs at ``fractions`` of it."""
+    """One server: saturation, then open-loop runs at ``fractions`` of it.  With ``shape``
+    (echo only) every command is answered with the hub's frames and bytes: the sized echo."""
     async with server(mode, plan.agents, journal, profile) as srv:
         rss0 = srv.rss_kb()
         fleet = await open_fleet(HOST, srv.port, plan.agents, apps)
         try:
             await fleet.configure()
+            if shape is not None:
+                fleet.set_cycle(sized_cycle(shape))
             sat = await saturate(fleet, srv, plan.warmup, plan.seconds)
             rates = []
             for f in fractions:
@@ -326,7 +330,7 @@ async def load_scenario(
         finally:
             await fleet.close()
     return {
-        "server": mode,
+        "server": "sized echo" if shape is not None else mode,
         "journal": journal if mode == "hub" else None,
         "agents": plan.agents,
         "apps_per_agent": apps,
@@ -461,11 +465,17 @@ async def run(
     }
     fan = plan.fanout_apps
     # echo and hub side by side, in that order, for each shape: their noise is alike
+    # the sized echo answers each command with the frames and bytes the hub sent for it
+    echo1 = await timed(load_scenario("echo", plan, 1, "none", FRACTIONS))
+    hub1 = await timed(load_scenario("hub", plan, 1, "none", FRACTIONS, profile))
+    shape = hub1["saturation"]["reply_shape"]
     result["load"] = [
-        await timed(load_scenario("echo", plan, 1, "none", FRACTIONS)),
-        await timed(load_scenario("hub", plan, 1, "none", FRACTIONS, profile)),
+        echo1,
+        hub1,
+        await timed(load_scenario("echo", plan, 1, "none", FRACTIONS, shape=shape)),
         await timed(load_scenario("hub", plan, 1, journal, FRACTIONS)),
         await timed(load_scenario("echo", plan, fan, "none", ())),
+        await timed(load_scenario("echo", plan, fan, "none", (), shape=shape)),
         await timed(load_scenario("hub", plan, fan, "none", ())),
         await timed(load_scenario("hub", plan, fan, journal, ())),
     ]
@@ -500,6 +510,8 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
     hub1 = _find(load, "hub", 1, "none")
     echo_n = _find(load, "echo", fan, None)["saturation"]
     hub_n = _find(load, "hub", fan, "none")["saturation"]
+    sized1 = _find(load, "sized echo", 1, None)["saturation"]
+    sized_n = _find(load, "sized echo", fan, None)["saturation"]
     at_half = next((r for r in hub1["rates"] if r["fraction"] == 0.5), None)
     hub_idle = next(i for i in result["idle"] if i["server"] == "hub")
 
@@ -520,6 +532,19 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         "kb_per_idle_connection": hub_idle["kb_per_connection"],
         "fanout_cpu_ratio": ratio(
             hub_n["server_cpu_us_per_command"], hub1["saturation"]["server_cpu_us_per_command"]
+        ),
+        # the same ratios for the baselines: what fan-out and the hub's bytes cost by themselves
+        "throughput_vs_sized_echo": ratio(
+            hub1["saturation"]["commands_per_s"], sized1["commands_per_s"]
+        ),
+        "throughput_vs_sized_echo_fanout": ratio(
+            hub_n["commands_per_s"], sized_n["commands_per_s"]
+        ),
+        "echo_fanout_cpu_ratio": ratio(
+            echo_n["server_cpu_us_per_command"], echo1["server_cpu_us_per_command"]
+        ),
+        "sized_echo_fanout_cpu_ratio": ratio(
+            sized_n["server_cpu_us_per_command"], sized1["server_cpu_us_per_command"]
         ),
     }
 

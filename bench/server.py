@@ -10,6 +10,8 @@ implementation, so the only difference the generator sees is the work the hub do
 * ``echo`` — the physical limit: each text frame is parsed and re-encoded with msgspec (the
   hub's JSON library) and sent back to every connection of the same ``?agent=`` group, so with
   M apps per agent it pays the same M-fold fan-out of writes as the hub, and nothing else.
+  A request with ``data: {"frames": F, "size": S}`` is answered with F frames of S bytes
+  instead (the *sized echo*: the hub's output per command on the wire, without the hub).
 
 Prints ``READY <port>`` on stdout once it accepts connections.  ``--profile FILE`` runs the
 server under pyinstrument and writes an HTML profile when it stops (SIGINT/SIGTERM).
@@ -130,17 +132,32 @@ def echo_app() -> Starlette:
     encoder = msgspec.json.Encoder()
     groups: dict[str, set[WebSocket]] = {}
 
+    def replies(frame: str) -> tuple[str, int]:
+        """The frame back, or — asked with ``data: {frames, size}`` (the sized echo) — a
+        message of ``size`` bytes carrying the request's requestId, to send ``frames`` times."""
+        request = decoder.decode(frame)
+        shape = request.get("data") if isinstance(request, dict) else None
+        if not (isinstance(shape, dict) and "frames" in shape):
+            return encoder.encode(request).decode(), 1
+        reply = {
+            "channel": "Amazon", "topic": request["topic"], "subtopic": request["subtopic"],
+            "requestId": request.get("requestId"), "pad": "",
+        }  # fmt: skip
+        bare = len(encoder.encode(reply))
+        reply["pad"] = "x" * max(0, int(shape["size"]) - bare)
+        return encoder.encode(reply).decode(), int(shape["frames"])
+
     async def echo(ws: WebSocket) -> None:
         group = groups.setdefault(ws.query_params.get("agent", ""), set())
         await ws.accept()
         group.add(ws)
         try:
             while True:
-                frame = await ws.receive_text()
-                text = encoder.encode(decoder.decode(frame)).decode()
-                for member in list(group):
-                    with contextlib.suppress(Exception):
-                        await member.send_text(text)
+                text, count = replies(await ws.receive_text())
+                for _ in range(count):
+                    for member in list(group):
+                        with contextlib.suppress(Exception):
+                            await member.send_text(text)
         except WebSocketDisconnect:
             pass
         finally:
