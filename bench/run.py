@@ -521,6 +521,14 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
     return {
         "throughput_vs_echo": ratio(hub1["saturation"]["commands_per_s"], echo1["commands_per_s"]),
         "throughput_vs_echo_fanout": ratio(hub_n["commands_per_s"], echo_n["commands_per_s"]),
+        # the same comparison by CPU per command: unlike commands/s it does not depend on how
+        # much of a core each server got while others' work shared the machine
+        "cpu_efficiency_vs_echo": ratio(
+            echo1["server_cpu_us_per_command"], hub1["saturation"]["server_cpu_us_per_command"]
+        ),
+        "cpu_efficiency_vs_sized_echo": ratio(
+            sized1["server_cpu_us_per_command"], hub1["saturation"]["server_cpu_us_per_command"]
+        ),
         "p99_ms_at_half_saturation": at_half["latency_ms"]["p99"] if at_half else None,
         "p99_ms_at_half_saturation_quiet": (
             at_half["latency_quiet_ms"]["p99"] if at_half else None
