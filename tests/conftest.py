@@ -15,6 +15,7 @@ from ctibridge.backends.sim import SimBackend
 from ctibridge.client import Client
 from ctibridge.clock import ManualClock
 from ctibridge.hub import Hub, create_app
+from ctibridge.hub.transport import CorkedWebSocketProtocol
 from ctibridge.settings import Settings
 
 SAMPLES = Path(__file__).parent / "fixtures" / "samples"
@@ -77,7 +78,7 @@ async def start_live_hub(settings: Settings | None = None, seed: int = 7) -> Liv
     hub = Hub(backend, clock, settings)
     config = uvicorn.Config(
         create_app(hub), host="127.0.0.1", port=0, log_level="warning", ws_max_size=1 << 20,
-        lifespan="on",
+        lifespan="on", ws=CorkedWebSocketProtocol,  # the server `ctibridge serve` runs
     )  # fmt: skip
     server = _Server(config)
     task = asyncio.create_task(server.serve())

@@ -43,12 +43,12 @@ def watch(conn: AppConnection, journal: GroupJournal, seen: list[dict[str, Any]]
     """Fail the moment the hub hands ``conn`` an event that is not journaled yet."""
     push = conn.push
 
-    def checked(text: str) -> None:
+    def checked(text: str, frame: bytes | None = None) -> None:
         message = json.loads(text)
         if "seq" in message:
             assert (conn.login, message["seq"]) in journal.journaled, "sent before journaled"
         seen.append(message)
-        push(text)
+        push(text, frame)
 
     conn.push = checked  # type: ignore[method-assign]
 

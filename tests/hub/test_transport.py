@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 import uvicorn
+from websockets.frames import Frame, Opcode
 
 from ctibridge.backends.sim import SimBackend
 from ctibridge.client import Client
 from ctibridge.clock import ManualClock
 from ctibridge.hub import Hub, create_app
-from ctibridge.hub.transport import CorkedTransport, CorkedWebSocketProtocol
+from ctibridge.hub.core import AppConnection
+from ctibridge.hub.transport import CorkedTransport, CorkedWebSocketProtocol, text_frame
 from ctibridge.settings import Settings
 
 
@@ -69,6 +72,49 @@ async def test_other_attributes_are_the_real_transports() -> None:
     assert not transport.is_closing()
 
 
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70000])
+def test_text_frame_is_what_a_websocket_reader_parses(size: int) -> None:
+    payload = b"x" * size
+    data = text_frame(payload)
+    chunks = [data]
+
+    def read_exact(n: int) -> Any:
+        buf = chunks[0][:n]
+        chunks[0] = chunks[0][n:]
+        yield from ()
+        return buf
+
+    parser = Frame.parse(read_exact, mask=False)
+    try:
+        next(parser)
+    except StopIteration as done:
+        frame = done.value
+    assert frame.opcode is Opcode.TEXT and frame.fin and frame.data == payload
+    assert chunks[0] == b""
+
+
+def test_an_app_connection_writes_a_frame_directly_only_when_nothing_waits_before_it() -> None:
+    conn = AppConnection("c1", "agent1", limit=10)
+    written: list[bytes] = []
+    accept = True
+
+    def direct(frame: bytes) -> bool:
+        if accept:
+            written.append(frame)
+        return accept
+
+    conn.direct = direct
+    conn.push("a", b"A")
+    assert written == [b"A"] and conn.outbox.empty()
+    conn.push("b")  # no frame (an answer to this app alone): through the outbox
+    conn.push("c", b"C")  # "b" waits before it: queued behind, never overtaking
+    assert written == [b"A"]
+    assert [conn.outbox.get_nowait(), conn.outbox.get_nowait()] == ["b", "c"]
+    accept = False  # paused by flow control, or closing: the ordinary path
+    conn.push("d", b"D")
+    assert written == [b"A"] and conn.outbox.get_nowait() == "d"
+
+
 async def test_a_hub_served_with_the_corked_protocol_answers_in_order(monkeypatch: Any) -> None:
     flushes = 0
     flush = CorkedTransport.flush
@@ -79,6 +125,16 @@ async def test_a_hub_served_with_the_corked_protocol_answers_in_order(monkeypatc
         flush(self)
 
     monkeypatch.setattr(CorkedTransport, "flush", counted)
+    direct_writes = 0
+    write_frame = CorkedWebSocketProtocol.write_frame
+
+    def counted_write(self: CorkedWebSocketProtocol, frame: bytes) -> bool:
+        nonlocal direct_writes
+        done = write_frame(self, frame)
+        direct_writes += done
+        return done
+
+    monkeypatch.setattr(CorkedWebSocketProtocol, "write_frame", counted_write)
     clock = ManualClock()
     hub = Hub(SimBackend(clock, seed=5, agents=1), clock, Settings(sim_agents=1))
     config = uvicorn.Config(
@@ -105,6 +161,7 @@ async def test_a_hub_served_with_the_corked_protocol_answers_in_order(monkeypatc
         other = [await apps[1].next_event() for _ in seqs]
         assert [m["seq"] for m in other] == seqs
         assert flushes > 0  # the frames went through the corked transport
+        assert direct_writes >= len(seqs)  # events were written as prebuilt frames
         for app in apps:
             await app.close()
     finally:

@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import protocol as p
 from .core import AppConnection, Hub
+from .transport import FRAMES_EXTENSION
 
 log = logging.getLogger("ctibridge.hub")
 
@@ -82,6 +83,9 @@ def create_app(hub: Hub) -> Starlette:
             except ValueError:
                 resume_from = -1  # an unreadable seq: treat as a gap (fresh StateSync + RESUME_GAP)
         conn = hub.attach(login, resume_from)
+        frames = (ws.scope.get("extensions") or {}).get(FRAMES_EXTENSION)
+        if frames is not None:  # served by CorkedWebSocketProtocol: events skip the writer
+            conn.direct = frames["write"]
         metrics.connections.inc()
         writer = asyncio.create_task(_write(ws, conn))
         try:

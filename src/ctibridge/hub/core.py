@@ -31,6 +31,7 @@ from ..journal import Journal, MemoryJournal
 from ..model import AgentSnapshot
 from ..protocol.requests import Request
 from ..settings import Settings
+from .transport import text_frame
 
 log = logging.getLogger("ctibridge.hub")
 
@@ -50,9 +51,16 @@ class AppConnection:
         self.outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self.limit = limit
         self.overflowed = False
+        # writes a prebuilt frame at once when the server offers it (hub/transport.py)
+        self.direct: Callable[[bytes], bool] | None = None
 
-    def push(self, data: str) -> None:
+    def push(self, data: str, frame: bytes | None = None) -> None:
+        """Queue ``data`` for the writer; or, given its prebuilt ``frame`` and nothing of this
+        app's waiting before it, write the frame at once (no writer, no per-app encoding)."""
         if self.overflowed:
+            return
+        direct = self.direct
+        if frame is not None and direct is not None and self.outbox.empty() and direct(frame):
             return
         if self.outbox.qsize() >= self.limit:
             self.overflowed = True  # the writer closes the socket: a slow app never blocks others
@@ -84,7 +92,8 @@ class Hub:
         self.stats: dict[str, int] = {"commands": 0, "events": 0, "errors": 0}
         self._append_many: AppendMany | None = getattr(self.journal, "append_many", None)
         self._pending: list[tuple[str, int, bytes]] = []  # journal entries of this tick
-        self._pending_sends: list[tuple[AppConnection, str]] = []  # sends waiting for them
+        # sends waiting for them: (app, text, prebuilt frame or None)
+        self._pending_sends: list[tuple[AppConnection, str, bytes | None]] = []
 
     # lifecycle -----------------------------------------------------------------------------------
 
@@ -196,16 +205,16 @@ class Hub:
         if self._append_many is None:
             self.journal.append(out.login, seq, data)
             if conns:
-                text = data.decode()
+                text, frame = data.decode(), text_frame(data)
                 for conn in conns.values():
-                    conn.push(text)
+                    conn.push(text, frame)
             return
         if not self._pending:
             asyncio.get_running_loop().call_soon(self._flush)
         self._pending.append((out.login, seq, data))
         if conns:
-            text = data.decode()
-            self._pending_sends.extend((conn, text) for conn in conns.values())
+            text, frame = data.decode(), text_frame(data)
+            self._pending_sends.extend((conn, text, frame) for conn in conns.values())
 
     def _flush(self) -> None:
         """Group commit: journal this tick's events in one call, then send what waited."""
@@ -215,8 +224,8 @@ class Hub:
         self._pending, self._pending_sends = [], []
         assert self._append_many is not None
         self._append_many(entries)
-        for conn, text in sends:
-            conn.push(text)
+        for conn, text, frame in sends:
+            conn.push(text, frame)
 
     def _reply(self, login: str, origin: str, envelope: p.Envelope) -> None:
         conn = self.connections.get(login, {}).get(origin)
@@ -224,7 +233,7 @@ class Hub:
             return
         text = p.encode(envelope).decode()
         if self._pending:
-            self._pending_sends.append((conn, text))  # behind the events waiting for the journal
+            self._pending_sends.append((conn, text, None))  # behind events waiting for the journal
         else:
             conn.push(text)
 
