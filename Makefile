@@ -79,5 +79,13 @@ fuzz: $(STAMP)
 	grep -E '^(Done|stat::)' var/atheris.log > bench/results/fuzz-atheris.txt
 	@cat bench/results/fuzz-atheris.txt
 
+# The benchmark (docs/performance.md): the hub against a bare echo server on the same stack, run
+# side by side; writes bench/results/latest.json, the figures and the report's numbers (<10 min).
+# JOURNAL picks the "journal on" journal: sqlite[:PATH] (the hub's SqliteJournal) or memory.
+JOURNAL ?= sqlite
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --out bench/results --journal $(JOURNAL)
+	$(BIN)/python -m bench.report bench/results/latest.json --doc docs/performance.md
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bridge/node_modules $(dir $(STREAMS_BUNDLE))

@@ -40,6 +40,7 @@ from .core import (
 )
 from .limits import LimitExceeded
 from .toolbar import toolbar_routes
+from .transport import FRAMES_EXTENSION
 
 log = logging.getLogger("ctibridge.hub")
 
@@ -137,6 +138,9 @@ def create_app(hub: Hub) -> Starlette:
         except LimitExceeded as e:
             await refuse(ws, e.code, e.reason, e.kind, login)
             return
+        frames = (ws.scope.get("extensions") or {}).get(FRAMES_EXTENSION)
+        if frames is not None:  # served by CorkedWebSocketProtocol: events may skip the writer
+            conn.direct = frames["write"]
         fields = {"agent": login, "app": app, "conn": conn.id, "resumeFrom": resume_from}
         log.info("app connected", extra=fields)
         writer = asyncio.create_task(_write(ws, conn))
@@ -193,7 +197,11 @@ def create_app(hub: Hub) -> Starlette:
             data = await conn.outbox.get()
             if data is None:
                 return
-            await ws.send_text(data.decode())
+            conn.sending = True  # a send waiting for the socket: direct frames must not pass it
+            try:
+                await ws.send_text(data)
+            finally:
+                conn.sending = False
 
     # HTTP ----------------------------------------------------------------------------------------
 

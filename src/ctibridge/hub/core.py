@@ -17,6 +17,12 @@ The production rules live here too, not in the engine:
 * ``drain`` (SIGTERM) lets in-flight commands finish and apps take their last events, then
   closes them with 1012;
 * every finished command goes to the metrics and the audit log.
+
+Fan-out is cheap per app: each event is encoded and decoded to text once for all its apps, and
+where the server offers it (``hub/transport.py``) its WebSocket frame is built once too and
+written straight to each app's socket — but only for an app with nothing queued, whose
+connection is open, not closing and not paused by flow control; any other app gets it through
+its outbox as usual, so order per app and the slow-app limit are unchanged.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from ..settings import Settings
 from .audit import AuditLog
 from .limits import LimitExceeded, TokenBucket
 from .metrics import HubMetrics
+from .transport import text_frame
 
 log = logging.getLogger("ctibridge.hub")
 
@@ -60,10 +67,11 @@ _THROTTLE_MARKERS = ("Throttl", "TooManyRequests", "429")
 class AppConnection:
     """One app's connection to one agent: an ordered, bounded outbox drained by a writer.
 
-    The hub pushes encoded messages; the transport's writer takes them in order and ends at the
-    ``None`` that :meth:`shut` queues, closing with ``close_code``.  A push beyond ``limit``
-    shuts the connection at once (1013) — the transport's ``on_shut`` stops its writer even
-    mid-send — and the hub forgets it: a slow app never holds up the others.
+    The hub pushes messages as text (WebSocket text frames take ``str``: an event is decoded
+    from its JSON bytes once for all its apps); the transport's writer takes them in order and
+    ends at the ``None`` that :meth:`shut` queues, closing with ``close_code``.  A push beyond
+    ``limit`` shuts the connection at once (1013) — the transport's ``on_shut`` stops its writer
+    even mid-send — and the hub forgets it: a slow app never holds up the others.
     """
 
     def __init__(
@@ -77,22 +85,38 @@ class AppConnection:
         self.id = conn_id
         self.login = login
         self.app = app
-        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self.limit = limit
         self.bucket = bucket
         self.close_code: int | None = None
         self.close_reason = ""
         self.on_shut: Callable[[], None] | None = None
         self.rate_limited = 0
+        # writes a prebuilt frame at once when the server offers it (hub/transport.py): True if
+        # written, False if the connection cannot take it now (then it goes through the outbox)
+        self.direct: Callable[[bytes], bool] | None = None
+        self.sending = False  # the writer holds a message it has not handed to the socket yet
 
     @property
     def overflowed(self) -> bool:
         return self.close_code == CLOSE_TOO_SLOW
 
-    def push(self, data: bytes) -> bool:
-        """Queue ``data``; False if the connection is closing (or just overflowed)."""
+    def push(self, data: str, frame: bytes | None = None) -> bool:
+        """Queue ``data``; False if the connection is closing (or just overflowed).
+
+        Given ``data``'s prebuilt ``frame`` and nothing of this app's waiting before it, the
+        frame is written at once instead (no writer, no per-app encoding)."""
         if self.close_code is not None:
             return False
+        direct = self.direct
+        if (
+            frame is not None
+            and direct is not None
+            and not self.sending
+            and self.outbox.empty()
+            and direct(frame)
+        ):
+            return True
         if self.outbox.qsize() >= self.limit:
             self.shut(CLOSE_TOO_SLOW, f"too slow: {self.limit} messages waiting", now=True)
             return False
@@ -245,7 +269,7 @@ class Hub:
             if replay is not None:
                 conn.limit += len(replay)  # the replay itself never makes an app "too slow"
                 for data in replay:
-                    conn.push(data)
+                    conn.push(data.decode())
                 if self.boot_seq.get(login, 0) and resume_from <= self.boot_seq[login]:
                     # the app last saw the hub's previous life: after the replay (which ends
                     # with what changed while the hub was down) it also gets the current truth
@@ -260,7 +284,7 @@ class Hub:
                     None,
                     None,
                 )
-                conn.push(p.encode(gap))
+                conn.push(p.encode(gap).decode())
         else:
             self._run(self.engine.sync(login, conn.id), only=conn)
         conns[conn.id] = conn
@@ -348,7 +372,7 @@ class Hub:
                 self._publish(out.login, next(broadcasts))
             elif isinstance(out, Reply):
                 if only is not None and out.origin == only.id:
-                    only.push(p.encode(out.envelope))
+                    only.push(p.encode(out.envelope).decode())
                 else:
                     self._reply(out.login, out.origin, out.envelope)
             elif isinstance(out, Execute | Simulate):
@@ -379,16 +403,20 @@ class Hub:
     def _publish(self, login: str, data: bytes) -> None:
         self.stats["events"] += 1
         self.metrics.published.inc()
-        for conn in list(self.connections.get(login, {}).values()):
-            self._send(conn, data)
+        conns = self.connections.get(login)
+        if not conns:
+            return
+        text, frame = data.decode(), text_frame(data)  # once for every app
+        for conn in list(conns.values()):
+            self._send(conn, text, frame)
 
     def _reply(self, login: str, origin: str, envelope: p.Envelope) -> None:
         conn = self.connections.get(login, {}).get(origin)
         if conn is not None:
-            self._send(conn, p.encode(envelope))
+            self._send(conn, p.encode(envelope).decode())
 
-    def _send(self, conn: AppConnection, data: bytes) -> None:
-        if conn.push(data):
+    def _send(self, conn: AppConnection, data: str, frame: bytes | None = None) -> None:
+        if conn.push(data, frame):
             self.metrics.sent.inc()
         elif conn.overflowed and conn.id in self.connections.get(conn.login, {}):
             self.detach(conn)

@@ -11,10 +11,12 @@ import uvicorn
 
 from .app import create_app
 from .core import Hub
+from .transport import CorkedWebSocketProtocol
 
 
 def uvicorn_config(hub: Hub, **overrides: Any) -> uvicorn.Config:
-    """A uvicorn config for ``hub`` (its app, host, port, frame size and keepalive)."""
+    """A uvicorn config for ``hub`` (its app, host, port, frame size, keepalive and the corked
+    WebSocket protocol)."""
     limits = hub.settings.limits
     options: dict[str, Any] = {
         "host": hub.settings.host,
@@ -29,6 +31,8 @@ def uvicorn_config(hub: Hub, **overrides: Any) -> uvicorn.Config:
         "ws_ping_interval": limits.ping_interval_s or None,
         "ws_ping_timeout": limits.ping_timeout_s or None,
         "lifespan": "on",
+        # one socket write per connection per loop tick, and prebuilt fan-out frames (transport.py)
+        "ws": CorkedWebSocketProtocol,
         "timeout_graceful_shutdown": limits.drain_timeout_s + limits.close_timeout_s,
     }
     options.update(overrides)

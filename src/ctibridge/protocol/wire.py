@@ -10,6 +10,7 @@ lists every key as required - except the optional ones, which are ``UNSET`` (omi
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 import msgspec
@@ -339,4 +340,11 @@ def with_request_id(env: Envelope, rid: str | None) -> Envelope:
 def iso(ms: int) -> str:
     """Epoch milliseconds as ISO-8601 UTC with milliseconds, e.g. ``2020-04-09T12:52:16.344Z``."""
     seconds, millis = divmod(ms, 1000)
-    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
+    return f"{_iso_seconds(seconds)}.{millis:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _iso_seconds(seconds: int) -> str:
+    # formatting a datetime was a tenth of the hub's CPU (every event carries 2-4 timestamps,
+    # mostly of the same few seconds): format each second once
+    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}"
