@@ -74,7 +74,7 @@ def fig_throughput(result: dict[str, Any], path: Path) -> None:
         (axes[1], events, "events (frames)/s"),
     ):
         bars = ax.bar(range(len(values)), values, color=colors)
-        ax.set_xticks(range(len(values)), names, fontsize=7)
+        ax.set_xticks(range(len(values)), names, fontsize=6)
         ax.set_title(f"{title} at saturation")
         for bar, s, v in zip(bars, load, values, strict=True):
             echo = echo_for(load, s["apps_per_agent"])
@@ -121,7 +121,7 @@ def fig_cpu(result: dict[str, Any], path: Path) -> None:
     per_cmd = [s["saturation"]["server_cpu_us_per_command"] or 0 for s in load]
     colors = [BASELINE_COLORS.get(s["server"], "#1f77b4") for s in load]
     bars = axes[0].bar(range(len(load)), per_cmd, color=colors)
-    axes[0].set_xticks(range(len(load)), names, fontsize=7)
+    axes[0].set_xticks(range(len(load)), names, fontsize=6)
     axes[0].set_title("server CPU per command (us) at saturation")
     for bar, v in zip(bars, per_cmd, strict=True):
         axes[0].annotate(f"{v:.0f}", (bar.get_x() + bar.get_width() / 2, v), ha="center",
