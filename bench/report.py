@@ -74,7 +74,7 @@ def fig_throughput(result: dict[str, Any], path: Path) -> None:
         (axes[1], events, "events (frames)/s"),
     ):
         bars = ax.bar(range(len(values)), values, color=colors)
-        ax.set_xticks(range(len(values)), names, fontsize=7)
+        ax.set_xticks(range(len(values)), names, fontsize=6)
         ax.set_title(f"{title} at saturation")
         for bar, s, v in zip(bars, load, values, strict=True):
             echo = echo_for(load, s["apps_per_agent"])
@@ -121,7 +121,7 @@ def fig_cpu(result: dict[str, Any], path: Path) -> None:
     per_cmd = [s["saturation"]["server_cpu_us_per_command"] or 0 for s in load]
     colors = [BASELINE_COLORS.get(s["server"], "#1f77b4") for s in load]
     bars = axes[0].bar(range(len(load)), per_cmd, color=colors)
-    axes[0].set_xticks(range(len(load)), names, fontsize=7)
+    axes[0].set_xticks(range(len(load)), names, fontsize=6)
     axes[0].set_title("server CPU per command (us) at saturation")
     for bar, v in zip(bars, per_cmd, strict=True):
         axes[0].annotate(f"{v:.0f}", (bar.get_x() + bar.get_width() / 2, v), ha="center",
@@ -173,11 +173,19 @@ def markdown(result: dict[str, Any], figures: dict[str, str]) -> str:
     out += ["", "### Targets (ratios from this one run)", ""]
     out += ["| target | measured | verdict |", "|---|---|---|"]
     fan = result["plan"]["fanout_apps"]
+    journal = next(
+        (s["journal"] for s in result["load"] if s["server"] == "hub" and s["journal"] != "none"),
+        "-",
+    )
     # below each target, the measurements that explain it (verdict "-": no target of its own)
     related: dict[str, list[tuple[str, str, str | None]]] = {
         "throughput_vs_echo": [
             ("cpu_efficiency_vs_echo", "the same by CPU: echo us per command / hub us per "
              "command (independent of the share of a core each got) >= 0.5", "throughput_vs_echo"),
+            ("throughput_vs_echo_journal", f"the same with the journal on ({journal}): hub / "
+             "echo throughput", "throughput_vs_echo"),
+            ("cpu_efficiency_vs_echo_journal", f"the same with the journal on ({journal}), by CPU",
+             "throughput_vs_echo"),
             ("throughput_vs_sized_echo", "hub / sized echo throughput, 1 app per agent", None),
             ("cpu_efficiency_vs_sized_echo", "sized echo us per command / hub us per command",
              None),
@@ -188,6 +196,8 @@ def markdown(result: dict[str, Any], figures: dict[str, str]) -> str:
         "p99_ms_at_half_saturation": [
             ("p99_ms_at_half_saturation_quiet", "the same, commands sent while the rest of the "
              "machine was quiet (ms)", "p99_ms_at_half_saturation"),
+            ("p99_ms_at_half_saturation_journal", f"the same with the journal on ({journal}) "
+             "(ms)", "p99_ms_at_half_saturation"),
             ("echo_p99_ms_at_half_saturation", "echo p99 at 50% of its saturation, same "
              "conditions (ms)", None),
         ],

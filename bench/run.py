@@ -513,6 +513,12 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
     sized1 = _find(load, "sized echo", 1, None)["saturation"]
     sized_n = _find(load, "sized echo", fan, None)["saturation"]
     at_half = next((r for r in hub1["rates"] if r["fraction"] == 0.5), None)
+    # the same hub with the "journal on" journal (run's --journal), beside the journal-less one
+    hub1j = next(
+        (s for s in load if s["server"] == "hub" and s["apps_per_agent"] == 1
+         and s["journal"] != "none"), None,
+    )  # fmt: skip
+    at_half_j = next((r for r in hub1j["rates"] if r["fraction"] == 0.5), None) if hub1j else None
     hub_idle = next(i for i in result["idle"] if i["server"] == "hub")
 
     def ratio(a: float | None, b: float | None) -> float | None:
@@ -530,6 +536,14 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
             sized1["server_cpu_us_per_command"], hub1["saturation"]["server_cpu_us_per_command"]
         ),
         "p99_ms_at_half_saturation": at_half["latency_ms"]["p99"] if at_half else None,
+        "throughput_vs_echo_journal": ratio(
+            hub1j["saturation"]["commands_per_s"] if hub1j else None, echo1["commands_per_s"]
+        ),
+        "cpu_efficiency_vs_echo_journal": ratio(
+            echo1["server_cpu_us_per_command"],
+            hub1j["saturation"]["server_cpu_us_per_command"] if hub1j else None,
+        ),
+        "p99_ms_at_half_saturation_journal": at_half_j["latency_ms"]["p99"] if at_half_j else None,
         "p99_ms_at_half_saturation_quiet": (
             at_half["latency_quiet_ms"]["p99"] if at_half else None
         ),

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
+import json
+import os
 import resource
 import sys
 import tempfile
@@ -206,6 +209,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     raise_fd_limit()
+    gc_log = os.environ.get("BENCH_GC_LOG")  # where to write the full collections' pauses
+    pauses: list[float] = []
+    if gc_log:
+        started = [0.0]
+
+        def timed(phase: str, info: dict[str, int]) -> None:
+            if info["generation"] == 2:
+                if phase == "start":
+                    started[0] = time.perf_counter()
+                else:
+                    pauses.append(time.perf_counter() - started[0])
+
+        gc.callbacks.append(timed)
     ws = CorkedWebSocketProtocol if args.ws == "corked" else args.ws
     stack: dict[str, Any] = {
         "host": args.host, "port": args.port, "loop": "uvloop", "http": "httptools", "ws": ws,
@@ -232,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the SIGINT that stopped it
     finally:
+        if gc_log:
+            with open(gc_log, "w") as f:
+                f.write(json.dumps({"gen2_pauses_ms": [round(p * 1000, 2) for p in pauses]}))
         if profiler is not None:
             profiler.stop()
             with open(args.profile, "w") as f:

@@ -92,6 +92,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "idle_connections_held", "kb_per_idle_connection", "fanout_cpu_ratio",
         "throughput_vs_sized_echo", "throughput_vs_sized_echo_fanout", "echo_fanout_cpu_ratio",
         "sized_echo_fanout_cpu_ratio", "cpu_efficiency_vs_echo", "cpu_efficiency_vs_sized_echo",
+        "throughput_vs_echo_journal", "cpu_efficiency_vs_echo_journal",
+        "p99_ms_at_half_saturation_journal",
     }  # fmt: skip
     # the quiet-time p99 exists only if the machine had a quiet moment: the rest always does
     assert all(v is not None for k, v in summary.items() if not k.endswith("_quiet"))

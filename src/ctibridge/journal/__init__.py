@@ -14,7 +14,6 @@ while it was down).
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Protocol
 
 from ..settings import JournalSettings
@@ -49,14 +48,24 @@ class Journal(Protocol):
 class MemoryJournal:
     def __init__(self, capacity: int = 10_000) -> None:
         self.capacity = capacity
-        self._events: dict[str, deque[tuple[int, bytes]]] = {}
+        # login -> {seq: event}, oldest first; an agent's seqs are consecutive (§6).  A dict of
+        # ints and bytes is not tracked by the garbage collector: a full journal adds nothing to
+        # a collection's pause (a deque of (seq, data) tuples, walked at every full collection,
+        # added 20-30 ms pauses to a saturated hub - see docs/performance.md).
+        self._events: dict[str, dict[int, bytes]] = {}
+        self._first: dict[str, int] = {}  # login -> seq of the oldest event held
         self._states: dict[str, bytes] = {}
 
     def append(self, login: str, seq: int, data: bytes) -> None:
         events = self._events.get(login)
-        if events is None:
-            events = self._events[login] = deque(maxlen=self.capacity)
-        events.append((seq, data))
+        if events is None or seq != self._first[login] + len(events):
+            events = self._events[login] = {}  # the first event, or not the next seq: start here
+            self._first[login] = seq
+        events[seq] = data
+        if len(events) > self.capacity:
+            first = self._first[login]
+            del events[first]
+            self._first[login] = first + 1
 
     def save_state(self, login: str, data: bytes) -> None:
         self._states[login] = data
@@ -65,20 +74,20 @@ class MemoryJournal:
         pass
 
     def since(self, login: str, seq: int) -> list[bytes] | None:
-        events = self._events.get(login, deque())
-        last = events[-1][0] if events else 0
+        events = self._events.get(login)
+        last = self._first[login] + len(events) - 1 if events else 0
         if seq == last:
             return []  # nothing newer
         if seq > last:
             return None  # a seq this journal never held: it was lost (e.g. the hub restarted)
-        first = events[0][0] if events else last + 1
-        if seq < first - 1:
+        first = self._first[login] if events else last + 1
+        if seq < first - 1 or not events:
             return None
-        return [data for s, data in events if s > seq]
+        return [events[s] for s in range(seq + 1, last + 1)]
 
     def last_seq(self, login: str) -> int:
         events = self._events.get(login)
-        return events[-1][0] if events else 0
+        return self._first[login] + len(events) - 1 if events else 0
 
     def state(self, login: str) -> bytes | None:
         return self._states.get(login)
@@ -88,6 +97,7 @@ class MemoryJournal:
 
     def close(self) -> None:
         self._events.clear()
+        self._first.clear()
 
 
 def open_journal(settings: JournalSettings) -> Journal:
