@@ -45,10 +45,23 @@ from ctibridge.settings import Settings
 
 
 class NullJournal:
-    """No journal at all: the hub's path with the journal step removed ("journal off")."""
+    """No journal at all: the hub's path with the journal step removed ("journal off").
+    (``save_state``/``commit``/``state``/``health``: for hubs whose journals have them.)"""
 
     def append(self, login: str, seq: int, data: bytes) -> None:
         pass
+
+    def save_state(self, login: str, data: bytes) -> None:
+        pass
+
+    def commit(self) -> None:
+        pass
+
+    def state(self, login: str) -> bytes | None:
+        return None
+
+    def health(self) -> dict[str, object]:
+        return {"ok": True, "kind": "none"}
 
     def since(self, login: str, seq: int) -> list[bytes] | None:
         return None
