@@ -53,7 +53,7 @@ class _Server(uvicorn.Server):
             await self.lifespan.shutdown()
 
 
-async def _serve(hub: Hub, port: int) -> tuple[_Server, asyncio.Task[None], int]:
+async def serve_hub(hub: Hub, port: int) -> tuple[_Server, asyncio.Task[None], int]:
     server = _Server(uvicorn_config(hub, host="127.0.0.1", port=port))
     task = asyncio.create_task(server.serve())
     for _ in range(500):
@@ -92,7 +92,7 @@ class LiveHub:
 
     async def serve(self) -> None:
         """Serve ``hub`` (on the same port as before, once it has one)."""
-        self.server, self._task, self.port = await _serve(self.hub, self.port)
+        self.server, self._task, self.port = await serve_hub(self.hub, self.port)
 
     async def stop_serving(self, *, stop_hub: bool = True) -> None:
         """Stop uvicorn, closing every app's socket; with ``stop_hub=False`` the hub (engine,

@@ -20,10 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from ctibridge.client import Client
-from ctibridge.hub import Hub, create_app
+from ctibridge.hub import Hub
+from livehub import serve_hub
 
 Message = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,54 +33,20 @@ FAILURE = "InternalServiceException: simulated failure"
 REQUIRES_BRIDGE = "requires streams bridge"
 
 
-class Server(uvicorn.Server):
-    """uvicorn without its shutdown polling (a server per test)."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.stop_requested = asyncio.Event()
-
-    async def main_loop(self) -> None:
-        await self.stop_requested.wait()
-
-    async def shutdown(self, sockets: Any = None) -> None:
-        for server in self.servers:
-            server.close()
-        for connection in list(self.server_state.connections):
-            connection.shutdown()
-        if self.server_state.tasks:
-            await asyncio.wait(set(self.server_state.tasks), timeout=5)
-        await self.lifespan.shutdown()
-
-
 class Served:
-    """A hub served on 127.0.0.1 (a free port)."""
+    """A hub served on 127.0.0.1 (a free port), as the live-hub fixture serves it."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        config = uvicorn.Config(
-            create_app(hub), host="127.0.0.1", port=0, log_level="warning", lifespan="on",
-            ws_max_size=1 << 20,
-        )  # fmt: skip
-        self.server = Server(config)
-        self.task: asyncio.Task[None] | None = None
         self.port = 0
 
     async def __aenter__(self) -> Served:
-        self.task = asyncio.create_task(self.server.serve())
-        for _ in range(500):
-            if self.server.started:
-                break
-            if self.task.done():
-                self.task.result()
-            await asyncio.sleep(0.01)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.server, self.task, self.port = await serve_hub(self.hub, 0)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.server.stop_requested.set()
-        assert self.task is not None
         await asyncio.wait_for(self.task, 10)
 
     @property
