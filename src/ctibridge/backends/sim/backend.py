@@ -352,17 +352,8 @@ class SimBackend:
             state="live",
             since=now,
             connections=(
-                Connection(
-                    self._new_id(), role="agent", type="agent", status="connecting", since=now
-                ),
-                Connection(
-                    contact_id,
-                    role="customer",
-                    type="inbound",
-                    status="connected",
-                    since=now,
-                    phone_number=customer_number,
-                ),
+                calls.agent_leg(self._new_id(), now),
+                calls.customer_leg(contact_id, "inbound", "connected", customer_number, now),
             ),
             queue=queue,
             queue_since=queue_since,
@@ -823,17 +814,8 @@ class SimBackend:
             state="live",
             since=now,
             connections=(
-                Connection(
-                    self._new_id(), role="agent", type="agent", status="connecting", since=now
-                ),
-                Connection(
-                    contact_id,
-                    role="customer",
-                    type="outbound",
-                    status="connecting",
-                    since=now,
-                    phone_number=number,
-                ),
+                calls.agent_leg(self._new_id(), now),
+                calls.customer_leg(contact_id, "outbound", "connecting", number, now),
             ),
             queue=action.queue,
             queue_since=now if action.queue is not None else None,
@@ -850,14 +832,8 @@ class SimBackend:
     def _accept_preview(self, agent: _Agent, action: AcceptPreview) -> None:
         contact = self._preview(agent, action.contact_id)
         now = self._now()
-        customer = Connection(
-            contact.contact_id,
-            role="customer",
-            type="outbound",
-            status="connecting",
-            since=now,
-            phone_number=contact.ani,
-        )
+        number = contact.ani
+        customer = calls.customer_leg(contact.contact_id, "outbound", "connecting", number, now)
         new = calls.set_roles(contact, ["agent"], "connecting", now)
         new = calls.with_legs(new, (*new.connections, customer))
         self._commit({agent.login: calls.put_contact(agent.snap, new)})
@@ -1024,11 +1000,7 @@ class SimBackend:
             topic="OutboundCall",
             state="live",
             since=now,
-            connections=(
-                Connection(
-                    self._new_id(), role="agent", type="agent", status="connecting", since=now
-                ),
-            ),
+            connections=(calls.agent_leg(self._new_id(), now),),
             ani=data.phone_number,
             campaign=data.campaign or "",
         )

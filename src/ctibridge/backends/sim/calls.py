@@ -15,11 +15,30 @@ from ...model import (
     Connection,
     ConnectionRole,
     ConnectionStatus,
+    ConnectionType,
     Contact,
     ContactState,
 )
 
 _ROLE_ORDER: dict[ConnectionRole, int] = {"agent": 0, "customer": 1, "third_party": 2}
+
+
+def customer_leg(
+    contact_id: str,
+    type: ConnectionType,
+    status: ConnectionStatus,
+    number: str | None,
+    now: int,
+) -> Connection:
+    """A new customer leg: its connection id is the contact id, as in Connect's samples."""
+    return Connection(
+        contact_id, role="customer", type=type, status=status, since=now, phone_number=number
+    )
+
+
+def agent_leg(connection_id: str, now: int) -> Connection:
+    """A new agent leg, ringing (inbound) or dialling (outbound) until it connects."""
+    return Connection(connection_id, role="agent", type="agent", status="connecting", since=now)
 
 
 def set_status(leg: Connection, status: ConnectionStatus, now: int) -> Connection:
