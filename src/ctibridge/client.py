@@ -195,6 +195,21 @@ class Client:
                         w.cancel()
             return self.inbox.get_nowait()
 
+    async def flush(self, timeout: float = 10.0) -> list[Message]:
+        """Every message received and not yet taken, up to now, in order.
+
+        Sends a private ``Agent/StateSync`` and takes messages until its answer: the hub answers
+        it after everything it already queued for this connection (one ordered outbox per app).
+        """
+        rid = f"{self._request_id()}~flush"
+        await self.send("Agent", "StateSync", request_id=rid)
+        out: list[Message] = []
+        while True:
+            message = await self.next_event(timeout=timeout)
+            if message.get("requestId") == rid:
+                return out
+            out.append(message)
+
     def drain(self) -> list[Message]:
         """Every message received so far and not yet taken."""
         out = []

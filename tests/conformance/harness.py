@@ -60,14 +60,7 @@ class Served:
 
 async def flush(client: Client) -> list[Message]:
     """Every message received and not yet taken, up to a private StateSync barrier."""
-    rid = f"flush-{id(client)}-{asyncio.get_running_loop().time()}"
-    await client.send("Agent", "StateSync", request_id=rid)
-    out: list[Message] = []
-    while True:
-        message = await client.next_event(timeout=10)
-        if message.get("requestId") == rid:
-            return out
-        out.append(message)
+    return await client.flush()
 
 
 async def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:

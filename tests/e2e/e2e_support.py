@@ -13,7 +13,6 @@ Everything here reads the wire only (never the engine's tables): expectations li
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -38,8 +37,6 @@ DEFAULT_FAILURE = "InternalServiceException: simulated failure"
 
 SAMPLES = Path(__file__).parents[1] / "fixtures" / "samples"
 
-_barrier_ids = itertools.count(1)
-
 
 def sample(name: str) -> Message:
     """A published sample message (tests/fixtures/samples), fresh each time."""
@@ -52,18 +49,8 @@ def sample(name: str) -> Message:
 
 
 async def flush(client: Client) -> list[Message]:
-    """Every message the app received (and nobody took) up to now, in order.
-
-    Barrier: a private ``Agent/StateSync``; the hub answers it after everything it already
-    queued for this connection (one ordered outbox per app)."""
-    rid = f"flush-{next(_barrier_ids)}"
-    await client.send("Agent", "StateSync", request_id=rid)
-    out: list[Message] = []
-    while True:
-        message = await client.next_event(timeout=10)
-        if message.get("requestId") == rid:
-            return out
-        out.append(message)
+    """Every message the app received (and nobody took) up to now, in order."""
+    return await client.flush()
 
 
 async def req(client: Client, topic: str, subtopic: str, *args: Any, strict: bool = True) -> Result:
