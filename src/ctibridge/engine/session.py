@@ -350,10 +350,6 @@ class Engine:
             return []
         return self.result(login, flight.command_id, "timeout", now)
 
-    def deadline(self, login: str) -> int | None:
-        flight = self.session(login).inflight
-        return None if flight is None else flight.deadline
-
     def take_finished(self) -> list[Finished]:
         """The commands finished since the last call, in the order they finished."""
         done, self._finished = self._finished, []

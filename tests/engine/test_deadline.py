@@ -1,0 +1,44 @@
+"""Command deadlines with time as an input (PROTOCOL.md §6): a command without a backend result
+by its deadline fails with code ``timeout``; a late result is ignored; the next command runs."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+
+from ctibridge import protocol as p
+from ctibridge.backends.sim import SimBackend
+from ctibridge.clock import ManualClock
+from ctibridge.engine import Broadcast, Engine, Execute
+
+
+def request(subtopic: str, rid: str, data: object = None) -> p.Request:
+    message: dict[str, object] = {
+        "channel": "Amazon", "topic": "Agent", "subtopic": subtopic, "source": "app",
+        "requestId": rid,
+    }  # fmt: skip
+    if data is not None:
+        message["data"] = data
+    return p.decode_request(json.dumps(message))
+
+
+def test_a_command_without_result_times_out_and_the_next_one_runs() -> None:
+    sim = SimBackend(ManualClock(), seed=1, agents=1)
+    engine = Engine(deadline_ms=10_000)
+    engine.add_agent("agent1", sim.snapshot("agent1"), sim.directory("agent1"), now=0)
+    first = engine.submit("agent1", "app", request("UpdateState", "r1", {"label": "Break"}), 0)
+    assert [type(o) for o in first] == [Execute]
+    # a second command waits behind the first, which the backend never answers
+    assert engine.submit("agent1", "app", request("Mute", "r2"), 1) == []
+    assert engine.expire("agent1", 9_999) == []  # not yet
+    outs = engine.expire("agent1", 10_000)
+    failure = msgspec.to_builtins(outs[0])
+    assert isinstance(outs[0], Broadcast)
+    assert failure["envelope"]["message"]["type"] == "UPDATE_AGENT_STATE_FAILED"
+    assert failure["envelope"]["message"]["code"] == "timeout"
+    assert failure["envelope"]["requestId"] == "r1"
+    # the queued Mute starts at once (refused: not on a call) and the late result is ignored
+    rest = [msgspec.to_builtins(o) for o in outs[1:]]
+    assert [m["envelope"]["message"]["type"] for m in rest] == ["MUTE_FAILED"]
+    assert engine.result("agent1", first[0].command_id, None, 10_001) == []
