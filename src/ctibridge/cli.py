@@ -15,6 +15,14 @@ from typing import Any
 import msgspec
 
 DEFAULT_URL = "ws://127.0.0.1:8765"
+# what a refused connection means, by the hub's close code, and what to do about it
+CLOSE_HINTS = {
+    4401: "the hub wants a token: pass --token or set CTIBRIDGE_TOKEN "
+    "(ctibridge token create --agent A --app NAME, on the hub's machine)",
+    4403: "the token does not allow this agent (or this page's origin): "
+    "create one that names it with ctibridge token create --agent A --app NAME",
+    4404: "no such agent: GET /agents on the hub lists them",
+}
 
 
 def _is_loopback(host: str) -> bool:
@@ -77,6 +85,7 @@ def _serve(args: argparse.Namespace) -> int:
     journal = settings.journal.path or "memory (lost on restart)"
     print(
         f"ctibridge: {settings.backend} backend, agents {agents}\n"
+        f"  toolbar: http://{where}/  (open it in a browser; one page per agent)\n"
         f"  apps:    ws://{where}/ws?agent=agent1\n"
         f"  http:    http://{where}/agents\n"
         f"  {security}\n"
@@ -208,6 +217,9 @@ async def _tail(args: argparse.Namespace) -> int:
             show(event)
     finally:
         await client.close()
+    if client.close_code in CLOSE_HINTS:  # refused: an error (4404) or the close code says why
+        print(f"ctibridge: {CLOSE_HINTS[client.close_code]} ({client.close_reason})", file=sys.stderr)
+        return 2
     print(f"connection closed ({client.close_code})", file=sys.stderr)
     return 0
 
@@ -280,7 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     def client_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--url", default=DEFAULT_URL, help=f"hub URL (default {DEFAULT_URL})")
+        p.add_argument(
+            "--url", default=os.environ.get("CTIBRIDGE_URL", DEFAULT_URL),
+            help=f"hub URL (default: $CTIBRIDGE_URL, else {DEFAULT_URL})",
+        )  # fmt: skip
         p.add_argument("--agent", required=True, help="agent login, e.g. agent1")
         p.add_argument("--source", default="ctibridge-cli", help="the app name sent as source")
         p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait")
@@ -355,14 +370,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _explain(e: Exception, url: str | None) -> str:
+    """What went wrong talking to the hub, and the way out."""
+    from .client import ClientClosed
+
+    if isinstance(e, ClientClosed):
+        if e.error is not None:  # the hub said why (unknown agent: which agents there are)
+            body = e.error.get("message") or {}
+            return f"{body.get('type')}: {body.get('code')}"
+        hint = CLOSE_HINTS.get(e.code or 0)
+        return f"{hint} ({e.code}: {e.reason})" if hint else str(e)
+    if isinstance(e, ConnectionRefusedError) or (
+        isinstance(e, OSError) and "Connect call failed" in str(e)
+    ):
+        return f"no hub at {url}: start one with `make run` or pass --url (or set CTIBRIDGE_URL)"
+    if isinstance(e, TimeoutError):
+        return f"no answer from the hub at {url} in time (--timeout)"
+    return f"{type(e).__name__}: {e}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if getattr(args, "is_async", False):
             return int(asyncio.run(args.func(args)))
         return int(args.func(args))
+    except BrokenPipeError:
+        # the reader went away (`ctibridge schema | head`): stop quietly, as shell tools do; the
+        # interpreter's last flush of stdout would raise again, so point stdout at /dev/null.
+        # Exit 0: the reader chose to stop, and `set -o pipefail` scripts must not fail on it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (OSError, TimeoutError) as e:  # ClientClosed is a ConnectionError
-        print(f"ctibridge: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"ctibridge: {_explain(e, getattr(args, 'url', None))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

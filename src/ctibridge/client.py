@@ -38,7 +38,16 @@ class Result(msgspec.Struct):
 
 
 class ClientClosed(ConnectionError):
-    """The hub closed the connection (its code and reason are in the message)."""
+    """The hub closed the connection (its code and reason are in the message and in ``code``,
+    ``reason``; ``error`` is the error message the hub sent before closing, if any)."""
+
+    def __init__(
+        self, message: str, code: int | None = None, reason: str = "", error: Message | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.error = error
 
 
 class Client:
@@ -84,12 +93,19 @@ class Client:
         client = cls(ws, agent, source)
         client._reader = asyncio.create_task(client._read())
         if sync and resume_from is None:
-            first = await client.next_event()
-            if first.get("subtopic") == "Error":  # refused (unknown agent, auth): say why
+            try:
+                first = await client.next_event()
+            except ClientClosed:
+                await client.close()  # refused without a word (auth): the close code says why
+                raise
+            if first.get("subtopic") == "Error":  # refused (unknown agent): say why
                 await client.close()
                 body = first.get("message") or {}
                 raise ClientClosed(
-                    f"{body.get('type')}: {body.get('code')} (close code {client.close_code})"
+                    f"{body.get('type')}: {body.get('code')} (close code {client.close_code})",
+                    client.close_code,
+                    client.close_reason,
+                    first,
                 )
             client.sync = [first, await client.next_event()]
         return client
@@ -132,7 +148,8 @@ class Client:
 
     def _closed_error(self) -> ClientClosed:
         reason = f": {self.close_reason}" if self.close_reason else ""
-        return ClientClosed(f"connection closed ({self.close_code}{reason})")
+        message = f"connection closed ({self.close_code}{reason})"
+        return ClientClosed(message, self.close_code, self.close_reason)
 
     def _request_id(self) -> str:
         return f"{self._prefix}-{next(self._ids)}"

@@ -50,8 +50,14 @@ def _error_json(err: p.ProtocolError, status: int) -> JSONResponse:
     return JSONResponse(msgspec.to_builtins(env), status_code=status)
 
 
-def _unknown_agent(login: str) -> p.ProtocolError:
-    return p.ProtocolError("UNKNOWN_AGENT", login, topic="System")
+def _unknown_agent(login: str, known: list[str]) -> p.ProtocolError:
+    """No such agent, and the way out: the agents the caller may use (GET /agents)."""
+    if not login:  # told before any token is checked, so it names no agents
+        code = "the URL names no agent: add ?agent=LOGIN (GET /agents lists them)"
+    else:
+        listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
+        code = f"{login} is not an agent of this hub; agents: {listed or 'none'} (GET /agents)"
+    return p.ProtocolError("UNKNOWN_AGENT", code, topic="System")
 
 
 def _forbidden(login: str) -> p.ProtocolError:
@@ -86,6 +92,10 @@ def create_app(hub: Hub) -> Starlette:
             conn.headers.get("origin"), conn.headers.get("host"), allowed_origins
         )
 
+    def known(grant: auth.Grant | None) -> list[str]:
+        """The logins a caller may act for (every agent without tokens)."""
+        return [row["login"] for row in hub.agents(None if grant is None else grant.agents)]
+
     async def close(ws: WebSocket, code: int, reason: str) -> None:
         try:
             await asyncio.wait_for(ws.close(code=code, reason=reason), limits.close_timeout_s)
@@ -99,11 +109,20 @@ def create_app(hub: Hub) -> Starlette:
         log.info("connection refused", extra={"agent": login, "code": code, "reason": reason})
         await close(ws, code, reason)
 
+    async def refuse_unknown(ws: WebSocket, login: str, agents: list[str]) -> None:
+        env = p.protocol_error_event(_unknown_agent(login, agents))
+        await ws.send_text(p.encode(env).decode())
+        reason = f"unknown agent {login!r}" if login else "no agent= in the URL"
+        await refuse(ws, CLOSE_UNKNOWN_AGENT, reason, "unknown_agent", login)
+
     async def ws_endpoint(ws: WebSocket) -> None:
         login = ws.query_params.get("agent", "")
         await ws.accept()
         if not origin_ok(ws):
             await refuse(ws, CLOSE_FORBIDDEN, "origin not allowed", "origin", login)
+            return
+        if not login:
+            await refuse_unknown(ws, login, [])
             return
         app = ""
         try:
@@ -118,10 +137,7 @@ def create_app(hub: Hub) -> Starlette:
                 return
             app = grant.app
         if not hub.knows(login):
-            env = p.protocol_error_event(_unknown_agent(login or "(none)"))
-            await ws.send_text(p.encode(env).decode())
-            reason = f"unknown agent {login!r}"
-            await refuse(ws, CLOSE_UNKNOWN_AGENT, reason, "unknown_agent", login)
+            await refuse_unknown(ws, login, known(grant))
             return
         if hub.draining:
             await refuse(ws, 1012, "server shutting down", "draining", login)
@@ -211,16 +227,14 @@ def create_app(hub: Hub) -> Starlette:
             return _error_json(p.ProtocolError("FORBIDDEN", "origin not allowed"), 403)
         try:
             grant = hub.authenticate(_token(request, query=False))
-        except auth.AuthError as e:
-            return JSONResponse(
-                {"error": "unauthorized", "reason": e.reason},
-                status_code=401,
-                headers={"WWW-Authenticate": 'Bearer realm="ctibridge"'},
-            )
+        except auth.AuthError as e:  # the same error body as 403 and 404
+            response = _error_json(p.ProtocolError("UNAUTHORIZED", e.reason), 401)
+            response.headers["WWW-Authenticate"] = 'Bearer realm="ctibridge"'
+            return response
         if login is not None and grant is not None and not grant.allows(login):
             return _error_json(_forbidden(login), 403)
         if login is not None and not hub.knows(login):
-            return _error_json(_unknown_agent(login), 404)
+            return _error_json(_unknown_agent(login, known(grant)), 404)
         return grant
 
     async def post_message(request: HttpRequest) -> Response:

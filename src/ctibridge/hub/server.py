@@ -4,6 +4,7 @@ shutdown that drains the hub before uvicorn closes the connections."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from types import FrameType
 from typing import Any
 
@@ -12,6 +13,8 @@ import uvicorn
 from .app import create_app
 from .core import Hub
 from .transport import CorkedWebSocketProtocol
+
+log = logging.getLogger("ctibridge.hub")
 
 
 def uvicorn_config(hub: Hub, **overrides: Any) -> uvicorn.Config:
@@ -58,6 +61,13 @@ class HubServer(uvicorn.Server):
     async def shutdown(self, sockets: Any = None) -> None:
         for server in self.servers:
             server.close()
+        # the one line an operator sees for a SIGTERM: what is being drained, and for how long
+        apps = sum(len(conns) for conns in self.hub.connections.values())
+        timeout = self.hub.settings.limits.drain_timeout_s
+        log.info(
+            "shutting down: draining %d app connection(s), at most %gs", apps, timeout,
+            extra={"apps": apps},
+        )  # fmt: skip
         try:
             await self.hub.drain()
         except asyncio.CancelledError:

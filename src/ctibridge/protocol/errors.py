@@ -40,6 +40,7 @@ ERROR_TEXT: dict[str, str] = {
     "FRAME_TOO_LARGE": "The message is larger than 64 KiB.",
     "RATE_LIMITED": "Too many messages; slow down.",
     "FORBIDDEN": "Not allowed for this agent.",
+    "UNAUTHORIZED": "A valid token is required (Authorization: Bearer or ?token=).",
     "RESUME_GAP": "Events after the given seq are no longer available; state resynchronised.",
     "UNKNOWN_AGENT": "Unknown agent.",
     "SIMULATOR_FAILED": "Simulator command failed.",
