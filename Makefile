@@ -14,7 +14,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test,bench]'
-	touch $(STAMP)
+	touch $(STAMP) $(SERVE_STAMP)
+
+# `make run` needs only the package and its runtime dependencies (no test or bench tools, no npm
+# packages: the simulator serves no Streams library); pip prints each package as it installs it.
+SERVE_STAMP := $(VENV)/.installed-serve
+$(SERVE_STAMP): pyproject.toml
+	@echo "ctibridge: first run - creating .venv and installing what serving needs"
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --progress-bar on -e .
+	touch $(SERVE_STAMP)
 
 # The Streams bridge: amazon-connect-streams (pinned in bridge/package-lock.json) is served by the
 # hub from a copy beside the bridge page, never from a CDN; typescript type-checks bridge.js.
@@ -46,8 +55,9 @@ sysdeps:
 
 # --insecure: no tokens, for a demo on this machine only (refused on a non-loopback HOST);
 # the journal under var/ (gitignored) lets apps resume across restarts of `make run`.
-run: $(STAMP) $(STREAMS_BUNDLE)
-	$(BIN)/ctibridge serve --host $(HOST) --port $(PORT) --backend sim --insecure --journal var/journal.db
+JOURNAL_DB ?= var/journal.db
+run: $(SERVE_STAMP)
+	$(BIN)/ctibridge serve --host $(HOST) --port $(PORT) --backend sim --insecure --journal $(JOURNAL_DB)
 
 LINTED  := $(wildcard src tests bench)
 

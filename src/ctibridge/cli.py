@@ -218,7 +218,8 @@ async def _tail(args: argparse.Namespace) -> int:
     finally:
         await client.close()
     if client.close_code in CLOSE_HINTS:  # refused: an error (4404) or the close code says why
-        print(f"ctibridge: {CLOSE_HINTS[client.close_code]} ({client.close_reason})", file=sys.stderr)
+        hint = CLOSE_HINTS[client.close_code]
+        print(f"ctibridge: {hint} ({client.close_reason})", file=sys.stderr)
         return 2
     print(f"connection closed ({client.close_code})", file=sys.stderr)
     return 0
