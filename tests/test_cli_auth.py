@@ -99,5 +99,7 @@ async def test_client_commands_carry_the_token(capsys: pytest.CaptureFixture[str
         event = json.loads(capsys.readouterr().out.splitlines()[0])
         assert event["message"]["data"]["state"] == "Break"
         assert await asyncio.to_thread(main, base) == 2  # no token: the hub closes 4401
+        err = capsys.readouterr().err  # and the way out
+        assert "pass --token or set CTIBRIDGE_TOKEN" in err and "4401" in err
     finally:
         await stop_live_hub(live)

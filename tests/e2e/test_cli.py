@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 import sys
 from typing import Any
 
@@ -145,3 +147,57 @@ async def test_unknown_agent_fails_at_once(live):
     assert code == 2
     assert lines == []
     assert "UNKNOWN_AGENT" in err
+    assert "agents: agent1, agent2, agent3" in err  # the way out
+
+
+async def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run ``ctibridge`` (this interpreter's) with nothing added: code, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ctibridge.cli", *args, env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_ctibridge_url_names_the_hub(live):
+    request = '{"topic":"Agent","subtopic":"UpdateState","data":{"label":"Break"}}'
+    code, out, err = await run(
+        "send", "--agent", "agent1", request, env={"CTIBRIDGE_URL": live.url}
+    )
+    assert (code, err) == (0, "")
+    assert json.loads(out.splitlines()[0])["message"]["data"]["state"] == "Break"
+
+
+async def test_no_hub_says_how_to_start_one():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"ws://127.0.0.1:{s.getsockname()[1]}"
+    for args, env in [(["--url", url], {}), ([], {"CTIBRIDGE_URL": url})]:
+        code, out, err = await run("tail", "--agent", "agent1", *args, env=env)
+        assert (code, out) == (2, "")
+        assert err == (
+            f"ctibridge: no hub at {url}: start one with `make run` or pass --url"
+            " (or set CTIBRIDGE_URL)\n"
+        )
+
+
+async def test_tail_of_an_unknown_agent_says_what_to_do(live):
+    code, out, err = await run("tail", "--agent", "agent9", "--url", live.url)
+    assert code == 2
+    assert json.loads(out)["message"]["code"].startswith("agent9 is not an agent of this hub")
+    assert "no such agent: GET /agents on the hub lists them" in err
+
+
+async def test_schema_into_a_closed_pipe_is_quiet():
+    done = await asyncio.create_subprocess_exec(
+        "bash", "-o", "pipefail", "-c", f"{sys.executable} -m ctibridge.cli schema | head -n 2",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(done.communicate(), 30)
+    assert (done.returncode, err.decode()) == (0, "")
+    assert out.decode().splitlines() == [
+        "{",
+        '  "$schema": "https://json-schema.org/draft/2020-12/schema",',
+    ]

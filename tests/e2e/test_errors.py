@@ -215,7 +215,11 @@ async def test_unknown_agent_is_refused_with_4404(live):
         text="Unknown agent.",
         request=None,
     )
-    assert "agent42" in message["message"]["code"]
+    # the way out: the agents there are
+    assert message["message"]["code"] == (
+        "agent42 is not an agent of this hub; agents: agent1, agent2, agent3, agent4, agent5"
+        " (GET /agents)"
+    )
 
 
 async def test_missing_agent_parameter_is_refused_with_4404(live):
@@ -225,6 +229,9 @@ async def test_missing_agent_parameter_is_refused_with_4404(live):
             await ws.recv()
         assert ws.close_code == 4404
     assert message["message"]["type"] == "UNKNOWN_AGENT"
+    assert message["message"]["code"] == (
+        "the URL names no agent: add ?agent=LOGIN (GET /agents lists them)"
+    )
 
 
 async def test_errors_during_a_call_change_nothing(live):

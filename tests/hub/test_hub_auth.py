@@ -117,11 +117,18 @@ async def test_http_requires_a_token_for_the_agent(hub: LiveHub) -> None:
     async with httpx.AsyncClient(base_url=hub.http) as http:
         r = await http.post("/agents/agent1/messages", json=body)
         assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+        unauthorized = r.json()  # the same error body as 403 and 404
+        assert (unauthorized["subtopic"], unauthorized["message"]["type"]) == (
+            "Error", "UNAUTHORIZED"
+        )  # fmt: skip
+        assert set(unauthorized["message"]) == {"type", "code", "text", "request"}
+        assert unauthorized["message"]["code"] == "no token"
         headers = {"Authorization": f"Bearer {token('agent1')}"}
         r = await http.post("/agents/agent2/messages", json=body, headers=headers)
         assert r.status_code == 403 and r.json()["message"]["type"] == "FORBIDDEN"
         r = await http.get("/agents/agent2/state", headers=headers)
         assert r.status_code == 403
+        assert set(r.json()["message"]) == set(unauthorized["message"])
         r = await http.post("/agents/agent1/messages", json=body, headers=headers)
         assert r.status_code == 202
         r = await http.get("/agents", headers=headers)
