@@ -351,3 +351,16 @@ def test_make_run_banner_shows_the_toolbar(make_run: MakeRun) -> None:
     assert f"toolbar: http://127.0.0.1:{make_run.port}/" in banner
     with urllib.request.urlopen(f"http://127.0.0.1:{make_run.port}/", timeout=5) as page:
         assert b"Agent toolbar" in page.read()
+
+
+def test_doc_links_resolve() -> None:
+    """Every relative link of README.md and docs/*.md names a file that exists (the protocol is
+    docs/protocol.md, not the PROTOCOL.md of the design papers)."""
+    for doc in [README, *sorted((ROOT / "docs").glob("*.md"))]:
+        text = doc.read_text()
+        assert "PROTOCOL.md" not in text, f"{doc.name} names PROTOCOL.md: docs/protocol.md"
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:|#", target):
+                continue
+            path = (doc.parent / target.split("#")[0]).resolve()
+            assert path.exists(), f"{doc.name} links to {target}, which does not exist"
