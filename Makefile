@@ -38,7 +38,13 @@ $(STREAMS_BUNDLE): $(NPM_STAMP)
 	mkdir -p $(dir $@)
 	cp bridge/node_modules/amazon-connect-streams/release/connect-streams-min.js $@
 
-deps: $(STAMP) $(STREAMS_BUNDLE)
+# axe-core (pinned in tests/browser/axe/package-lock.json): the browser tests run it in the page
+AXE_STAMP := tests/browser/axe/node_modules/.installed
+$(AXE_STAMP): tests/browser/axe/package.json tests/browser/axe/package-lock.json
+	cd tests/browser/axe && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(AXE_STAMP)
+
+deps: $(STAMP) $(STREAMS_BUNDLE) $(AXE_STAMP)
 
 # fails when bridge.js calls a Streams method the package's own type definitions do not declare
 bridge-check: $(NPM_STAMP)
@@ -68,10 +74,10 @@ lint: $(STAMP) bridge-check
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/
 
-unit: $(STAMP) $(STREAMS_BUNDLE) sysdeps
+unit: $(STAMP) $(STREAMS_BUNDLE) $(AXE_STAMP) sysdeps
 	$(BIN)/pytest -q
 
-test: $(STAMP) $(STREAMS_BUNDLE) sysdeps lint typecheck unit
+test: $(STAMP) $(STREAMS_BUNDLE) $(AXE_STAMP) sysdeps lint typecheck unit
 
 # The long fuzz run: 100,000 bad frames at a live hub (numbers: bench/results/fuzz.json), then
 # coverage-guided fuzzing of the decoder with atheris, seeded with the published requests
@@ -98,4 +104,5 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.report bench/results/latest.json --doc docs/performance.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bridge/node_modules $(dir $(STREAMS_BUNDLE))
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bridge/node_modules $(dir $(STREAMS_BUNDLE)) \
+	  tests/browser/axe/node_modules

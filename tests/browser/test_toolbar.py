@@ -67,7 +67,7 @@ AGENT: dict[str, frozenset[str]] = {
 
 
 async def at(toolbar: Toolbar, situation: str, state: str) -> None:
-    await toolbar.expect_buttons(BUTTONS[situation])
+    await toolbar.expect_buttons(BUTTONS[situation], situation)
     await toolbar.expect_agent(state.split(",")[0], AGENT[state])
 
 
@@ -145,15 +145,64 @@ async def test_a_failure_is_shown_with_its_type_and_nothing_changes(live, page: 
     await expect(failure).to_contain_text("InboundCall/Hold")
     await at(toolbar, "2-party connected", "Busy")
 
-    # a request the hub cannot read: a consult without a target
-    await toolbar.press("agent", "consult")
-    await expect(toolbar.alert("INVALID_DATA")).to_contain_text("InboundCall/Consult")
-    await at(toolbar, "2-party connected", "Busy")
-
-    await toolbar.press("customer", "hold")  # the retry succeeds
+    await toolbar.press("customer", "hold")  # the retry succeeds: the old failure goes
     await at(toolbar, "2-party held", "Busy")
-    await failure.get_by_role("button", name="Dismiss").click()
     await expect(failure).to_have_count(0)
+    await expect(page.locator("#log-list")).to_contain_text("HOLD_CALL_FAILED")  # kept there
+
+    await page.get_by_label("Command").select_option("Resume")
+    await toolbar.simulate("Fail next")
+    await toolbar.press("customer", "resume")
+    await expect(toolbar.alert("RESUME_CALL_FAILED")).to_be_visible()
+    await toolbar.alert("RESUME_CALL_FAILED").get_by_role("button", name="Dismiss").click()
+    await expect(toolbar.alert("RESUME_CALL_FAILED")).to_have_count(0)
+
+
+async def test_consult_waits_for_a_valid_target_typed_beside_it(live, page: Page):
+    toolbar = Toolbar(page, live.http)
+    await toolbar.open()
+    await ring(toolbar)
+    await toolbar.press("agent", "answer")
+    await at(toolbar, "2-party connected", "Busy")
+    consult = toolbar.row("agent").get_by_role("button", name="Consult", exact=True)
+    transfer = toolbar.row("agent").get_by_role("button", name="Transfer", exact=True)
+    target = toolbar.row("agent").get_by_label("Consult / transfer to")  # in the agent's row
+    await expect(target).to_have_value("")
+    await expect(target).not_to_have_attribute("placeholder", re.compile("."))
+    await expect(consult).to_be_disabled()
+    await expect(transfer).to_be_disabled()
+
+    await target.fill("sales desk")
+    await expect(target).to_have_attribute("aria-invalid", "true")
+    await expect(toolbar.row("agent").locator(".target-hint")).to_have_text(
+        "Not a phone number: use a phone number such as +15557654321."
+    )
+    await expect(consult).to_be_disabled()
+    await toolbar.row("agent").get_by_label("Target kind").select_option("quickConnect")
+    await expect(consult).to_be_enabled()  # any name may be a quick connect
+    await toolbar.row("agent").get_by_label("Target kind").select_option("phone")
+    await target.fill("+1 (555) 765-4321")
+    await expect(target).to_have_attribute("aria-invalid", "false")
+    await expect(consult).to_be_enabled()
+    await expect(transfer).to_be_enabled()
+    await consult.click()
+    await at(toolbar, "consult: third party connecting", "Busy")
+    await expect(toolbar.row("third").locator(".number")).to_have_text(THIRD)
+    await expect(page.locator("#alerts [data-type]")).to_have_count(0)
+
+
+async def test_make_call_waits_for_a_number(live, page: Page):
+    toolbar = Toolbar(page, live.http)
+    await toolbar.open()
+    await page.get_by_role("button", name="Make call").click()
+    dialer = page.get_by_role("form", name="Make a call")
+    call = dialer.get_by_role("button", name="Call")
+    await expect(call).to_be_disabled()
+    await dialer.get_by_label("Number to call").fill("12")
+    await expect(dialer.locator("#dial-hint")).to_contain_text("Not a phone number")
+    await expect(call).to_be_disabled()
+    await dialer.get_by_role("button", name="digit 3").click()  # the keypad counts as typing
+    await expect(call).to_be_enabled()
 
 
 async def test_the_keyboard_alone_answers_holds_and_resumes(live, page: Page):
@@ -163,8 +212,9 @@ async def test_the_keyboard_alone_answers_holds_and_resumes(live, page: Page):
     await toolbar.row("agent").get_by_role("button", name="Answer").focus()
     await page.keyboard.press("Enter")
     await at(toolbar, "2-party connected", "Busy")
-    # the pressed button vanished: focus moved to the nearest one of the same row
-    await expect(toolbar.row("agent").get_by_role("button", name="Consult")).to_be_focused()
+    # the pressed button vanished: focus moved to the nearest usable one of the same row
+    # (Consult waits for a target)
+    await expect(toolbar.row("agent").get_by_role("button", name="Dial pad")).to_be_focused()
 
     await toolbar.row("customer").get_by_role("button", name="Hold").focus()
     await page.keyboard.press("Enter")
@@ -247,10 +297,15 @@ async def test_root_lists_the_agents_and_links_to_their_toolbars(live, page: Pag
     await expect(page.locator("#agent-name")).to_have_text("Agent 1")
 
 
-async def test_an_unknown_agent_is_shown_as_disconnected(live, page: Page):
-    await page.goto(f"{live.http}/agent/nobody")
-    await expect(page.locator("#link-text")).to_have_text("disconnected")
-    await expect(page.locator('#alerts [data-type="UNKNOWN_AGENT"]')).to_be_visible()
+async def test_an_unknown_agent_gets_no_toolbar_but_the_list_of_agents(live, page: Page):
+    await page.goto(f"{live.http}/agent/agent9")
+    await expect(page.get_by_role("alert")).to_have_text('No agent "agent9" on this hub.')
+    await expect(page.locator("#toolbar")).to_be_hidden()
+    agents = page.locator("#agent-list a")
+    await expect(agents).to_have_count(5)
+    await agents.nth(1).click()
+    await expect(page).to_have_url(f"{live.http}/agent/agent2")
+    await expect(page.locator("#agent-name")).to_have_text("Agent 2")
 
 
 async def test_dial_pad_calls_out_sends_digits_and_the_state_selector_enqueues(live, page: Page):

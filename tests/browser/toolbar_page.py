@@ -22,6 +22,27 @@ CALL_LABELS = {
     "resume": "Resume", "clearContact": "Clear contact", "consult": "Consult",
     "numberpad": "Dial pad", "swap": "Swap", "transfer": "Transfer", "conference": "Conference",
 }  # fmt: skip
+# buttons labelled by what they do on that row (docs/protocol.md §3.1): Disconnect on the customer
+# leg ends the call for the agent, on the third party drops that leg only
+ROW_LABELS = {
+    ("customer", "disconnect"): "End call",
+    ("third", "disconnect"): "Drop third party",
+    ("agent", "disconnect"): "Hang up",
+}
+# ... and by what they do in that situation: Transfer with a third party on the line
+SITUATION_LABELS = {
+    ("consult: third party connected, customer held", "transfer"): "Complete transfer",
+    ("conference", "transfer"): "Leave conference",
+}
+
+
+def label(button: str, role: str, situation: str = "") -> str:
+    """What a call button is called on screen."""
+    if role == "agent" and (situation, button) in SITUATION_LABELS:
+        return SITUATION_LABELS[situation, button]
+    return ROW_LABELS.get((role, button), CALL_LABELS[button])
+
+
 AGENT_BUTTONS = ("Ready", "NotReady", "make_call", "mute", "unmute")
 AGENT_LABELS = {
     "Ready": "Ready", "NotReady": "Not ready", "make_call": "Make call", "mute": "Mute",
@@ -52,12 +73,14 @@ class Toolbar:
         """The connection row of the (only) contact: agent, customer or third."""
         return self.page.locator(f'#contacts [data-role="{role}"]')
 
-    async def expect_buttons(self, rows: Mapping[str, frozenset[str]]) -> None:
+    async def expect_buttons(
+        self, rows: Mapping[str, frozenset[str]], situation: str = ""
+    ) -> None:
         """Exactly these connection rows are on screen, each showing exactly these buttons."""
         await expect(self.page.locator("#contacts [data-role]")).to_have_count(len(rows))
         for role, enabled in rows.items():
             shown = self.row(role).locator("button[data-button]").filter(visible=True)
-            labels = [CALL_LABELS[b] for b in CALL_BUTTONS if b in enabled]
+            labels = [label(b, role, situation) for b in CALL_BUTTONS if b in enabled]
             if labels:
                 await expect(shown).to_have_text(labels)
             else:
@@ -76,8 +99,9 @@ class Toolbar:
 
     # --- doing --------------------------------------------------------------------------------
 
-    async def press(self, role: str, button: str) -> None:
-        await self.row(role).get_by_role("button", name=CALL_LABELS[button]).click()
+    async def press(self, role: str, button: str, situation: str = "") -> None:
+        name = label(button, role, situation)
+        await self.row(role).get_by_role("button", name=name, exact=True).click()
 
     async def simulate(self, label: str) -> None:
         await self.page.locator("#sim").get_by_role("button", name=label, exact=True).click()

@@ -1,4 +1,4 @@
-// The page's WebSocket to the hub: one app connection for one agent (PROTOCOL.md §1), reopened
+// The page's WebSocket to the hub: one app connection for one agent (docs/protocol.md §1), reopened
 // after any loss with `resumeFrom=<last seq seen>` so no event is missed (§6).
 
 // the hub refused this page for good (no retry): unknown agent, no/invalid token, forbidden
@@ -73,6 +73,13 @@ export class Link {
   setState(state, detail) {
     this.state = state;
     this.onState(state, detail);
+  }
+
+  /** Close for good (no reconnect). */
+  close() {
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close();
   }
 
   /** Send one request; false (nothing sent) while not connected. */

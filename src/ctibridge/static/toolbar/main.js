@@ -1,12 +1,12 @@
-// The agent toolbar: one app connection to the hub for one agent (PROTOCOL.md), showing what
+// The agent toolbar: one app connection to the hub for one agent (docs/protocol.md), showing what
 // the hub says and sending what the agent presses.  It decides nothing about the call: every
 // call and agent button comes from ButtonStates, every failure from the hub is shown.
 
 import { Link } from "./link.js";
 import { AgentModel, roleOf } from "./model.js";
 import {
-  contactOf, el, focusAnchor, keypad, renderAgent, renderAlert, renderContacts, renderLink,
-  renderLogEntry, restoreFocus, tick,
+  TARGET_HINT, contactOf, dismissFailures, el, focusAnchor, keypad, renderAgent, renderAlert,
+  renderContacts, renderLink, renderLogEntry, restoreFocus, targetProblem, tick,
 } from "./view.js";
 
 const SOURCE = "ctibridge-toolbar";
@@ -92,6 +92,7 @@ class Toolbar {
     document.getElementById("toolbar").hidden = false;
     document.title = `${this.login} · Agent toolbar`;
     keypad(document.querySelector("#dialer .keypad"));
+    this.checkDialler();
     document.getElementById("sim-fail-subtopic").replaceChildren(...FAILABLE.map((s) => el("option", { value: s }, s)));
     this.wire();
     this.render();
@@ -134,6 +135,7 @@ class Toolbar {
     renderLogEntry("in", message, new Date());
     const kind = this.model.apply(message);
     if (kind === "error") this.failed(message);
+    else if (String(message.requestId ?? "").startsWith("tb-")) dismissFailures();
     this.render();
   }
 
@@ -146,10 +148,28 @@ class Toolbar {
       renderAlert({ type: m.type, text: "Some events were missed; the toolbar was rebuilt from a fresh StateSync.", code: m.code, kind: "notice" });
       return;
     }
+    if (m.type === "UNKNOWN_AGENT") {
+      // no toolbar for an agent the hub does not have: say so, and offer the ones it has
+      this.link.close();
+      document.getElementById("toolbar").hidden = true;
+      pickAgent(this.login);
+      return;
+    }
     const request = m.request;
     const ours = request?.source === SOURCE;
     const cause = request ? `${request.topic}/${request.subtopic}${ours ? "" : ` from ${request.source}`}` : message.topic;
-    renderAlert({ type: m.type ?? "ERROR", text: m.text, code: m.code, cause });
+    renderAlert({ type: m.type ?? "ERROR", text: m.text, code: m.code, cause, ours });
+  }
+
+  checkDialler() {
+    const input = document.getElementById("dial-number");
+    const problem = targetProblem("phone", input.value);
+    const typed = input.value.trim() !== "";
+    document.querySelector("#dialer button[type=submit]").disabled = Boolean(problem);
+    input.setAttribute("aria-invalid", String(typed && Boolean(problem)));
+    const hint = document.getElementById("dial-hint");
+    hint.textContent = typed && problem ? problem : `For example ${TARGET_HINT}.`;
+    hint.classList.toggle("invalid", typed && Boolean(problem));
   }
 
   render() {
@@ -192,8 +212,13 @@ class Toolbar {
       this.send("Agent", "UpdateState", state ? { label: state.label, code: state.code } : { label });
     });
     submit("dialer", (form) => {
+      if (targetProblem("phone", form.digits.value)) return;  // the button waits for a number
       this.send("OutboundCall", "MakeCall", form.digits.value.replace(/[\s().-]/g, ""));
     });
+    // targets are checked as they are typed: the buttons that send them wait for a valid one
+    document.getElementById("dialer").addEventListener("input", () => this.checkDialler());
+    document.getElementById("contacts").addEventListener("input", () => this.render());
+    document.getElementById("contacts").addEventListener("change", () => this.render());
     submit("sim-incoming", () => {
       const data = { phoneNumber: document.getElementById("sim-number").value.trim() };
       const queue = document.getElementById("sim-queue").value;
@@ -215,6 +240,7 @@ class Toolbar {
     if (key !== undefined) {
       const input = button.closest("form").querySelector("input");
       input.value += key;
+      input.dispatchEvent(new Event("input", { bubbles: true }));
     } else if (name === "numberpad") {
       const { contact } = contactOf(this.model, button);
       if (!contact) return;
@@ -243,8 +269,14 @@ class Toolbar {
 
 // --- "/" : choose an agent ------------------------------------------------------------------------
 
-async function pickAgent() {
+async function pickAgent(unknown = null) {
   document.getElementById("picker").hidden = false;
+  const notice = document.getElementById("picker-unknown");
+  notice.hidden = unknown === null;
+  if (unknown !== null) {
+    notice.textContent = `No agent "${unknown}" on this hub.`;
+    document.title = "No such agent · Agent toolbar";
+  }
   const list = document.getElementById("agent-list");
   try {
     const response = await fetch("/agents", { cache: "no-store" });

@@ -1,4 +1,4 @@
-// The toolbar's picture of one agent, built only from what the hub sends (PROTOCOL.md §4).
+// The toolbar's picture of one agent, built only from what the hub sends (docs/protocol.md §4).
 //
 // `apply(message)` folds one message into the model.  StateSync answers replace what they
 // cover (they are the truth); events update one thing each.  The model never derives a

@@ -9,7 +9,49 @@ export const BUTTON_LABELS = {
   clearContact: "Clear contact", consult: "Consult", numberpad: "Dial pad", swap: "Swap",
   transfer: "Transfer", conference: "Conference",
 };
-const ROLE_LABELS = { agent: "Agent", customer: "Customer", third: "Third party" };
+const ROLE_LABELS = { agent: "You", customer: "Customer", third: "Third party" };
+// a button whose effect depends on the row or the call is labelled by that effect (docs/protocol.md
+// §3.1): Disconnect on the customer leg ends the call for the agent, on a third party drops only
+// that leg; Transfer with a third party on the line hands the call over and the agent leaves
+const ROLE_BUTTON_LABELS = {
+  customer: { disconnect: "End call" },
+  third: { disconnect: "Drop third party" },
+  agent: { disconnect: "Hang up" },
+};
+
+/** What pressing `name` on this row does, in words. */
+export function buttonLabel(name, role, contact) {
+  if (name === "transfer" && role === "agent") {
+    const legs = [...contact.connections.values()];
+    const third = legs.find((c) => roleOf(contact, c) === "third" && c.status === "connected");
+    const customer = legs.find((c) => roleOf(contact, c) === "customer");
+    if (third) return customer?.status === "connected" ? "Leave conference" : "Complete transfer";
+  }
+  return ROLE_BUTTON_LABELS[role]?.[name] ?? BUTTON_LABELS[name];
+}
+
+// what a connection's status means to the agent, for the row's text and colour: while the
+// agent's leg rings, the customer is connected to Connect but waiting for the agent
+function shownStatus(contact, conn, role) {
+  const agentLeg = agentConnection(contact);
+  const ringing = agentLeg?.status === "connecting" && agentLeg !== conn && conn.status === "connected";
+  if (ringing && role === "customer") return { text: "waiting for you", tone: "waiting" };
+  if (role === "agent" && conn.status === "connecting") return { text: "ringing", tone: "ringing" };
+  return { text: conn.status, tone: conn.status };
+}
+
+export const TARGET_HINT = "a phone number such as +15557654321";
+const PHONE = /^\+?[0-9]{3,15}$/;
+
+/** Why the typed consult/transfer target cannot be sent, or "" when it can. */
+export function targetProblem(kind, value) {
+  const text = value.trim();
+  if (!text) return "Type a target first.";
+  if (kind === "phone" && !PHONE.test(text.replace(/[\s().-]/g, ""))) {
+    return `Not a phone number: use ${TARGET_HINT}.`;
+  }
+  return "";
+}
 const TOPIC_LABELS = { InboundCall: "Inbound call", OutboundCall: "Outbound call" };
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
 export const LOG_LIMIT = 200;
@@ -86,15 +128,25 @@ export function renderAgent(model, ui) {
   byId("dialer").hidden = !dialerOpen;
   document.querySelector('[data-agent="make_call"]').setAttribute("aria-expanded", String(dialerOpen));
 
+  // the selector shows the truth: the state the agent will take after this contact when one is
+  // set, else the current one — a system state (Busy, AfterCallWork ...) is not selectable, so
+  // it is shown as a disabled first entry rather than some other state
   const select = byId("state-select");
-  const wanted = model.states.map((s) => s.label);
+  const shownState = a.nextState?.label ?? (loggedIn ? a.state?.label : null);
+  const selectable = model.states.map((s) => s.label);
+  const current = shownState && !selectable.includes(shownState) ? shownState : null;
+  const wanted = [...(current ? [`current:${current}`] : []), ...selectable];
   const have = [...select.options].map((o) => o.value);
   if (wanted.join("\n") !== have.join("\n")) {
-    select.replaceChildren(...model.states.map((s) => el("option", { value: s.label }, `${s.label} (${s.type.replace("_", " ")})`)));
+    select.replaceChildren(
+      ...(current ? [el("option", { value: `current:${current}`, disabled: true }, `${current} (now)`)] : []),
+      ...model.states.map((s) => el("option", { value: s.label }, `${s.label} (${s.type.replace("_", " ")})`)),
+    );
   }
-  if (a.state && wanted.includes(a.state.label) && document.activeElement !== select) {
-    select.value = a.state.label;
+  if (shownState && document.activeElement !== select) {
+    select.value = current ? `current:${current}` : shownState;
   }
+  byId("state-select-label").textContent = a.nextState ? "Next state" : "Agent state";
   const queues = byId("sim-queue");
   if (queues.options.length !== a.queues.length) {
     queues.replaceChildren(...a.queues.map((q) => el("option", { value: q }, q)));
@@ -125,6 +177,7 @@ function contactCard(contact) {
   const targetId = `contact-${id}-target`;
   const kindId = `contact-${id}-kind`;
   const digitsId = `contact-${id}-digits`;
+  const hintId = `contact-${id}-target-hint`;
   const pad = el("div", { class: "keypad", role: "group", "aria-label": "Dial pad" });
   keypad(pad);
   return el("article", { class: "contact", tabindex: "-1", "aria-labelledby": titleId, dataset: { contactId: id } },
@@ -137,7 +190,8 @@ function contactCard(contact) {
         el("option", { value: "quickConnect" }, "quick connect"),
         el("option", { value: "agent" }, "agent"),
       ),
-      el("input", { id: targetId, class: "target-value", type: "text", autocomplete: "off", placeholder: "+15557654321" }),
+      el("input", { id: targetId, class: "target-value", type: "text", autocomplete: "off", "aria-describedby": hintId }),
+      el("span", { id: hintId, class: "target-hint muted", "aria-live": "polite" }, `For example ${TARGET_HINT}.`),
     ),
     el("form", { class: "dialpad dtmf", hidden: true, "aria-label": "Send digits" },
       el("label", { for: digitsId }, "Digits to send"),
@@ -155,20 +209,26 @@ function contactCard(contact) {
 function patchRow(row, contact, conn) {
   const role = roleOf(contact, conn);
   const who = ROLE_LABELS[role];
+  const status = shownStatus(contact, conn, role);
   row.dataset.role = role;
   row.dataset.status = conn.status;
+  row.dataset.tone = status.tone;
   row.querySelector(".who").textContent = who;
-  row.querySelector(".number").textContent = conn.phoneNumber ?? (role === "agent" ? "you" : "");
-  row.querySelector(".type").textContent = conn.type;
+  row.querySelector(".number").textContent = conn.phoneNumber ?? "";
+  // the agent's own row: "You", its type would only repeat it
+  row.querySelector(".type").textContent = role === "agent" ? "" : conn.type;
   const event = conn.event && conn.event !== conn.status ? ` · ${conn.event}` : "";
-  row.querySelector(".status").textContent = `${conn.status}${event}`;
+  row.querySelector(".status").textContent = `${status.text}${event}`;
   row.querySelector(".timer").dataset.since = conn.since ? String(conn.since) : "";
   const group = row.querySelector(".buttons");
-  group.setAttribute("aria-label", `${who} ${conn.phoneNumber ?? ""} actions`.replace("  ", " "));
+  const whose = role === "agent" ? "Your" : `${who} ${conn.phoneNumber ?? ""}`.trim();
+  group.setAttribute("aria-label", `${whose} actions`);
   for (const button of group.querySelectorAll("[data-button]")) {
     const name = button.dataset.button;
+    const label = buttonLabel(name, role, contact);
     button.hidden = !conn.buttons.has(name);
-    button.setAttribute("aria-label", `${BUTTON_LABELS[name]} (${who.toLowerCase()})`);
+    if (button.textContent !== label) button.textContent = label;
+    button.removeAttribute("aria-label");  // the visible label says it all
     if (name === "numberpad") button.setAttribute("aria-expanded", "false");
   }
 }
@@ -189,8 +249,26 @@ function patchCard(card, contact, ui) {
   const conns = [...contact.connections.values()];
   const enabled = (name) => conns.some((c) => c.buttons.has(name));
   const thirdParty = conns.some((c) => roleOf(contact, c) === "third");
-  // the target is asked for when a consult or a blind transfer (no third party yet) is possible
-  card.querySelector(".target").hidden = !(enabled("consult") || (enabled("transfer") && !thirdParty));
+  // the target is asked for when a consult or a blind transfer (no third party yet) is possible;
+  // it sits beside the agent's buttons that send it, which wait until it is a valid target
+  const target = card.querySelector(".target");
+  target.hidden = !(enabled("consult") || (enabled("transfer") && !thirdParty));
+  const agentRow = list.querySelector('[data-role="agent"]');
+  if (agentRow && target.parentElement !== agentRow) agentRow.append(target);
+  const input = target.querySelector(".target-value");
+  const problem = targetProblem(target.querySelector(".target-kind").value, input.value);
+  const hint = target.querySelector(".target-hint");
+  hint.textContent = input.value.trim() && problem ? problem : `For example ${TARGET_HINT}.`;
+  hint.classList.toggle("invalid", Boolean(input.value.trim() && problem));
+  input.setAttribute("aria-invalid", String(Boolean(input.value.trim() && problem)));
+  for (const name of ["consult", ...(thirdParty ? [] : ["transfer"])]) {
+    for (const button of card.querySelectorAll(`[data-role="agent"] [data-button="${name}"]`)) {
+      button.disabled = Boolean(problem);
+    }
+  }
+  if (thirdParty) {
+    for (const button of card.querySelectorAll('[data-button="transfer"]')) button.disabled = false;
+  }
   const padOpen = ui.padOpen.has(contact.contactId) && enabled("numberpad");
   card.querySelector(".dtmf").hidden = !padOpen;
   for (const button of card.querySelectorAll('[data-button="numberpad"]')) {
@@ -261,7 +339,7 @@ export function restoreFocus(anchor) {
     const buttons = [...anchor.row.querySelectorAll("[data-button]")];
     const candidates = buttons
       .map((button, i) => ({ button, distance: Math.abs(i - anchor.index) + (i < anchor.index ? 0.5 : 0) }))
-      .filter(({ button }) => shown(button))
+      .filter(({ button }) => shown(button) && !button.disabled)
       .sort((a, b) => a.distance - b.distance);
     if (candidates.length) {
       candidates[0].button.focus();
@@ -278,10 +356,11 @@ export function restoreFocus(anchor) {
 const ALERT_LIMIT = 5;
 
 /** A readable failure: its type first, then the sentence, the detail and what caused it. */
-export function renderAlert({ type, text, code, cause, kind = "error" }) {
+export function renderAlert({ type, text, code, cause, kind = "error", ours = false }) {
   const box = byId("alerts");
   const close = el("button", { type: "button", class: "dismiss", "aria-label": `Dismiss ${type}` }, "×");
-  const alert = el("div", { class: `alert ${kind}`, role: kind === "error" ? "alert" : "status", dataset: { type } },
+  const dataset = ours ? { type, ours: "" } : { type };
+  const alert = el("div", { class: `alert ${kind}`, role: kind === "error" ? "alert" : "status", dataset },
     el("strong", { class: "alert-type" }, type),
     " ",
     el("span", { class: "alert-text" }, text ?? ""),
@@ -292,6 +371,12 @@ export function renderAlert({ type, text, code, cause, kind = "error" }) {
   close.addEventListener("click", () => alert.remove());
   box.prepend(alert);
   while (box.children.length > ALERT_LIMIT) box.lastElementChild.remove();
+}
+
+/** A later request of this page succeeded: the failures shown for earlier ones are history
+ *  (they stay in the event log). */
+export function dismissFailures() {
+  for (const alert of byId("alerts").querySelectorAll(".alert.error[data-ours]")) alert.remove();
 }
 
 function summary(direction, m) {
