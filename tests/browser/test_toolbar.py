@@ -117,7 +117,7 @@ async def test_a_full_call_by_clicking_shows_the_hubs_buttons_at_every_step(live
     await expect(variables.locator("dd").first).to_be_visible()
     await page.locator("#log-list summary").first.click()
     await expect(page.locator("#log-list pre").first).to_contain_text('"CallState": "connected"')
-    ARTIFACTS.mkdir(exist_ok=True)  # docs/toolbar.png is a copy of this screenshot
+    ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=ARTIFACTS / "toolbar-conference.png", full_page=True)
 
     await toolbar.press("customer", "disconnect")
@@ -394,3 +394,95 @@ async def test_log_out_and_back_in(live, page: Page):
     )
     await page.get_by_role("button", name="Log in").click()
     await at(toolbar, "no call", "Available")
+
+
+async def test_every_state_passes_axe_and_is_photographed(live, page: Page):
+    """axe-core finds no violation in any state a call passes through; each state's screenshot
+    is written to tests/artifacts/toolbar/ (the pictures in docs/toolbar/ are from this test)."""
+    toolbar = Toolbar(page, live.http)
+    await toolbar.open()
+    await toolbar.check_and_photograph("idle")
+    await ring(toolbar)
+    await toolbar.check_and_photograph("ringing")
+    await toolbar.press("agent", "answer")
+    await at(toolbar, "2-party connected", "Busy")
+    await toolbar.check_and_photograph("connected")
+    await toolbar.press("customer", "hold")
+    await at(toolbar, "2-party held", "Busy")
+    await toolbar.check_and_photograph("hold")
+    await toolbar.row("agent").get_by_label("Consult / transfer to").fill(THIRD)
+    await toolbar.press("agent", "consult")
+    await toolbar.simulate("Third party answers")
+    await at(toolbar, "consult: third party connected, customer held", "Busy")
+    await toolbar.check_and_photograph("consult")
+    await toolbar.press("agent", "conference")
+    await at(toolbar, "conference", "Busy")
+    await toolbar.check_and_photograph("conference")
+    await page.get_by_label("Command").select_option("Hold")
+    await toolbar.simulate("Fail next")
+    await toolbar.press("customer", "hold")
+    await expect(toolbar.alert("HOLD_CALL_FAILED")).to_be_visible()
+    await toolbar.check_and_photograph("failure")
+    await toolbar.press("customer", "disconnect")
+    await at(toolbar, "ACW", "AfterCallWork")
+    await toolbar.check_and_photograph("acw")
+    await page.goto(f"{live.http}/agent/agent9")
+    await expect(page.get_by_role("alert")).to_be_visible()
+    await toolbar.check_and_photograph("unknown-agent")
+
+
+async def test_state_selector_shows_the_actual_state_then_the_next_one(live, page: Page):
+    toolbar = Toolbar(page, live.http)
+    await toolbar.open()
+    selector = page.locator("#state-select")
+    chosen = selector.locator("option:checked")
+    await expect(chosen).to_have_text("Available (routable)")
+    await expect(page.locator("#state-select-label")).to_have_text("Agent state")
+
+    await ring(toolbar)
+    await toolbar.press("agent", "answer")
+    await at(toolbar, "2-party connected", "Busy")
+    await expect(chosen).to_have_text("Busy (now)")  # not "Available": the truth
+    await expect(chosen).to_be_disabled()
+
+    await selector.select_option("Break")
+    await page.get_by_role("button", name="Set state").click()
+    await expect(page.locator("#agent-next")).to_have_text("· next: Break")
+    await expect(page.locator("#state-select-label")).to_have_text("Next state")
+    await expect(chosen).to_have_text("Break (not routable)")
+    await toolbar.press("customer", "disconnect")
+    await at(toolbar, "ACW", "AfterCallWork")
+    await expect(chosen).to_have_text("Break (not routable)")  # still what comes next
+    await toolbar.press("agent", "clearContact")
+    await expect(page.locator("#agent-state")).to_have_text("Break")
+    await expect(page.locator("#state-select-label")).to_have_text("Agent state")
+    await expect(chosen).to_have_text("Break (not routable)")
+
+
+async def test_rows_read_as_sentences_and_the_agent_can_leave_a_conference(live, page: Page):
+    toolbar = Toolbar(page, live.http)
+    await toolbar.open()
+    await ring(toolbar)
+    head = toolbar.row("agent").locator(".conn-head")
+    await expect(head).to_contain_text("You")
+    await expect(head).not_to_contain_text("agent")  # no "Agent you agent"
+    await expect(toolbar.row("agent").locator(".status")).to_have_text("ringing")
+    waiting = toolbar.row("customer").locator(".status")
+    await expect(waiting).to_have_text("waiting for you")
+    await expect(toolbar.row("customer")).to_have_attribute("data-tone", "waiting")
+    colour = "(e) => getComputedStyle(e).color"
+    waiting_colour = await waiting.evaluate(colour)
+
+    await toolbar.press("agent", "answer")
+    await expect(waiting).to_have_text("connected")
+    assert await waiting.evaluate(colour) != waiting_colour  # green only once it is connected
+    await toolbar.row("agent").get_by_label("Consult / transfer to").fill(THIRD)
+    await toolbar.press("agent", "consult")
+    await toolbar.simulate("Third party answers")
+    await toolbar.press("agent", "conference")
+    await at(toolbar, "conference", "Busy")  # End call / Drop third party / Leave conference
+    await toolbar.press("agent", "transfer", "conference")  # "Leave conference"
+    # the agent left; customer and third party stay connected to each other
+    await expect(page.locator("#agent-state")).to_have_text("AfterCallWork")
+    await expect(toolbar.alert("TRANSFER_CALL_FAILED")).to_have_count(0)
+    await expect(page.locator("#log-list")).to_contain_text("sent InboundCall/Transfer")

@@ -5,12 +5,16 @@ Every wait is one of Playwright's auto-retrying expectations on visible page sta
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from playwright.async_api import Locator, Page, expect
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # gitignored: screenshots
+# axe-core from npm (tests/browser/axe/package.json, installed by `make deps` / `make test`)
+AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 
 CALL_BUTTONS = (
     "answer", "reject", "disconnect", "hold", "resume", "clearContact", "consult", "numberpad",
@@ -96,6 +100,27 @@ class Toolbar:
 
     def alert(self, error_type: str) -> Locator:
         return self.page.locator(f'#alerts [data-type="{error_type}"]')
+
+    async def axe_violations(self) -> list[dict[str, Any]]:
+        """What axe-core finds wrong with the page as it is now (every rule axe runs by
+        default: WCAG 2 A/AA and best practices)."""
+        assert AXE.exists(), f"{AXE} is missing: run `make deps`"
+        if not await self.page.evaluate("typeof window.axe !== 'undefined'"):
+            await self.page.add_script_tag(path=str(AXE))
+        found = await self.page.evaluate(
+            "async () => (await axe.run(document)).violations.map((v) => ({id: v.id,"
+            " impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' '))}))"
+        )
+        assert isinstance(found, list)
+        return found
+
+    async def check_and_photograph(self, state: str) -> None:
+        """axe finds nothing in this state; a screenshot of it goes to tests/artifacts/toolbar/
+        (docs/toolbar/ holds copies from a run)."""
+        violations = await self.axe_violations()
+        assert violations == [], f"axe in state {state!r}:\n{json.dumps(violations, indent=1)}"
+        (ARTIFACTS / "toolbar").mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=ARTIFACTS / "toolbar" / f"{state}.png", full_page=True)
 
     # --- doing --------------------------------------------------------------------------------
 
