@@ -77,9 +77,7 @@ class Toolbar:
         """The connection row of the (only) contact: agent, customer or third."""
         return self.page.locator(f'#contacts [data-role="{role}"]')
 
-    async def expect_buttons(
-        self, rows: Mapping[str, frozenset[str]], situation: str = ""
-    ) -> None:
+    async def expect_buttons(self, rows: Mapping[str, frozenset[str]], situation: str = "") -> None:
         """Exactly these connection rows are on screen, each showing exactly these buttons."""
         await expect(self.page.locator("#contacts [data-role]")).to_have_count(len(rows))
         for role, enabled in rows.items():
