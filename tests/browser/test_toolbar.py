@@ -80,6 +80,16 @@ async def ring(toolbar: Toolbar, number: str = CUSTOMER, queue: str = "Sales") -
     await expect(toolbar.page.locator(".contact h3")).to_have_text(f"Inbound call · {queue}")
 
 
+async def on_a_call(live, page: Page) -> Toolbar:
+    """The toolbar of agent1, on a call it answered."""
+    toolbar = Toolbar(page, live.http)
+    await toolbar.open()
+    await ring(toolbar)
+    await toolbar.press("agent", "answer")
+    await at(toolbar, "2-party connected", "Busy")
+    return toolbar
+
+
 async def test_a_full_call_by_clicking_shows_the_hubs_buttons_at_every_step(live, page: Page):
     toolbar = Toolbar(page, live.http)
     await toolbar.open()
@@ -128,11 +138,7 @@ async def test_a_full_call_by_clicking_shows_the_hubs_buttons_at_every_step(live
 
 
 async def test_a_failure_is_shown_with_its_type_and_nothing_changes(live, page: Page):
-    toolbar = Toolbar(page, live.http)
-    await toolbar.open()
-    await ring(toolbar)
-    await toolbar.press("agent", "answer")
-    await at(toolbar, "2-party connected", "Busy")
+    toolbar = await on_a_call(live, page)
 
     await page.get_by_label("Command").select_option("Hold")
     await toolbar.simulate("Fail next")
@@ -159,11 +165,7 @@ async def test_a_failure_is_shown_with_its_type_and_nothing_changes(live, page: 
 
 
 async def test_consult_waits_for_a_valid_target_typed_beside_it(live, page: Page):
-    toolbar = Toolbar(page, live.http)
-    await toolbar.open()
-    await ring(toolbar)
-    await toolbar.press("agent", "answer")
-    await at(toolbar, "2-party connected", "Busy")
+    toolbar = await on_a_call(live, page)
     consult = toolbar.row("agent").get_by_role("button", name="Consult", exact=True)
     transfer = toolbar.row("agent").get_by_role("button", name="Transfer", exact=True)
     target = toolbar.row("agent").get_by_label("Consult / transfer to")  # in the agent's row
@@ -266,11 +268,7 @@ async def test_resume_after_a_lost_connection_replays_what_was_missed(live, page
 async def test_after_the_hub_restarts_the_page_reconnects_and_shows_the_truth(live, page: Page):
     sockets: list[WebSocket] = []
     page.on("websocket", lambda ws: sockets.append(ws))
-    toolbar = Toolbar(page, live.http)
-    await toolbar.open()
-    await ring(toolbar)
-    await toolbar.press("agent", "answer")
-    await at(toolbar, "2-party connected", "Busy")
+    toolbar = await on_a_call(live, page)
     seen = live.hub.journal.last_seq("agent1")
 
     await live.stop_serving()
