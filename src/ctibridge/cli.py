@@ -8,6 +8,7 @@ import ipaddress
 import json
 import os
 import re
+import socket
 import sys
 import time
 from typing import Any
@@ -373,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _explain(e: Exception, url: str | None) -> str:
     """What went wrong talking to the hub, and the way out."""
+    from websockets.exceptions import InvalidURI
+
     from .client import ClientClosed
 
     if isinstance(e, ClientClosed):
@@ -385,12 +388,18 @@ def _explain(e: Exception, url: str | None) -> str:
         isinstance(e, OSError) and "Connect call failed" in str(e)
     ):
         return f"no hub at {url}: start one with `make run` or pass --url (or set CTIBRIDGE_URL)"
+    if isinstance(e, InvalidURI):  # not ws://, wss://, http:// or https://
+        return f"not a hub URL: {url} (e.g. ws://127.0.0.1:8765)"
+    if isinstance(e, socket.gaierror):
+        return f"no hub at {url}: its host name does not resolve (--url or CTIBRIDGE_URL)"
     if isinstance(e, TimeoutError):
         return f"no answer from the hub at {url} in time (--timeout)"
     return f"{type(e).__name__}: {e}"
 
 
 def main(argv: list[str] | None = None) -> int:
+    from websockets.exceptions import InvalidURI
+
     args = build_parser().parse_args(argv)
     try:
         if getattr(args, "is_async", False):
@@ -402,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         # Exit 0: the reader chose to stop, and `set -o pipefail` scripts must not fail on it
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (OSError, TimeoutError) as e:  # ClientClosed is a ConnectionError
+    except (OSError, TimeoutError, InvalidURI) as e:  # ClientClosed is a ConnectionError
         print(f"ctibridge: {_explain(e, getattr(args, 'url', None))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -79,11 +79,14 @@ class Client:
         sync: bool = True,
         max_size: int | None = 2**24,
     ) -> Client:
-        """Open ``url`` (``ws://host:port``) as an app of ``agent``.
+        """Open ``url`` (``ws://host:port``; ``http://`` is taken as ``ws://``) as an app of
+        ``agent``.
 
         With ``sync`` (and no ``resume_from``) waits for the two StateSync answers the hub sends
         first and keeps them in ``client.sync``.
         """
+        if url.startswith(("http://", "https://")):  # the hub's HTTP address names it too
+            url = "ws" + url.removeprefix("http")
         query: dict[str, str] = {"agent": agent}
         if resume_from is not None:
             query["resumeFrom"] = str(resume_from)

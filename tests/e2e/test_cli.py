@@ -161,13 +161,26 @@ async def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, 
     return process.returncode, out.decode(), err.decode()
 
 
-async def test_ctibridge_url_names_the_hub(live):
+@pytest.mark.parametrize("scheme", ["ws", "http"])  # the address the banner prints works too
+async def test_ctibridge_url_names_the_hub(live, scheme):
     request = '{"topic":"Agent","subtopic":"UpdateState","data":{"label":"Break"}}'
-    code, out, err = await run(
-        "send", "--agent", "agent1", request, env={"CTIBRIDGE_URL": live.url}
-    )
+    env = {"CTIBRIDGE_URL": f"{scheme}://127.0.0.1:{live.port}"}
+    code, out, err = await run("send", "--agent", "agent1", request, env=env)
     assert (code, err) == (0, "")
     assert json.loads(out.splitlines()[0])["message"]["data"]["state"] == "Break"
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("ftp://127.0.0.1:1", "not a hub URL: ftp://127.0.0.1:1 (e.g. ws://127.0.0.1:8765)"),
+        ("ws://nohost.invalid:8765", "its host name does not resolve"),
+    ],
+)
+async def test_a_bad_url_is_named(url, says):
+    code, out, err = await run("tail", "--agent", "agent1", "--url", url)
+    assert (code, out) == (2, "")
+    assert says in err and "Traceback" not in err
 
 
 async def test_no_hub_says_how_to_start_one():
