@@ -188,11 +188,12 @@ def run_python(block: Block, hub: MakeRun, tmp_path: Path) -> None:
     assert done.stdout.strip(), f"README {block.id} printed nothing"
 
 
-def check_serve(command: str, tmp_path: Path) -> None:
-    """A `ctibridge serve` line: the CLI accepts it, and its --config (the README's toml) loads."""
+def check_serve(command: str, block: Block, tmp_path: Path) -> None:
+    """A `ctibridge serve` line: the CLI accepts it, and its --config (the README's next toml
+    block) loads."""
     args = build_parser().parse_args(["serve", *shlex.split(command)])
     if args.config:
-        (toml,) = [b for b in BLOCKS if b.lang == "toml"]
+        toml = next(b for b in BLOCKS if b.lang == "toml" and b.line > block.line)
         path = tmp_path / args.config
         path.write_text(toml.text)
         load_settings(str(path), {}, {"backend": args.backend})
@@ -208,7 +209,7 @@ def shell_script(block: Block, hub: MakeRun, tmp_path: Path) -> str:
         elif make:
             lines.append(f"make -n {make[1]} > /dev/null")
         elif serve:
-            check_serve(serve[1], tmp_path)
+            check_serve(serve[1], block, tmp_path)
         else:
             lines.append(line)
     return "\n".join(lines) + "\n"
