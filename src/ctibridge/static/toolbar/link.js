@@ -34,6 +34,10 @@ export class Link {
     const query = new URLSearchParams({ agent: this.login });
     const seq = this.resumeFrom();
     if (seq !== null) query.set("resumeFrom", String(seq));
+    // a browser WebSocket cannot send headers: the token goes in the query (the hub's logs
+    // scrub it); it came from the URL fragment or the paste form (auth.js)
+    const token = window.ctibridgeAuth?.token();
+    if (token) query.set("token", token);
     return `${scheme}//${location.host}/ws?${query}`;
   }
 
@@ -60,6 +64,13 @@ export class Link {
       const final = FINAL_CLOSE[event.code];
       if (final) {
         this.setState("disconnected", `${final} (close ${event.code})`);
+        if (event.code === 4401 && window.ctibridgeAuth) {
+          // no token, or it expired: ask for one, then connect again (and resume)
+          window.ctibridgeAuth.ask(`The hub refused the token: ${event.reason || final}.`, () => {
+            this.failures = 0;
+            this.open();
+          });
+        }
         return;
       }
       const delay = RETRY_DELAYS[Math.min(this.failures, RETRY_DELAYS.length - 1)];
