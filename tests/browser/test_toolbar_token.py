@@ -14,7 +14,7 @@ from toolbar_page import Toolbar
 from livehub import LiveHub, start_live_hub, stop_live_hub
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub"))
-from hub_support import secured, token  # noqa: E402
+from hub_support import secured, token
 
 
 @pytest.fixture

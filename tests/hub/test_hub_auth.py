@@ -297,9 +297,7 @@ async def test_an_http_command_refused_to_its_sender_is_refused_in_the_response(
         ("[::1]:{port}", True),
     ],
 )
-async def test_without_tokens_only_loopback_host_names_are_served(
-    host: str, allowed: bool
-) -> None:
+async def test_without_tokens_only_loopback_host_names_are_served(host: str, allowed: bool) -> None:
     """DNS rebinding: a page of evil.example resolving to 127.0.0.1 is same-origin with the
     hub, so the Origin rule lets it in; its Host header still names evil.example."""
     live = await start_live_hub()

@@ -25,7 +25,7 @@ from ctibridge.hub import Hub
 from ctibridge.model import AgentState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hub"))
-from hub_support import close_of, secured, token  # noqa: E402
+from hub_support import close_of, secured, token
 
 
 @pytest.fixture
@@ -45,17 +45,26 @@ def snapshot(username: str) -> str:
     """A snapshot of a CCP signed in as ``username``, with a call ringing."""
     ringing = {"type": "connecting", "timestamp": 1}
     leg = {"connectionId": "c1", "type": "agent", "initial": False, "state": ringing}
-    customer = {"connectionId": "c2", "type": "inbound", "initial": True, "state": ringing,
-                "endpoint": {"phoneNumber": "+15550001111", "type": "telephone_number"}}  # fmt: skip
+    customer = {
+        "connectionId": "c2",
+        "type": "inbound",
+        "initial": True,
+        "state": ringing,
+        "endpoint": {"phoneNumber": "+15550001111", "type": "telephone_number"},
+    }
+    call = {
+        "contactId": "forged",
+        "type": "voice",
+        "state": ringing,
+        "connections": [leg, customer],
+    }
     return json.dumps(
         {
             "type": "snapshot",
             "snapshot": {
                 "state": {"name": "Available", "type": "routable"},
                 "availability": {"state": "Available", "timeStamp": 1},
-                "contacts": [{"contactId": "forged", "type": "voice",
-                              "state": {"type": "connecting", "timestamp": 1},
-                              "connections": [leg, customer]}],  # fmt: skip
+                "contacts": [call],
                 "snapshotTimestamp": 1,
                 "configuration": {"username": username, "name": username},
             },
@@ -100,7 +109,8 @@ async def test_a_ccp_signed_in_as_someone_else_is_refused_before_any_snapshot(
                 pass
     except websockets.ConnectionClosed:
         pass
-    assert (bridge.close_code, bridge.close_reason) == (4403, "the CCP is signed in as another user")
+    assert bridge.close_code == 4403
+    assert bridge.close_reason == "the CCP is signed in as another user"
     assert backend.status()["bridges"]["agent1"]["snapshots"] == 0  # type: ignore[index]
     assert served.hub.journal.last_seq("agent1") <= 1  # at most "bridge lost": no forged call
     received: list[dict[str, Any]] = []
