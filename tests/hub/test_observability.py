@@ -223,3 +223,40 @@ async def test_json_log_lines_carry_agent_contact_and_request(tmp_path: Path) ->
     assert answer["ts"].endswith("Z") and answer["level"] == "INFO"
     connected = next(line for line in lines if line["msg"] == "app connected")
     assert connected["agent"] == "agent1" and connected["conn"].startswith("c")
+
+
+async def test_dtmf_digits_are_masked_in_the_audit_log(tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    settings = Settings(sim_seed=5, auth=AuthSettings(insecure=True),
+                        audit=AuditSettings(path=str(audit)))  # fmt: skip
+    live = await start_live_hub(settings)
+    try:
+        ws = await websockets.connect(ws_url(live.url))
+        await recv_json(ws), await recv_json(ws)
+        await ws.send(request("Simulator", "IncomingCall", {"phoneNumber": "+15551234567"}, "r"))
+        [await recv_json(ws) for _ in range(3)]
+        await ws.send(request("InboundCall", "Answer", rid="a"))
+        [await recv_json(ws) for _ in range(3)]
+        await ws.send(request("InboundCall", "SendDTMF", "4111111111111111", rid="card"))
+        await recv_json(ws)
+        await ws.close()
+    finally:
+        await stop_live_hub(live)
+    text = audit.read_text()
+    entry = next(json.loads(line) for line in text.splitlines() if '"card"' in line)
+    assert entry["subtopic"] == "NumberPad" and entry["data"] == "****1111"
+    assert "4111111111111111" not in text
+
+
+def test_how_many_dtmf_digits_the_audit_log_keeps_is_configurable(tmp_path: Path) -> None:
+    from ctibridge.hub.audit import AuditLog
+
+    for visible, expected in ((4, "****5678"), (0, "****"), (-1, "12345678")):
+        path = tmp_path / f"audit{visible}.jsonl"
+        log = AuditLog(str(path), dtmf_visible=visible)
+        log.record({"subtopic": "NumberPad", "data": "12345678"})
+        log.record({"subtopic": "MakeCall", "data": {"phoneNumber": "+15551234567"}})
+        log.close()
+        first, second = (json.loads(line) for line in path.read_text().splitlines())
+        assert first["data"] == expected
+        assert second["data"] == {"phoneNumber": "+15551234567"}  # only keyed-in digits
