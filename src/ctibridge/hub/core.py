@@ -492,16 +492,20 @@ class Hub:
     def _journal_refusal(self, login: str, origin: str, request: Request) -> None:
         """A command while events cannot be journaled: its failure, to the sender only (a
         broadcast would have to be journaled first)."""
+        env = self._journal_error_event(request)
+        self.count_error(env.message.type)  # type: ignore[union-attr]
+        self.metrics.commands.labels(request.topic, request.subtopic, "refused").inc()
+        self._reply(login, origin, env)
+
+    @staticmethod
+    def _journal_error_event(request: Request) -> p.Envelope:
         try:
             type_, text = p.failure_for(request.subtopic)
         except KeyError:
             type_, text = "INVALID_DATA", p.ERROR_TEXT["INVALID_DATA"]
-        self.count_error(type_)
-        self.metrics.commands.labels(request.topic, request.subtopic, "refused").inc()
-        env = p.error_event(
+        return p.error_event(
             request.topic, type_, JOURNAL_UNAVAILABLE, text, request.raw, request.request_id
         )
-        self._reply(login, origin, env)
 
     def refuse_frame(self, conn: AppConnection, frame: bytes | str, type_: str, code: str) -> None:
         """Answer ``frame`` with a protocol error of ``type_`` (it is not carried out)."""
@@ -570,6 +574,10 @@ class Hub:
                 task.add_done_callback(self._tasks.discard)
         for done in self.engine.take_finished():
             self._finished(done)
+            if done.login in self._withheld and done.request.subtopic not in QUERIES:
+                # its events may have been withheld: the sender hears why (the StateSync sent
+                # when the journal recovers shows what the command did)
+                self._reply(done.login, done.origin, self._journal_error_event(done.request))
         if journaled and steps and self._withheld and self.journal_error is None:
             self._resync_withheld()
 
