@@ -351,7 +351,15 @@ class Hub:
         )  # fmt: skip
         if resume_from is not None:
             conn.held = []  # live events wait until the replay is out
-            task = asyncio.get_running_loop().create_task(self._replay(conn, resume_from))
+            until = self.journal.last_seq(login)  # what was sent so far: the replay's end
+            truth: list[str] = []
+            if self.boot_seq.get(login, 0) and resume_from <= self.boot_seq[login]:
+                # the app last saw the hub's previous life: after the replay (which ends with
+                # what changed while the hub was down) it also gets the truth as of now
+                sync = self.engine.sync(login, conn.id)
+                truth = [p.encode(o.envelope).decode() for o in sync if isinstance(o, Reply)]
+            replay = self._replay(conn, resume_from, until, truth)
+            task = asyncio.get_running_loop().create_task(replay)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
@@ -373,48 +381,50 @@ class Hub:
             self._resume_buckets[key] = bucket
         return bucket.take(now)
 
-    async def _replay(self, conn: AppConnection, resume_from: int) -> None:
-        """Send ``conn`` the journaled events after ``resume_from``, a page at a time, each page
-        read when its outbox has room for it (off the loop when the journal allows), then the
-        live events that waited meanwhile (those not already in the replay)."""
+    async def _replay(
+        self, conn: AppConnection, resume_from: int, until: int, truth: list[str]
+    ) -> None:
+        """Send ``conn`` the journaled events after ``resume_from`` up to ``until`` (the last
+        one sent when it connected), a page at a time, each page read when its outbox has room
+        for it (off the loop when the journal allows); then ``truth`` (a StateSync pair as of
+        its connecting, or nothing), then the live events that waited meanwhile."""
         login = conn.login
         size = max(1, self.settings.limits.replay_page)
         off_loop = getattr(self.journal, "reads_off_loop", False)
         after = resume_from
+        if after < 0 or after > until:  # unreadable, or a seq this journal never held
+            self._replay_gap(conn, after)
+            return
         try:
-            while conn.close_code is None:
+            while after < until:
                 while not conn.room(size) and conn.close_code is None:
                     await asyncio.sleep(0.02)  # the app first takes what it was sent
+                count = min(size, until - after)
                 if off_loop:
-                    page = await asyncio.to_thread(self.journal.since, login, after, size)
+                    page = await asyncio.to_thread(self.journal.since, login, after, count)
                 else:
-                    page = self.journal.since(login, after, size)
+                    page = self.journal.since(login, after, count)
                     await asyncio.sleep(0)  # other work runs between pages
                 if conn.close_code is not None:
                     return
-                if page is None:
+                if page is None or len(page) != count:
                     self._replay_gap(conn, after)
                     return
                 for data in page:
                     if not conn.enqueue(data.decode()):
                         return
-                after = max(after, 0) + len(page)
-                if len(page) < size:
-                    break
-            else:
-                return
+                after += count
         except Exception:  # a journal that cannot be read: the app starts afresh
             log.exception("resume replay failed", extra={"agent": login, "conn": conn.id})
             self._replay_gap(conn, after)
             return
         held, conn.held = conn.held or [], None
-        for seq, text in held:
-            if (seq is None or seq > after) and not conn.enqueue(text):
+        for text in truth:
+            if not conn.enqueue(text):
                 return
-        if self.boot_seq.get(login, 0) and resume_from <= self.boot_seq[login]:
-            # the app last saw the hub's previous life: after the replay (which ends with what
-            # changed while the hub was down) it also gets the current truth
-            self._run(self.engine.sync(login, conn.id), only=conn)
+        for _, text in held:  # all of them came after `until`
+            if not conn.enqueue(text):
+                return
 
     def _replay_gap(self, conn: AppConnection, after: int) -> None:
         """The journal no longer has what ``conn`` asked for: the current state + RESUME_GAP.
@@ -435,6 +445,7 @@ class Hub:
                 conn.push(text)
 
     def detach(self, conn: AppConnection) -> None:
+        conn.shut(1000, "")  # a replay still being read for it stops
         if self.connections.get(conn.login, {}).pop(conn.id, None) is not None:
             self.connection_count -= 1
             self.metrics.connections.dec()
@@ -611,6 +622,8 @@ class Hub:
         if self._recovery is None or self._recovery.done():
             with contextlib.suppress(RuntimeError):  # no loop: the next step tries again
                 self._recovery = asyncio.get_running_loop().create_task(self._retry_journal())
+                self._tasks.add(self._recovery)
+                self._recovery.add_done_callback(self._tasks.discard)
 
     def _journal_recovered(self) -> None:
         log.warning("journal writes succeed again", extra={"kind": "journal"})

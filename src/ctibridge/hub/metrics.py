@@ -25,8 +25,8 @@ class HubMetrics:
         )
         self.rejected = Counter(
             "ctibridge_connections_rejected",
-            "Connections refused, by reason (auth, forbidden, origin, unknown_agent, "
-            "agent_limit, hub_limit, draining)",
+            "Connections refused, by reason (auth, forbidden, origin, host, unknown_agent, "
+            "agent_limit, hub_limit, resume_rate, draining)",
             ["reason"],
             registry=r,
         )
