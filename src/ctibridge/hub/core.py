@@ -585,7 +585,8 @@ class Hub:
                 task.add_done_callback(self._tasks.discard)
         for done in self.engine.take_finished():
             self._finished(done)
-            if done.login in self._withheld and done.request.subtopic not in QUERIES:
+            withheld = self.journal_error is not None and done.login in self._withheld
+            if withheld and done.request.subtopic not in QUERIES:
                 # its events may have been withheld: the sender hears why (the StateSync sent
                 # when the journal recovers shows what the command did)
                 self._reply(done.login, done.origin, self._journal_error_event(done.request))
