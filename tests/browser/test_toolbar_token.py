@@ -31,6 +31,7 @@ async def test_the_token_in_the_fragment_opens_the_toolbar_and_leaves_the_addres
 ) -> None:
     requested: list[str] = []
     page.on("request", lambda r: requested.append(r.url))
+    page.on("websocket", lambda ws: requested.append(ws.url))
     grant = token("agent1")
     await page.goto(f"{hub.http}/agent/agent1#token={grant}")
     await Toolbar(page, hub.http).expect_link("connected")
@@ -39,7 +40,9 @@ async def test_the_token_in_the_fragment_opens_the_toolbar_and_leaves_the_addres
     assert await page.evaluate("sessionStorage.getItem('ctibridge.token')") == grant
     # the page's own URL never carried it to the server (fragments are not sent)
     assert f"{hub.http}/agent/agent1" in requested
-    assert not any(grant in url for url in requested if url.startswith("http"))
+    # nor did any other URL, the WebSocket's included (its token rides in a subprotocol)
+    assert any(url.startswith("ws://") for url in requested)
+    assert not any(grant in url for url in requested)
     # a reload (the token only in sessionStorage now) connects again
     await page.reload()
     await Toolbar(page, hub.http).expect_link("connected")

@@ -333,3 +333,13 @@ async def test_a_hub_with_tokens_serves_any_host_name(hub: LiveHub) -> None:
     async with httpx.AsyncClient(base_url=hub.http) as http:
         r = await http.get("/healthz", headers={"Host": "cti.example.com"})
     assert r.status_code == 200
+
+
+async def test_a_browser_sends_its_token_in_a_subprotocol_not_the_url(hub: LiveHub) -> None:
+    """What the toolbar and the bridge page do (a browser WebSocket cannot set headers)."""
+    offer = ["ctibridge", f"ctibridge.token.{token('agent1')}"]
+    ws = await synced(ws_url(hub.url), subprotocols=offer)  # type: ignore[arg-type]
+    assert ws.subprotocol == "ctibridge"
+    await ws.close()
+    code, _, _ = await close_of(ws_url(hub.url, "agent2"), subprotocols=offer)
+    assert code == 4403

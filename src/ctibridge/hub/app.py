@@ -66,10 +66,26 @@ def _forbidden(login: str) -> p.ProtocolError:
     return p.ProtocolError("FORBIDDEN", f"the token does not allow agent {login}", topic="System")
 
 
+# a browser's WebSocket cannot send headers; its page offers the subprotocols "ctibridge" and
+# "ctibridge.token.<token>" instead of putting the token in the URL (the hub answers "ctibridge")
+SUBPROTOCOL = "ctibridge"
+TOKEN_SUBPROTOCOL = "ctibridge.token."
+
+
+def _offered(conn: HTTPConnection) -> list[str]:
+    header = conn.headers.get("sec-websocket-protocol") or ""
+    return [part.strip() for part in header.split(",") if part.strip()]
+
+
 def _token(conn: HTTPConnection, query: bool) -> str | None:
+    """The request's token: ``Authorization: Bearer``; for WebSockets (``query``) also the
+    token subprotocol or ``?token=``."""
     header = auth.bearer(conn.headers.get("authorization"))
     if header is not None or not query:
         return header
+    for offered in _offered(conn):
+        if offered.startswith(TOKEN_SUBPROTOCOL):
+            return offered[len(TOKEN_SUBPROTOCOL) :] or None
     return conn.query_params.get("token") or None
 
 
@@ -110,7 +126,7 @@ def create_app(hub: Hub) -> Starlette:
     async def admit(ws: WebSocket, login: str) -> auth.Grant | bool | None:
         """Accept ``ws`` and check its Origin and token for ``login``: the grant (None without
         tokens), or False once it was refused and closed."""
-        await ws.accept()
+        await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in _offered(ws) else None)
         if not origin_ok(ws):
             await refuse(ws, CLOSE_FORBIDDEN, "origin not allowed", "origin", login)
             return False

@@ -389,17 +389,15 @@
   });
 
   // the hub token (toolbar/auth.js: from the URL fragment or the paste form)
-  const auth = /** @type {{token: () => string | null, ask: (why: string, done: () => void) => void}} */ (
+  const auth = /** @type {{protocols: () => string[], ask: (why: string, done: () => void) => void}} */ (
     /** @type {any} */ (window).ctibridgeAuth
   );
 
   function openSocket() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const token = auth ? auth.token() : null;
     const url =
-      scheme + "//" + location.host + settings.wsPath + "?agent=" + encodeURIComponent(settings.agent) +
-      (token ? "&token=" + encodeURIComponent(token) : "");
-    const ws = new WebSocket(url);
+      scheme + "//" + location.host + settings.wsPath + "?agent=" + encodeURIComponent(settings.agent);
+    const ws = new WebSocket(url, auth ? auth.protocols() : []); // the token rides in a subprotocol
     socket = ws;
     show("status-hub", "connecting");
     ws.onopen = () => {

@@ -76,5 +76,12 @@
     };
   }
 
-  window.ctibridgeAuth = { token, headers, ask, forget: () => store(null) };
+  /** The subprotocols that carry the token on a WebSocket (a browser cannot set headers, and a
+   *  URL's query would put the token in request lines): pass to `new WebSocket(url, ...)`. */
+  function protocols() {
+    const value = token();
+    return value ? ["ctibridge", `ctibridge.token.${value}`] : [];
+  }
+
+  window.ctibridgeAuth = { token, headers, protocols, ask, forget: () => store(null) };
 })();

@@ -34,15 +34,13 @@ export class Link {
     const query = new URLSearchParams({ agent: this.login });
     const seq = this.resumeFrom();
     if (seq !== null) query.set("resumeFrom", String(seq));
-    // a browser WebSocket cannot send headers: the token goes in the query (the hub's logs
-    // scrub it); it came from the URL fragment or the paste form (auth.js)
-    const token = window.ctibridgeAuth?.token();
-    if (token) query.set("token", token);
     return `${scheme}//${location.host}/ws?${query}`;
   }
 
   open() {
-    const socket = new WebSocket(this.url());
+    // the token (from the URL fragment or the paste form: auth.js) rides in a subprotocol,
+    // never in the URL
+    const socket = new WebSocket(this.url(), window.ctibridgeAuth?.protocols() ?? []);
     this.socket = socket;
     socket.addEventListener("open", () => {
       this.failures = 0;
