@@ -178,6 +178,10 @@ async def test_a_failing_journal_withholds_events_refuses_commands_and_recovers(
             assert "ProgrammingError" in health.json()["journal"]["error"]
             assert value(metrics, "ctibridge_journal_errors_total") >= 1
             assert value(metrics, "ctibridge_journal_available") == 0
+            # over HTTP the refusal is the response (it goes to the sender only)
+            post = await http.post("/agents/agent1/messages", content=request("Agent", "Logout"))
+            assert post.status_code == 503
+            assert post.json()["message"]["code"] == "journal unavailable"
             journal._db = db  # type: ignore[attr-defined]  # the disk has room again
             # recovered by itself: the apps get the current state (the ringing call)
             sync = await recv_json(ws)
