@@ -103,3 +103,21 @@ async def test_client_commands_carry_the_token(capsys: pytest.CaptureFixture[str
         assert "pass --token or set CTIBRIDGE_TOKEN" in err and "4401" in err
     finally:
         await stop_live_hub(live)
+
+
+def test_token_create_url_prints_the_ready_to_open_toolbar_link(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CTIBRIDGE_AUTH_SECRET", SECRET)
+    args = ["token", "create", "--agent", "agent1", "--agent", "agent 2", "--app", "toolbar"]
+    assert main([*args, "--url", "https://cti.example.com/"]) == 0
+    lines = capsys.readouterr().out.split()
+    assert [line.split("#")[0] for line in lines] == [
+        "https://cti.example.com/agent/agent1",
+        "https://cti.example.com/agent/agent%202",
+    ]
+    token = lines[0].split("#token=")[1]
+    assert lines[1].endswith(f"#token={token}")
+    assert auth.verify(SECRET, token, int(time.time())).agents == {"agent1", "agent 2"}
+    assert main([*args[:4], "--app", "t", "--url"]) == 0  # the configured host and port
+    assert capsys.readouterr().out.startswith("http://127.0.0.1:8765/agent/agent1#token=ctb1.")

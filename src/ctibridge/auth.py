@@ -165,3 +165,26 @@ def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...
         return True
     parts = urlsplit(origin)
     return bool(host) and parts.scheme in ("http", "https") and parts.netloc == (host or "").lower()
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+def loopback_host(host: str | None) -> bool:
+    """Is ``host`` (a Host header: name, optional ``:port``) a loopback name?
+
+    A hub without tokens serves this machine only; a page of another site whose DNS name
+    resolves to 127.0.0.1 (DNS rebinding) is same-origin with the hub as far as the browser
+    knows, but its requests still carry its own name in ``Host``."""
+    if not host:
+        return False
+    host = host.strip().lower()
+    if host.startswith("["):
+        name, _, rest = host.partition("]")
+        name += "]"
+    else:
+        name, _, port = host.partition(":")
+        rest = ":" + port if port else ""
+    if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+        return False
+    return name in LOOPBACK_HOSTS

@@ -12,6 +12,7 @@ import socket
 import sys
 import time
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 
@@ -126,7 +127,16 @@ def _token_create(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as e:
         print(f"ctibridge: {e}", file=sys.stderr)
         return 2
-    print(token)
+    if args.url is None:
+        print(token)
+        return 0
+    # the token rides in the fragment: the browser never sends it, the page keeps it (auth.js)
+    base = (args.url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    bridge = settings.backend in ("streams", "hybrid")
+    for login in dict.fromkeys(args.agent):
+        print(f"{base}/agent/{quote(login, safe='')}#token={token}")
+        if bridge:  # the agent's Streams bridge page takes the same token
+            print(f"{base}/bridge?agent={quote(login, safe='')}#token={token}")
     return 0
 
 
@@ -364,6 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--app", required=True, help="the app's name (in the audit log)")
     create.add_argument("--ttl", help="lifetime: 3600, 15m, 8h, 30d or never (default 24h)")
     create.add_argument("--config", help="TOML configuration file (for [auth] secret_file)")
+    create.add_argument(
+        "--url", nargs="?", const="", metavar="HUB",
+        help="print the toolbar link of each agent, token included (HUB default: http://HOST:PORT "
+        "of the config)",
+    )  # fmt: skip
     create.set_defaults(func=_token_create)
     secret = token_sub.add_parser(
         "secret", help="print a new random secret", description="Print a new random secret."

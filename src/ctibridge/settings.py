@@ -43,6 +43,15 @@ class LimitSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_connections_per_agent: int = 32
     # messages waiting to be written to one app before it is dropped as too slow (close 1013)
     send_queue: int = 10_000
+    # ... or this many bytes waiting, or an app this many seconds behind (its oldest waiting
+    # message queued that long ago): a stalled app is dropped long before the count is reached
+    send_queue_bytes: int = 8 << 20
+    send_queue_age_s: float = 30.0
+    # resuming (resumeFrom=) reads the journal in pages of this many events, off the event loop;
+    # each token (each app without tokens) may start this many resumes per second (burst)
+    replay_page: int = 500
+    resume_rate_per_s: float = 1.0
+    resume_burst: int = 10
     # WebSocket frames and HTTP bodies up to this size are read (and answered FRAME_TOO_LARGE
     # above 64 KiB); larger WebSocket frames close the connection (1009)
     max_message_bytes: int = 1 << 20
@@ -73,6 +82,9 @@ class JournalSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class AuditSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # JSON lines, one per command (who, what, result); None: the "ctibridge.audit" logger
     path: str | None = None
+    # NumberPad digits (card numbers, PINs) are written as "****1234": only the last this many
+    # digits are kept; -1 writes them in full
+    dtmf_visible_digits: int = 4
 
 
 class LogSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -105,6 +105,8 @@ class HubProcess:
         self.config.write_text(config)
         self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
+        # runs in the child before the hub starts (e.g. resource limits: a disk that fills up)
+        self.preexec: Any = None
         self.url = f"ws://127.0.0.1:{self.port}"
         self.http = f"http://127.0.0.1:{self.port}"
         self.runs = 0
@@ -116,6 +118,7 @@ class HubProcess:
             [sys.executable, "-m", "ctibridge.cli", "serve", "--port", str(self.port),
              "--config", str(self.config), *self.args],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=self.preexec,
         )  # fmt: skip
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

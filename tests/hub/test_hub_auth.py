@@ -3,9 +3,11 @@ FORBIDDEN with nothing changed, origins, HTTP, and no credential in any log line
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -223,3 +225,128 @@ async def test_no_credential_reaches_a_log_line_or_an_event(hub: LiveHub) -> Non
         assert secret not in text
     # events carry no secret of the hub (the app's own request is echoed to that app only)
     assert not any(SECRET in m for m in received)
+
+
+# --- round 2 ------------------------------------------------------------------------------------
+
+
+async def test_a_socket_is_closed_4401_when_its_token_expires(hub: LiveHub) -> None:
+    """A token's expiry ends the connection it opened: the app renews by reconnecting."""
+    ws = await synced(ws_url(hub.url, token=token("agent1", ttl=2)))
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                await ws.recv()
+    except websockets.ConnectionClosed:
+        pass
+    assert (ws.close_code, ws.close_reason) == (4401, "token expired")
+    # and what it sends after that drives nothing: the agent is as it was
+    assert hub.hub.journal.last_seq("agent1") == 0
+    ws = await synced(ws_url(hub.url, token=token("agent1")))  # renewed
+    await ws.close()
+
+
+async def test_healthz_names_nothing_without_a_token(hub: LiveHub) -> None:
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        bare = await http.get("/healthz")
+        forged = await http.get("/healthz", headers={"Authorization": "Bearer ctb1.x.y"})
+        full = await http.get("/healthz", headers={"Authorization": f"Bearer {token('agent1')}"})
+    assert (bare.status_code, bare.json()) == (200, {"status": "ok"})
+    assert forged.json() == {"status": "ok"}
+    assert "agent1" not in bare.text and "journal" not in bare.text
+    assert full.status_code == 200 and full.json()["journal"]["kind"] == "memory"
+    assert full.json()["connections"] == 0
+
+
+async def test_another_agents_contact_and_a_contact_that_does_not_exist_look_alike(
+    hub: LiveHub,
+) -> None:
+    one = await synced(ws_url(hub.url, "agent1", token=token("agent1")))
+    two = await synced(ws_url(hub.url, "agent2", token=token("agent2")))
+    await two.send(request("Simulator", "IncomingCall", {"phoneNumber": "+15551234567"}, "r"))
+    ringing = [await recv_json(two) for _ in range(3)]
+    real = ringing[0]["message"]["call"]["ResponseActual"]["contactId"]
+    fake = "00000000-0000-4000-8000-000000000000"
+    answers = {}
+    for some_id in (real, fake):
+        await one.send(request("InboundCall", "Hold", some_id, rid="h"))
+        error = await recv_json(one)
+        answers[some_id] = (error["subtopic"], error["message"]["type"], error["message"]["text"])
+        assert "seq" not in error
+        assert error["message"]["code"] == f"{some_id} is not a contact of agent1"
+    assert answers[real] == answers[fake] == ("Error", "FORBIDDEN", "Not allowed for this agent.")
+    await one.close()
+    await two.close()
+
+
+async def test_an_http_command_refused_to_its_sender_is_refused_in_the_response(
+    hub: LiveHub,
+) -> None:
+    """FORBIDDEN goes to the sender only: over HTTP the response is the sender."""
+    headers = {"Authorization": f"Bearer {token('agent1')}"}
+    body = {"channel": "Amazon", "topic": "InboundCall", "subtopic": "Hold", "source": "crm",
+            "data": "nope", "requestId": "h1"}  # fmt: skip
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        r = await http.post("/agents/agent1/messages", json=body, headers=headers)
+    assert r.status_code == 403
+    answer = r.json()
+    assert (answer["subtopic"], answer["requestId"]) == ("Error", "h1")
+    assert answer["message"]["type"] == "FORBIDDEN"
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("evil.example:{port}", False),
+        ("127.0.0.1.evil.example", False),
+        ("127.0.0.1:{port}", True),
+        ("localhost:{port}", True),
+        ("[::1]:{port}", True),
+    ],
+)
+async def test_without_tokens_only_loopback_host_names_are_served(host: str, allowed: bool) -> None:
+    """DNS rebinding: a page of evil.example resolving to 127.0.0.1 is same-origin with the
+    hub, so the Origin rule lets it in; its Host header still names evil.example."""
+    live = await start_live_hub()
+    try:
+        name = host.format(port=live.port)
+        origin = f"http://{name}"
+        headers = {"Host": name, "Origin": origin}
+        async with httpx.AsyncClient(base_url=live.http) as http:
+            post = await http.post(
+                "/agents/agent1/messages",
+                content=request("Agent", "UpdateState", {"label": "Break"}),
+                headers={**headers, "Content-Type": "text/plain"},
+            )
+            page = await http.get("/agent/agent1", headers=headers)
+        assert post.status_code == (202 if allowed else 403)
+        assert page.status_code == (200 if allowed else 403)
+        # the browser's view: the URL names the rebound host, the socket reaches 127.0.0.1
+        url = ws_url(f"ws://{name}")
+        sock = socket.create_connection(("127.0.0.1", live.port))
+        if allowed:
+            ws = await synced(url, origin=origin, sock=sock)
+            await ws.close()
+        else:
+            code, reason, messages = await close_of(url, origin=origin, sock=sock)
+            assert (code, reason, messages) == (4403, "host not allowed", [])
+    finally:
+        await stop_live_hub(live)
+
+
+async def test_a_hub_with_tokens_serves_any_host_name(hub: LiveHub) -> None:
+    """Behind a proxy the hub has a real name: with tokens on, a page without one can do
+    nothing anyway."""
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        r = await http.get("/healthz", headers={"Host": "cti.example.com"})
+    assert r.status_code == 200
+
+
+async def test_a_browser_sends_its_token_in_a_subprotocol_not_the_url(hub: LiveHub) -> None:
+    """What the toolbar and the bridge page do (a browser WebSocket cannot set headers)."""
+    offer = ["ctibridge", f"ctibridge.token.{token('agent1')}"]
+    ws = await synced(ws_url(hub.url), subprotocols=offer)  # type: ignore[arg-type]
+    assert ws.subprotocol == "ctibridge"
+    await ws.close()
+    code, _, _ = await close_of(ws_url(hub.url, "agent2"), subprotocols=offer)
+    assert code == 4403

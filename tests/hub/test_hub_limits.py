@@ -10,6 +10,7 @@ import socket
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 from hub_support import close_of, insecure, recv_json, request, ws_url
 
@@ -158,9 +159,19 @@ def shrink_server_side(live: LiveHub, client: socket.socket) -> None:
     raise AssertionError("the hub has no connection from that socket")
 
 
-async def test_a_stalled_reader_is_dropped_and_the_other_app_receives_everything() -> None:
-    queue = 50
-    live = await start_live_hub(insecure(send_queue=queue, rate_per_s=1e6, rate_burst=1_000_000))
+@pytest.mark.parametrize(
+    ("bound", "reason"),
+    [
+        ({"send_queue": 50}, "too slow: 50 messages waiting"),
+        # a few large events fill memory long before the count: bytes bound it too
+        ({"send_queue": 10_000, "send_queue_bytes": 20_000}, "too slow: over 20000 bytes waiting"),
+    ],
+    ids=["messages", "bytes"],
+)
+async def test_a_stalled_reader_is_dropped_and_the_other_app_receives_everything(
+    bound: dict[str, int], reason: str
+) -> None:
+    live = await start_live_hub(insecure(rate_per_s=1e6, rate_burst=1_000_000, **bound))
     try:
         sock = small_socket(live.port)
         stalled = await synced(ws_url(live.url), sock=sock, max_queue=1)
@@ -197,8 +208,8 @@ async def test_a_stalled_reader_is_dropped_and_the_other_app_receives_everything
                     got.append(json.loads(frame))
         except websockets.ConnectionClosed:
             pass
-        assert stalled.close_code == 1013
-        assert stalled.close_reason == f"too slow: {queue} messages waiting"
+        assert stalled.close_code == 1013  # a clean close it reads, not an abort (1006)
+        assert stalled.close_reason == reason
         assert [m["seq"] for m in got] == list(range(1, len(got) + 1))
         assert len(got) < dropped_at
         metrics = (await httpx.AsyncClient().get(f"{live.http}/metrics")).text
@@ -206,3 +217,18 @@ async def test_a_stalled_reader_is_dropped_and_the_other_app_receives_everything
         await healthy.close()
     finally:
         await stop_live_hub(live)
+
+
+def test_an_app_too_far_behind_is_dropped_before_its_queue_fills(monkeypatch: Any) -> None:
+    """The oldest message waiting for longer than send_queue_age_s drops the app (1013)."""
+    from ctibridge.hub import core
+
+    now = [100.0]
+    monkeypatch.setattr(core.time, "monotonic", lambda: now[0])
+    conn = core.AppConnection("c1", "agent1", limit=10_000, max_bytes=0, max_age_s=30.0)
+    assert conn.push("one") and conn.push("two")
+    now[0] += 29.0
+    assert conn.push("three")  # 29 s behind: still there
+    now[0] += 2.0
+    assert not conn.push("four")  # 31 s behind
+    assert (conn.close_code, conn.close_reason) == (1013, "too slow: more than 30 s behind")

@@ -13,6 +13,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import httpx
 import websockets
 from hub_support import close_of, hub_process, insecure, recv_json, request, ws_url
 
@@ -176,3 +177,69 @@ async def test_sigterm_drains_and_flushes_the_journal(tmp_path: Path) -> None:
         assert "auth:    OFF (--insecure)" in hub.log()  # the banner says so
         lines = [json.loads(line) for line in hub.log().splitlines() if line.startswith("{")]
         assert {"app connected", "app disconnected"} <= {line["msg"] for line in lines}
+
+
+async def test_a_frame_during_the_drain_is_answered_shutting_down() -> None:
+    live = await start_live_hub(insecure())
+    try:
+        app = await websockets.connect(ws_url(live.url))
+        await recv_json(app), await recv_json(app)
+        live.hub.draining = True  # what drain() does first (SIGTERM)
+        await app.send(request("Agent", "UpdateState", {"label": "Break"}, rid="late"))
+        answer = await recv_json(app)
+        assert (answer["subtopic"], answer["requestId"]) == ("Error", "late")
+        assert answer["message"]["type"] == "SHUTTING_DOWN"
+        assert answer["message"]["request"]["subtopic"] == "UpdateState"
+        assert live.hub.journal.last_seq("agent1") == 0  # not carried out
+        async with httpx.AsyncClient(base_url=live.http) as http:
+            r = await http.post("/agents/agent1/messages", content=request("Agent", "Login"))
+        assert r.status_code == 503 and r.json()["message"]["type"] == "SHUTTING_DOWN"
+        live.hub.draining = False
+        await app.close()
+    finally:
+        await stop_live_hub(live)
+
+
+async def test_healthz_answers_503_while_draining_instead_of_refusing() -> None:
+    """The listener stays open during the drain: a health check gets 503 "draining", a new
+    socket 1012, not a refused connection."""
+    from ctibridge.backends.sim import SimBackend
+    from ctibridge.clock import ManualClock
+    from ctibridge.hub import Hub
+    from ctibridge.hub.server import HubServer, uvicorn_config
+
+    clock = ManualClock()
+    backend = SimBackend(clock, seed=3)
+    release = asyncio.Event()
+    execute = backend.execute
+
+    async def slow_execute(login: str, action: Any) -> None:  # a backend call that hangs
+        await release.wait()
+        await execute(login, action)
+
+    backend.execute = slow_execute  # type: ignore[method-assign]
+    hub = Hub(backend, clock, insecure(drain_timeout_s=10.0))
+    server = HubServer(hub, uvicorn_config(hub, host="127.0.0.1", port=0))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    url, http = f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}"
+    app = await websockets.connect(ws_url(url))
+    await recv_json(app), await recv_json(app)
+    await app.send(request("Agent", "UpdateState", {"label": "Break"}, rid="slow"))
+    while hub.engine.sessions["agent1"].inflight is None:
+        await asyncio.sleep(0.01)
+    server.should_exit = True  # what SIGTERM does
+    while not hub.draining:
+        await asyncio.sleep(0.01)
+    status, body = await asyncio.to_thread(_get, f"{http}/healthz")
+    assert (status, body["status"]) == (503, "draining")
+    code, reason, _ = await close_of(ws_url(url))
+    assert (code, reason) == (1012, "server shutting down")
+    release.set()  # the command finishes; the app gets its event, then 1012
+    event = await recv_json(app)
+    assert (event["subtopic"], event["requestId"]) == ("SetAgentState", "slow")
+    await asyncio.wait_for(task, 20)
+    await asyncio.wait_for(app.wait_closed(), 5)
+    assert app.close_code == 1012

@@ -16,6 +16,7 @@ from hub_support import SECRET, close_of, recv_json, request, token, ws_url
 from prometheus_client.parser import text_string_to_metric_families
 
 from ctibridge.hub import logs
+from ctibridge.protocol import decode_request
 from ctibridge.settings import AuditSettings, AuthSettings, JournalSettings, Settings
 from livehub import start_live_hub, stop_live_hub
 
@@ -84,7 +85,10 @@ async def test_metrics_audit_and_health(tmp_path: Path) -> None:
         }  # fmt: skip
         async with httpx.AsyncClient(base_url=live.http) as http:
             metrics = samples((await http.get("/metrics")).text)
-            health = await http.get("/healthz")
+            health = await http.get("/healthz", headers={"Authorization": f"Bearer {grant}"})
+            bare = await http.get("/healthz")
+        # without a token /healthz names nothing: no agents, no journal path
+        assert (bare.status_code, bare.json()) == (200, {"status": "ok"})
         m = metrics
         c = "ctibridge_commands_total"
         assert value(m, c, topic="InboundCall", subtopic="Answer", outcome="ok") == 1
@@ -139,9 +143,12 @@ async def test_metrics_audit_and_health(tmp_path: Path) -> None:
         await stop_live_hub(live)
 
 
-async def test_a_failing_journal_is_reported_and_apps_still_get_their_events(
+async def test_a_failing_journal_withholds_events_refuses_commands_and_recovers(
     tmp_path: Path,
 ) -> None:
+    """An event that is not journaled is never sent: while writes fail the agent's commands get
+    `…_FAILED` "journal unavailable", /healthz is 503 and the metric says so; once writes
+    succeed again the hub recovers by itself and the apps get the current state."""
     settings = Settings(sim_seed=5, auth=AuthSettings(insecure=True),
                         journal=JournalSettings(path=str(tmp_path / "journal.db")))  # fmt: skip
     live = await start_live_hub(settings)
@@ -152,17 +159,45 @@ async def test_a_failing_journal_is_reported_and_apps_still_get_their_events(
         db = journal._db  # type: ignore[attr-defined]
         journal._db = sqlite3.connect(":memory:")  # type: ignore[attr-defined]
         journal._db.close()  # type: ignore[attr-defined]  # every write now fails
+        # a change the backend makes by itself (a call rings): not journaled, so not sent
+        ring = decode_request(request("Simulator", "IncomingCall", {"phoneNumber": "+15551234567"}))
+        live.hub.backend.simulate("agent1", "IncomingCall", ring.data)  # type: ignore[attr-defined]
         await ws.send(request("Agent", "UpdateState", {"label": "Break"}, "u"))
-        event = await recv_json(ws)
-        assert (event["subtopic"], event["requestId"], event["seq"]) == ("SetAgentState", "u", 1)
+        refusal = await recv_json(ws)
+        assert refusal["subtopic"] == "Error" and refusal["requestId"] == "u"
+        assert refusal["message"]["type"] == "UPDATE_AGENT_STATE_FAILED"
+        assert refusal["message"]["code"] == "journal unavailable"
+        assert "seq" not in refusal
+        await ws.send(request("Agent", "GetStates", rid="q"))  # reads still work
+        assert (await recv_json(ws))["requestId"] == "q"
         async with httpx.AsyncClient(base_url=live.http) as http:
             health = await http.get("/healthz")
             metrics = samples((await http.get("/metrics")).text)
-        assert health.status_code == 503
-        assert health.json()["status"] == "degraded"
-        assert "ProgrammingError" in health.json()["journal"]["error"]
-        assert value(metrics, "ctibridge_journal_errors_total") >= 1
-        journal._db = db  # type: ignore[attr-defined]
+            assert health.status_code == 503
+            assert health.json()["status"] == "degraded"
+            assert "ProgrammingError" in health.json()["journal"]["error"]
+            assert value(metrics, "ctibridge_journal_errors_total") >= 1
+            assert value(metrics, "ctibridge_journal_available") == 0
+            # over HTTP the refusal is the response (it goes to the sender only)
+            post = await http.post("/agents/agent1/messages", content=request("Agent", "Logout"))
+            assert post.status_code == 503
+            assert post.json()["message"]["code"] == "journal unavailable"
+            journal._db = db  # type: ignore[attr-defined]  # the disk has room again
+            # recovered by itself: the apps get the current state (the ringing call)
+            sync = await recv_json(ws)
+            assert (sync["topic"], sync["subtopic"]) == ("Agent", "StateSync")
+            call_sync = await recv_json(ws)
+            assert call_sync["subtopic"] == "StateSync"
+            health = await http.get("/healthz")
+            assert health.status_code == 200
+            metrics = samples((await http.get("/metrics")).text)
+            assert value(metrics, "ctibridge_journal_available") == 1
+        await ws.send(request("Agent", "UpdateState", {"label": "Break"}, "v"))
+        event = await recv_json(ws)
+        assert (event["subtopic"], event["requestId"]) == ("SetAgentState", "v")
+        # every event sent is in the journal under its seq
+        stored = journal.since("agent1", event["seq"] - 1, 1)
+        assert stored is not None and json.loads(stored[0]) == event
         await ws.close()
     finally:
         await stop_live_hub(live)
@@ -192,3 +227,40 @@ async def test_json_log_lines_carry_agent_contact_and_request(tmp_path: Path) ->
     assert answer["ts"].endswith("Z") and answer["level"] == "INFO"
     connected = next(line for line in lines if line["msg"] == "app connected")
     assert connected["agent"] == "agent1" and connected["conn"].startswith("c")
+
+
+async def test_dtmf_digits_are_masked_in_the_audit_log(tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    settings = Settings(sim_seed=5, auth=AuthSettings(insecure=True),
+                        audit=AuditSettings(path=str(audit)))  # fmt: skip
+    live = await start_live_hub(settings)
+    try:
+        ws = await websockets.connect(ws_url(live.url))
+        await recv_json(ws), await recv_json(ws)
+        await ws.send(request("Simulator", "IncomingCall", {"phoneNumber": "+15551234567"}, "r"))
+        [await recv_json(ws) for _ in range(3)]
+        await ws.send(request("InboundCall", "Answer", rid="a"))
+        [await recv_json(ws) for _ in range(3)]
+        await ws.send(request("InboundCall", "SendDTMF", "4111111111111111", rid="card"))
+        await recv_json(ws)
+        await ws.close()
+    finally:
+        await stop_live_hub(live)
+    text = audit.read_text()
+    entry = next(json.loads(line) for line in text.splitlines() if '"card"' in line)
+    assert entry["subtopic"] == "NumberPad" and entry["data"] == "****1111"
+    assert "4111111111111111" not in text
+
+
+def test_how_many_dtmf_digits_the_audit_log_keeps_is_configurable(tmp_path: Path) -> None:
+    from ctibridge.hub.audit import AuditLog
+
+    for visible, expected in ((4, "****5678"), (0, "****"), (-1, "12345678")):
+        path = tmp_path / f"audit{visible}.jsonl"
+        log = AuditLog(str(path), dtmf_visible=visible)
+        log.record({"subtopic": "NumberPad", "data": "12345678"})
+        log.record({"subtopic": "MakeCall", "data": {"phoneNumber": "+15551234567"}})
+        log.close()
+        first, second = (json.loads(line) for line in path.read_text().splitlines())
+        assert first["data"] == expected
+        assert second["data"] == {"phoneNumber": "+15551234567"}  # only keyed-in digits

@@ -4,13 +4,17 @@ published as journaled events before the resuming app gets the current StateSync
 
 from __future__ import annotations
 
+import asyncio
+import json
+import threading
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import websockets
-from hub_support import insecure, recv_json, request, ws_url
+from hub_support import close_of, insecure, recv_json, request, secured, token, ws_url
 
+from ctibridge.protocol import decode_request
 from ctibridge.settings import JournalSettings, Settings
 from livehub import start_live_hub, stop_live_hub
 
@@ -117,3 +121,74 @@ async def test_a_restart_publishes_what_changed_then_the_current_state(tmp_path:
         await ws.close()
     finally:
         await stop_live_hub(again)
+
+
+def busy(tmp_path: Path, **limits: Any) -> Settings:
+    settings = journaled(tmp_path)
+    fast = {"rate_per_s": 1e6, "rate_burst": 1_000_000, **limits}
+    return msgspec.structs.replace(
+        settings, limits=msgspec.structs.replace(settings.limits, **fast)
+    )
+
+
+async def test_a_replay_is_read_in_pages_off_the_loop_and_waits_for_room(tmp_path: Path) -> None:
+    """A resume from 0 of 300 events by an app that reads nothing holds no more than its send
+    queue; the pages come from another thread; live events wait behind the replay, and the
+    app gets every event once, in order."""
+    live = await start_live_hub(busy(tmp_path, send_queue=50, replay_page=20))
+    journal = live.hub.journal
+    threads: list[tuple[str, int | None]] = []
+    since = journal.since
+
+    def spying(login: str, seq: int, limit: int | None = None) -> list[bytes] | None:
+        threads.append((threading.current_thread().name, limit))
+        return since(login, seq, limit)
+
+    journal.since = spying  # type: ignore[method-assign]
+    try:
+        await toggles(live.url, 300)
+        conn = live.hub.attach("agent1", 0)  # no writer: nothing leaves its outbox
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+        assert conn.outbox.qsize() <= 50 and conn.held is not None  # waits for room
+        assert threads and all(limit == 20 for _, limit in threads)
+        assert all(name != threading.main_thread().name for name, _ in threads)
+        live.hub.submit("agent1", "other", decode_request(request("Agent", "UpdateState",
+                        {"label": "Lunch"}, rid="live")))  # fmt: skip
+        got: list[dict[str, Any]] = []
+        while len(got) < 301:
+            got.append(json.loads(await asyncio.wait_for(conn.next(), 5) or "null"))
+        assert [m["seq"] for m in got] == list(range(1, 302))
+        assert got[-1]["requestId"] == "live"
+        assert conn.close_code is None and conn.held is None
+        live.hub.detach(conn)
+    finally:
+        await stop_live_hub(live)
+
+
+async def test_resumes_are_rate_limited_per_token(tmp_path: Path) -> None:
+    settings = msgspec.structs.replace(
+        secured(),
+        journal=JournalSettings(path=str(tmp_path / "j.db")),
+        limits=msgspec.structs.replace(secured().limits, resume_burst=2, resume_rate_per_s=0.001),
+    )
+    live = await start_live_hub(settings)
+    try:
+        grant, other = token("agent1"), token("agent1")
+
+        async def resumed(**query: Any) -> None:  # nothing to replay: it answers a query
+            ws = await websockets.connect(ws_url(live.url, **query))
+            await ws.send(request("Agent", "GetStates", rid="q"))
+            while (await recv_json(ws)).get("requestId") != "q":
+                pass  # the StateSync of a connection that does not resume
+            await ws.close()
+
+        for _ in range(2):
+            await resumed(resumeFrom=0, token=grant)
+        code, reason, _ = await close_of(ws_url(live.url, resumeFrom=0, token=grant))
+        assert (code, reason) == (1013, "more than 0.001 resumes/s for this token")
+        # a connection without resumeFrom, and another token, are not affected
+        await resumed(token=grant)
+        await resumed(resumeFrom=0, token=other)
+    finally:
+        await stop_live_hub(live)

@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-ASSETS = {"toolbar.css": "text/css", "main.js": "text/javascript"}
+ASSETS = {"toolbar.css": "text/css", "main.js": "text/javascript", "auth.js": "text/javascript"}
 
 
 async def test_the_page_is_served_at_the_root_and_per_agent(live):

@@ -667,3 +667,24 @@ def test_any_bytes(data: bytes) -> None:
 @given(st.text(max_size=200))
 def test_any_text(data: str) -> None:
     check(data)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'"\\ud800"',
+        b'{"channel": "Amazon", "source": "\\ud800"}',
+        b'{"a": "\\udc00 x"}',
+        b'{"a": "\\uD83D"}',
+    ],
+)
+def test_a_lone_surrogate_escape_gets_a_clear_invalid_json_code(frame: bytes) -> None:
+    """msgspec calls it "Input data was truncated": an app would look for a cut-off frame."""
+    err = error_of(frame)
+    assert err.type == "INVALID_JSON"
+    assert "surrogate" in err.code and "truncated" not in err.code
+
+
+def test_a_real_truncation_and_a_surrogate_pair_are_not_called_lone_surrogates() -> None:
+    assert error_of(b'{"source": "\\ud83d\\ude00').code == "Input data was truncated"
+    assert error_of(b'{"a": 1').code == "Input data was truncated"

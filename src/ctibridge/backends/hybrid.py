@@ -28,7 +28,7 @@ from ..model import AgentSnapshot, Directory
 from .base import SnapshotSink
 from .connect import ConnectBackend
 from .streams import BRIDGE_UNAVAILABLE, StreamsBackend
-from .streams.backend import Notice
+from .streams.backend import Guard, Notice
 
 log = logging.getLogger("ctibridge.hybrid")
 
@@ -97,6 +97,9 @@ class HybridBackend:
 
     def routes(self) -> list[BaseRoute]:
         return self.streams.routes()
+
+    def bind_guard(self, guard: Guard) -> None:
+        self.streams.bind_guard(guard)
 
     def logins(self) -> Sequence[str]:
         return self.connect.logins()

@@ -489,14 +489,12 @@ class Engine:
         return p.with_request_id(env, req.request_id)
 
     def _forbidden(self, s: AgentSession, req: Request) -> str | None:
-        """Ids of another agent's contact are refused before anything else (§5 FORBIDDEN):
-        the error's code, or None when the request may go ahead."""
+        """Ids that are not this agent's are refused before anything else (§5 FORBIDDEN): the
+        error's code, or None when the request may go ahead.  Another agent's id and an id that
+        exists nowhere get the same answer, so an app cannot learn which contactIds exist."""
         if req.subtopic not in ID_CARRYING or not isinstance(req.data, OptionalId):
             return None
         some_id = req.data.id
         if some_id is None or s.owns(some_id):
-            return None
-        owner = self.owner_of(some_id)
-        if owner is None or owner == s.login:
             return None
         return f"{some_id} is not a contact of {s.login}"

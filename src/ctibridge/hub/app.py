@@ -3,7 +3,11 @@
 A WebSocket is checked in this order, each failure closing it with its code (after the accept,
 so browsers see the code): the page's Origin (4403), the token (4401), the token's agents
 (4403), the agent (4404), the connection limits (1013).  Then a reader task feeds frames to the
-hub and a writer task drains the app's outbox; whichever ends first ends the connection.
+hub and a writer task drains the app's outbox; whichever ends first ends the connection.  A
+connection lives no longer than its token: it is closed with 4401 when the token expires.
+The Streams bridge socket (``/bridge/ws``) gets the same checks (:func:`create_app` hands them
+to the backend).  Without tokens (``--insecure``) only loopback Host names are served
+(``hub/guard.py``: DNS rebinding).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,12 +37,15 @@ from .. import protocol as p
 from .core import (
     CLOSE_FORBIDDEN,
     CLOSE_IDLE,
+    CLOSE_RESTART,
     CLOSE_UNAUTHORIZED,
     CLOSE_UNKNOWN_AGENT,
+    JOURNAL_UNAVAILABLE,
     QUERIES,
     AppConnection,
     Hub,
 )
+from .guard import LoopbackHostOnly
 from .limits import LimitExceeded
 from .toolbar import toolbar_routes
 from .transport import FRAMES_EXTENSION
@@ -64,10 +72,26 @@ def _forbidden(login: str) -> p.ProtocolError:
     return p.ProtocolError("FORBIDDEN", f"the token does not allow agent {login}", topic="System")
 
 
+# a browser's WebSocket cannot send headers; its page offers the subprotocols "ctibridge" and
+# "ctibridge.token.<token>" instead of putting the token in the URL (the hub answers "ctibridge")
+SUBPROTOCOL = "ctibridge"
+TOKEN_SUBPROTOCOL = "ctibridge.token."
+
+
+def _offered(conn: HTTPConnection) -> list[str]:
+    header = conn.headers.get("sec-websocket-protocol") or ""
+    return [part.strip() for part in header.split(",") if part.strip()]
+
+
 def _token(conn: HTTPConnection, query: bool) -> str | None:
+    """The request's token: ``Authorization: Bearer``; for WebSockets (``query``) also the
+    token subprotocol or ``?token=``."""
     header = auth.bearer(conn.headers.get("authorization"))
     if header is not None or not query:
         return header
+    for offered in _offered(conn):
+        if offered.startswith(TOKEN_SUBPROTOCOL):
+            return offered[len(TOKEN_SUBPROTOCOL) :] or None
     return conn.query_params.get("token") or None
 
 
@@ -115,32 +139,51 @@ def create_app(hub: Hub) -> Starlette:
         reason = f"unknown agent {login!r}" if login else "no agent= in the URL"
         await refuse(ws, CLOSE_UNKNOWN_AGENT, reason, "unknown_agent", login)
 
-    async def ws_endpoint(ws: WebSocket) -> None:
-        login = ws.query_params.get("agent", "")
-        await ws.accept()
+    async def admit(ws: WebSocket, login: str) -> auth.Grant | bool | None:
+        """Accept ``ws`` and check its Origin, its ``agent=`` and its token for ``login``: the
+        grant (None without tokens), or False once it was refused and closed."""
+        await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in _offered(ws) else None)
         if not origin_ok(ws):
             await refuse(ws, CLOSE_FORBIDDEN, "origin not allowed", "origin", login)
-            return
+            return False
         if not login:
             await refuse_unknown(ws, login, [])
-            return
-        app = ""
+            return False
         try:
             grant = hub.authenticate(_token(ws, query=True))
         except auth.AuthError as e:
             await refuse(ws, CLOSE_UNAUTHORIZED, e.reason, "auth", login)
+            return False
+        if grant is not None and not grant.allows(login):
+            reason = f"the token does not allow agent {login!r}"
+            await refuse(ws, CLOSE_FORBIDDEN, reason, "forbidden", login)
+            return False
+        return grant
+
+    bind_guard = getattr(hub.backend, "bind_guard", None)
+    if bind_guard is not None:  # the bridge socket: the same Origin and token checks
+        bind_guard(admit)
+
+    def expire_at(grant: auth.Grant | None, conn: AppConnection) -> asyncio.TimerHandle | None:
+        """Close ``conn`` with 4401 when its token expires (apps renew by reconnecting)."""
+        if grant is None or grant.expires_at is None:
+            return None
+        delay = max(0.0, grant.expires_at - time.time())
+        return asyncio.get_running_loop().call_later(
+            delay, conn.shut, CLOSE_UNAUTHORIZED, "token expired"
+        )
+
+    async def ws_endpoint(ws: WebSocket) -> None:
+        login = ws.query_params.get("agent", "")
+        grant = await admit(ws, login)
+        if grant is False:
             return
-        if grant is not None:
-            if not grant.allows(login):
-                reason = f"the token does not allow agent {login!r}"
-                await refuse(ws, CLOSE_FORBIDDEN, reason, "forbidden", login)
-                return
-            app = grant.app
+        app = grant.app if isinstance(grant, auth.Grant) else ""
         if not hub.knows(login):
             await refuse_unknown(ws, login, known(grant))
             return
         if hub.draining:
-            await refuse(ws, 1012, "server shutting down", "draining", login)
+            await refuse(ws, CLOSE_RESTART, "server shutting down", "draining", login)
             return
         resume_raw = ws.query_params.get("resumeFrom")
         resume_from: int | None = None
@@ -149,11 +192,15 @@ def create_app(hub: Hub) -> Starlette:
                 resume_from = int(resume_raw)
             except ValueError:
                 resume_from = -1  # an unreadable seq: treat as a gap (fresh StateSync + RESUME_GAP)
+        token = grant if isinstance(grant, auth.Grant) else None
+        # resumes are budgeted per token (per app name without tokens)
+        resume_key = token.token_id if token is not None else app
         try:
-            conn = hub.attach(login, resume_from, app=app)
+            conn = hub.attach(login, resume_from, app=app, resume_key=resume_key)
         except LimitExceeded as e:
             await refuse(ws, e.code, e.reason, e.kind, login)
             return
+        expiry = expire_at(token, conn)
         frames = (ws.scope.get("extensions") or {}).get(FRAMES_EXTENSION)
         if frames is not None:  # served by CorkedWebSocketProtocol: events may skip the writer
             conn.direct = frames["write"]
@@ -178,9 +225,13 @@ def create_app(hub: Hub) -> Starlette:
                 why = "client"  # the peer went away under a send
             else:
                 reader.cancel()
-                why = {1012: "shutdown", 1013: "slow"}.get(conn.close_code or 0, "closed")
+                why = {1012: "shutdown", 1013: "slow", 4401: "expired"}.get(
+                    conn.close_code or 0, "closed"
+                )
                 await close(ws, conn.close_code or 1000, conn.close_reason)
         finally:
+            if expiry is not None:
+                expiry.cancel()
             for task in (reader, writer):
                 task.cancel()
             hub.detach(conn)
@@ -197,11 +248,12 @@ def create_app(hub: Hub) -> Starlette:
                 return "idle"
             if message["type"] == "websocket.disconnect":
                 return "client"
-            if hub.draining:
-                continue  # after SIGTERM frames are not taken; the app gets 1012 and resumes
             frame = message.get("text")
             if frame is None:
                 frame = message.get("bytes") or b""
+            if hub.draining:  # after SIGTERM frames are not taken; the app gets 1012 and resumes
+                hub.refuse_frame(conn, frame, "SHUTTING_DOWN", "the hub is draining (SIGTERM)")
+                continue
             try:
                 hub.receive(conn.login, conn.id, frame)
             except Exception:  # a bug must not end the app's connection (nor the hub)
@@ -210,7 +262,7 @@ def create_app(hub: Hub) -> Starlette:
 
     async def _write(ws: WebSocket, conn: AppConnection) -> None:
         while True:
-            data = await conn.outbox.get()
+            data = await conn.next()
             if data is None:
                 return
             conn.sending = True  # a send waiting for the socket: direct frames must not pass it
@@ -243,7 +295,8 @@ def create_app(hub: Hub) -> Starlette:
         if isinstance(guard, Response):
             return guard
         if hub.draining:
-            return JSONResponse({"error": "shutting down"}, status_code=503)
+            err = p.ProtocolError("SHUTTING_DOWN", "the hub is draining (SIGTERM)")
+            return _error_json(err, 503)
         if not hub.http_allowed(login):
             hub.count_error("RATE_LIMITED")
             code = f"more than {limits.http_rate_per_s:g} requests/s for this agent"
@@ -267,7 +320,12 @@ def create_app(hub: Hub) -> Starlette:
         if req.subtopic in QUERIES:
             answer = msgspec.to_builtins(hub.engine.query(login, req))
             return JSONResponse(answer)
-        hub.submit(login, f"http-{rid}", req, app=guard.app if guard else "")
+        answers = hub.submit_http(login, f"http-{rid}", req, app=guard.app if guard else "")
+        if answers:  # refused at once, to the sender only: the response is the only way back
+            message = answers[0].message
+            kind, code = getattr(message, "type", ""), getattr(message, "code", "")
+            status = 403 if kind == "FORBIDDEN" else 503 if code == JOURNAL_UNAVAILABLE else 409
+            return JSONResponse(msgspec.to_builtins(answers[0]), status_code=status)
         return JSONResponse({"requestId": rid}, status_code=202)
 
     async def _body(request: HttpRequest) -> bytes | None:
@@ -296,6 +354,11 @@ def create_app(hub: Hub) -> Starlette:
 
     async def healthz(request: HttpRequest) -> Response:
         ok, body = hub.health()
+        if not hub.insecure:
+            try:  # the detail names agents and paths: for holders of a token only
+                hub.authenticate(_token(request, query=False))
+            except auth.AuthError:
+                body = {"status": body["status"]}
         return JSONResponse(body, status_code=200 if ok else 503)
 
     async def metrics_endpoint(request: HttpRequest) -> Response:
@@ -321,6 +384,8 @@ def create_app(hub: Hub) -> Starlette:
             await hub.stop()
 
     middleware = []
+    if hub.insecure:  # no tokens: this machine's pages only, whatever a DNS name resolves to
+        middleware.append(Middleware(LoopbackHostOnly, on_refuse=metrics.rejected))
     if allowed_origins:  # pages on those origins may call the HTTP API (browsers need CORS)
         middleware.append(
             Middleware(

@@ -9,8 +9,14 @@ The production rules live here too, not in the engine:
 
 * every broadcast of one engine step is appended to the journal and committed *before* any of
   it is sent, so an event an app has seen survives a crash (§6);
-* each app has a bounded outbox: an app that reads too slowly is dropped (close 1013), so it
-  never delays the other apps;
+* each app has a bounded outbox (messages, bytes, and how far behind it is): an app that reads
+  too slowly is dropped (close 1013), so it never delays the other apps;
+* an engine step whose events cannot be journaled (a full disk) sends none of them: the hub
+  withholds the agent's events, refuses its commands (``journal unavailable``), reports 503 on
+  ``/healthz``, and retries the journal until it takes writes again, then resyncs the apps;
+* a resume replay is read from the journal in pages (off the event loop for SQLite), each page
+  only when the app's outbox has room for it; live events meanwhile wait behind it, counted
+  against the same limit; each token may start only so many resumes per second;
 * per-connection rate limits and connection limits (``[limits]``);
 * on start, ``seq`` continues from the journal and the agent's last journaled snapshot is
   compared with the backend's: whatever changed while the hub was down is published as events;
@@ -28,9 +34,11 @@ its outbox as usual, so order per app and the slow-app limit are unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +69,8 @@ CLOSE_UNKNOWN_AGENT = 4404
 CLOSE_IDLE = 4408  # nothing received for [limits] idle_timeout_s
 
 QUERIES = frozenset({"StateSync", "GetStates", "CcpAgentState"})
+JOURNAL_UNAVAILABLE = "journal unavailable"
+JOURNAL_RETRY_S = 0.5  # how often a failing journal is tried again
 _THROTTLE_MARKERS = ("Throttl", "TooManyRequests", "429")
 
 
@@ -81,12 +91,21 @@ class AppConnection:
         limit: int,
         app: str = "",
         bucket: TokenBucket | None = None,
+        *,
+        max_bytes: int = 0,
+        max_age_s: float = 0.0,
     ) -> None:
         self.id = conn_id
         self.login = login
         self.app = app
         self.outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self.limit = limit
+        self.max_bytes = max_bytes  # 0: no bound
+        self.max_age_s = max_age_s  # 0: no bound
+        self.queued_bytes = 0
+        self._stamps: deque[tuple[float, int]] = deque()  # per waiting message: (queued at, size)
+        # while a resume replay is being read: live messages wait here, (seq, text), in order
+        self.held: list[tuple[int | None, str]] | None = None
         self.bucket = bucket
         self.close_code: int | None = None
         self.close_reason = ""
@@ -101,13 +120,19 @@ class AppConnection:
     def overflowed(self) -> bool:
         return self.close_code == CLOSE_TOO_SLOW
 
-    def push(self, data: str, frame: bytes | None = None) -> bool:
+    def push(self, data: str, frame: bytes | None = None, seq: int | None = None) -> bool:
         """Queue ``data``; False if the connection is closing (or just overflowed).
 
         Given ``data``'s prebuilt ``frame`` and nothing of this app's waiting before it, the
         frame is written at once instead (no writer, no per-app encoding)."""
         if self.close_code is not None:
             return False
+        if self.held is not None:  # behind a replay
+            if len(self.held) + self.outbox.qsize() >= self.limit:
+                self.shut(CLOSE_TOO_SLOW, f"too slow: {self.limit} messages waiting", now=True)
+                return False
+            self.held.append((seq, data))
+            return True
         direct = self.direct
         if (
             frame is not None
@@ -117,11 +142,44 @@ class AppConnection:
             and direct(frame)
         ):
             return True
-        if self.outbox.qsize() >= self.limit:
-            self.shut(CLOSE_TOO_SLOW, f"too slow: {self.limit} messages waiting", now=True)
+        return self.enqueue(data)
+
+    def enqueue(self, data: str) -> bool:
+        """Queue ``data`` for the writer, or drop the app (1013) when it is too far behind."""
+        if self.close_code is not None:
+            return False
+        reason = self._too_slow(len(data))
+        if reason is not None:
+            self.shut(CLOSE_TOO_SLOW, reason, now=True)
             return False
         self.outbox.put_nowait(data)
+        self.queued_bytes += len(data)
+        self._stamps.append((time.monotonic(), len(data)))
         return True
+
+    def _too_slow(self, size: int) -> str | None:
+        if self.outbox.qsize() >= self.limit:
+            return f"too slow: {self.limit} messages waiting"
+        if not self._stamps:
+            return None  # nothing waiting: any one message may go
+        if self.max_bytes and self.queued_bytes + size > self.max_bytes:
+            return f"too slow: over {self.max_bytes} bytes waiting"
+        if self.max_age_s and time.monotonic() - self._stamps[0][0] > self.max_age_s:
+            return f"too slow: more than {self.max_age_s:g} s behind"
+        return None
+
+    def room(self, count: int) -> bool:
+        """Could ``count`` more messages be queued now (a replay page waits until they can)?"""
+        if self.outbox.qsize() + count > self.limit:
+            return False
+        return not self.max_bytes or self.queued_bytes <= self.max_bytes // 2
+
+    async def next(self) -> str | None:
+        """The next message for the writer (None: close)."""
+        data = await self.outbox.get()
+        if data is not None and self._stamps:
+            self.queued_bytes -= self._stamps.popleft()[1]
+        return data
 
     def shut(self, code: int, reason: str, *, now: bool = False) -> None:
         """Close with ``code``: after the queued messages, or at once with ``now``."""
@@ -155,7 +213,17 @@ class Hub:
         self.engine = Engine(deadline_ms=self.settings.command_deadline_ms)
         self.journal: Journal = journal or open_journal(self.settings.journal)
         secrets = (a.secret,) if a.secret else ()
-        self.audit = audit or AuditLog(self.settings.audit.path, secrets)
+        # the journal's last write failed (its message): events are withheld, commands refused
+        self.journal_error: str | None = None
+        self._withheld: set[str] = set()  # agents with events not sent since the failure
+        self._recovery: asyncio.Task[None] | None = None
+        # HTTP origin -> the answers sent to it while its command is submitted (errors that go
+        # to the sender only are then the HTTP response)
+        self._http_answers: dict[str, list[p.Envelope]] = {}
+        self._resume_buckets: dict[str, TokenBucket] = {}
+        self.audit = audit or AuditLog(
+            self.settings.audit.path, secrets, self.settings.audit.dtmf_visible_digits
+        )
         self.metrics = HubMetrics()
         self.connections: dict[str, dict[str, AppConnection]] = {}
         self.connection_count = 0
@@ -243,10 +311,18 @@ class Hub:
     def knows(self, login: str) -> bool:
         return login in self.engine.sessions
 
-    def attach(self, login: str, resume_from: int | None = None, app: str = "") -> AppConnection:
-        """Register a new app connection; queue its sync (or resume replay) before live events.
+    def attach(
+        self,
+        login: str,
+        resume_from: int | None = None,
+        app: str = "",
+        resume_key: str = "",
+    ) -> AppConnection:
+        """Register a new app connection; queue its sync (or start its resume replay) before
+        live events.  ``resume_key`` names whose resume budget a resume spends (the token).
 
-        Raises :class:`LimitExceeded` when the agent or the hub has no room for it.
+        Raises :class:`LimitExceeded` when the agent or the hub has no room for it, or when
+        ``resume_key`` resumed too often.
         """
         limits = self.settings.limits
         conns = self.connections[login]
@@ -262,29 +338,30 @@ class Hub:
                 f"too many connections to this hub (max {limits.max_connections})",
                 "hub_limit",
             )
+        if resume_from is not None and not self._resume_allowed(resume_key):
+            raise LimitExceeded(
+                CLOSE_TOO_SLOW,
+                f"more than {limits.resume_rate_per_s:g} resumes/s for this token",
+                "resume_rate",
+            )
         bucket = TokenBucket(limits.rate_per_s, limits.rate_burst, time.monotonic())
-        conn = AppConnection(f"c{next(self._ids)}", login, limits.send_queue, app, bucket)
+        conn = AppConnection(
+            f"c{next(self._ids)}", login, limits.send_queue, app, bucket,
+            max_bytes=limits.send_queue_bytes, max_age_s=limits.send_queue_age_s,
+        )  # fmt: skip
         if resume_from is not None:
-            replay = self.journal.since(login, resume_from)
-            if replay is not None:
-                conn.limit += len(replay)  # the replay itself never makes an app "too slow"
-                for data in replay:
-                    conn.push(data.decode())
-                if self.boot_seq.get(login, 0) and resume_from <= self.boot_seq[login]:
-                    # the app last saw the hub's previous life: after the replay (which ends
-                    # with what changed while the hub was down) it also gets the current truth
-                    self._run(self.engine.sync(login, conn.id), only=conn)
-            else:
-                self._run(self.engine.sync(login, conn.id), only=conn)
-                gap = p.error_event(
-                    "System",
-                    "RESUME_GAP",
-                    f"events after seq {resume_from} are no longer in the journal",
-                    p.ERROR_TEXT["RESUME_GAP"],
-                    None,
-                    None,
-                )
-                conn.push(p.encode(gap).decode())
+            conn.held = []  # live events wait until the replay is out
+            until = self.journal.last_seq(login)  # what was sent so far: the replay's end
+            truth: list[str] = []
+            if self.boot_seq.get(login, 0) and resume_from <= self.boot_seq[login]:
+                # the app last saw the hub's previous life: after the replay (which ends with
+                # what changed while the hub was down) it also gets the truth as of now
+                sync = self.engine.sync(login, conn.id)
+                truth = [p.encode(o.envelope).decode() for o in sync if isinstance(o, Reply)]
+            replay = self._replay(conn, resume_from, until, truth)
+            task = asyncio.get_running_loop().create_task(replay)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         else:
             self._run(self.engine.sync(login, conn.id), only=conn)
         conns[conn.id] = conn
@@ -293,7 +370,82 @@ class Hub:
         self.metrics.connects.inc()
         return conn
 
+    def _resume_allowed(self, key: str) -> bool:
+        limits = self.settings.limits
+        now = time.monotonic()
+        bucket = self._resume_buckets.get(key)
+        if bucket is None:
+            if len(self._resume_buckets) >= 10_000:  # forget idle tokens' budgets (all full)
+                self._resume_buckets.clear()
+            bucket = TokenBucket(limits.resume_rate_per_s, limits.resume_burst, now)
+            self._resume_buckets[key] = bucket
+        return bucket.take(now)
+
+    async def _replay(
+        self, conn: AppConnection, resume_from: int, until: int, truth: list[str]
+    ) -> None:
+        """Send ``conn`` the journaled events after ``resume_from`` up to ``until`` (the last
+        one sent when it connected), a page at a time, each page read when its outbox has room
+        for it (off the loop when the journal allows); then ``truth`` (a StateSync pair as of
+        its connecting, or nothing), then the live events that waited meanwhile."""
+        login = conn.login
+        size = max(1, self.settings.limits.replay_page)
+        off_loop = getattr(self.journal, "reads_off_loop", False)
+        after = resume_from
+        if after < 0 or after > until:  # unreadable, or a seq this journal never held
+            self._replay_gap(conn, after)
+            return
+        try:
+            while after < until:
+                while not conn.room(size) and conn.close_code is None:
+                    await asyncio.sleep(0.02)  # the app first takes what it was sent
+                count = min(size, until - after)
+                if off_loop:
+                    page = await asyncio.to_thread(self.journal.since, login, after, count)
+                else:
+                    page = self.journal.since(login, after, count)
+                    await asyncio.sleep(0)  # other work runs between pages
+                if conn.close_code is not None:
+                    return
+                if page is None or len(page) != count:
+                    self._replay_gap(conn, after)
+                    return
+                for data in page:
+                    if not conn.enqueue(data.decode()):
+                        return
+                after += count
+        except Exception:  # a journal that cannot be read: the app starts afresh
+            log.exception("resume replay failed", extra={"agent": login, "conn": conn.id})
+            self._replay_gap(conn, after)
+            return
+        held, conn.held = conn.held or [], None
+        for text in truth:
+            if not conn.enqueue(text):
+                return
+        for _, text in held:  # all of them came after `until`
+            if not conn.enqueue(text):
+                return
+
+    def _replay_gap(self, conn: AppConnection, after: int) -> None:
+        """The journal no longer has what ``conn`` asked for: the current state + RESUME_GAP.
+        Events that waited behind the replay are in that state; answers still go."""
+        held, conn.held = conn.held or [], None
+        self._run(self.engine.sync(conn.login, conn.id), only=conn)
+        gap = p.error_event(
+            "System",
+            "RESUME_GAP",
+            f"events after seq {after} are no longer in the journal",
+            p.ERROR_TEXT["RESUME_GAP"],
+            None,
+            None,
+        )
+        conn.push(p.encode(gap).decode())
+        for seq, text in held:
+            if seq is None:
+                conn.push(text)
+
     def detach(self, conn: AppConnection) -> None:
+        conn.shut(1000, "")  # a replay still being read for it stops
         if self.connections.get(conn.login, {}).pop(conn.id, None) is not None:
             self.connection_count -= 1
             self.metrics.connections.dec()
@@ -303,6 +455,8 @@ class Hub:
         arrival = time.perf_counter()
         self.metrics.frames.inc()
         conn = self.connections.get(login, {}).get(origin)
+        if conn is not None and conn.close_code is not None:
+            return None  # closing (its token expired, it is too slow): it drives nothing more
         if conn is not None and conn.bucket is not None and not conn.bucket.take(time.monotonic()):
             self._rate_limited(conn, frame)
             return None
@@ -329,8 +483,52 @@ class Hub:
         arrival: float | None = None,
     ) -> None:
         self.stats["commands"] += 1
+        if self.journal_error is not None and request.subtopic not in QUERIES:
+            self._journal_refusal(login, origin, request)
+            return
         self._pending[id(request)] = (time.perf_counter() if arrival is None else arrival, app)
         self._run(self.engine.submit(login, origin, request, self.clock.now_ms()))
+
+    def submit_http(self, login: str, origin: str, request: Request, app: str) -> list[p.Envelope]:
+        """:meth:`submit` for an HTTP request: the answers meant for the sender alone that it
+        caused at once (FORBIDDEN, journal unavailable), for the HTTP response to carry."""
+        answers: list[p.Envelope] = []
+        self._http_answers[origin] = answers
+        try:
+            self.submit(login, origin, request, app=app)
+        finally:
+            del self._http_answers[origin]
+        return answers
+
+    def _journal_refusal(self, login: str, origin: str, request: Request) -> None:
+        """A command while events cannot be journaled: its failure, to the sender only (a
+        broadcast would have to be journaled first)."""
+        env = self._journal_error_event(request)
+        self.count_error(env.message.type)  # type: ignore[union-attr]
+        self.metrics.commands.labels(request.topic, request.subtopic, "refused").inc()
+        self._reply(login, origin, env)
+
+    @staticmethod
+    def _journal_error_event(request: Request) -> p.Envelope:
+        try:
+            type_, text = p.failure_for(request.subtopic)
+        except KeyError:
+            type_, text = "INVALID_DATA", p.ERROR_TEXT["INVALID_DATA"]
+        return p.error_event(
+            request.topic, type_, JOURNAL_UNAVAILABLE, text, request.raw, request.request_id
+        )
+
+    def refuse_frame(self, conn: AppConnection, frame: bytes | str, type_: str, code: str) -> None:
+        """Answer ``frame`` with a protocol error of ``type_`` (it is not carried out)."""
+        topic: str
+        raw: dict[str, Any] | None
+        try:
+            request = p.decode_request(frame)
+            topic, raw, rid = request.topic, request.raw, request.request_id
+        except p.ProtocolError as bad:
+            topic, raw, rid = bad.topic, bad.request, bad.request_id
+        err = p.ProtocolError(type_, code, topic=topic, request=raw, request_id=rid)
+        self._protocol_error(conn.login, conn.id, err)
 
     def http_allowed(self, login: str) -> bool:
         """Spend one of the agent's HTTP budget; False when it is used up."""
@@ -364,12 +562,18 @@ class Hub:
             self._run(self.engine.announce(login))
 
     def _run(self, outputs: list[Output], only: AppConnection | None = None) -> None:
-        encoded = [p.encode(o.envelope) for o in outputs if isinstance(o, Broadcast)]
-        self._journal([o for o in outputs if isinstance(o, Broadcast)], encoded)
+        steps = [o for o in outputs if isinstance(o, Broadcast)]
+        encoded = [p.encode(o.envelope) for o in steps]
+        journaled = self._journal(steps, encoded)
         broadcasts = iter(encoded)
         for out in outputs:
             if isinstance(out, Broadcast):
-                self._publish(out.login, next(broadcasts))
+                data = next(broadcasts)
+                if journaled:
+                    seq = out.envelope.seq
+                    self._publish(out.login, data, seq if isinstance(seq, int) else None)
+                else:  # never sent: after a restart its seq could name another event
+                    self._withheld.add(out.login)
             elif isinstance(out, Reply):
                 if only is not None and out.origin == only.id:
                     only.push(p.encode(out.envelope).decode())
@@ -381,9 +585,17 @@ class Hub:
                 task.add_done_callback(self._tasks.discard)
         for done in self.engine.take_finished():
             self._finished(done)
+            withheld = self.journal_error is not None and done.login in self._withheld
+            if withheld and done.request.subtopic not in QUERIES:
+                # its events may have been withheld: the sender hears why (the StateSync sent
+                # when the journal recovers shows what the command did)
+                self._reply(done.login, done.origin, self._journal_error_event(done.request))
+        if journaled and steps and self._withheld and self.journal_error is None:
+            self._resync_withheld()
 
-    def _journal(self, broadcasts: list[Broadcast], encoded: list[bytes]) -> None:
-        """Append and commit one engine step's events - before any of them is sent."""
+    def _journal(self, broadcasts: list[Broadcast], encoded: list[bytes]) -> bool:
+        """Append and commit one engine step's events - before any of them is sent.  False
+        when that failed: then none of them may be sent."""
         start = time.perf_counter()
         try:
             for out, data in zip(broadcasts, encoded, strict=True):
@@ -391,16 +603,59 @@ class Hub:
                 assert isinstance(seq, int)
                 self.journal.append(out.login, seq, data)
             self.journal.commit()
-        except Exception:
-            # the apps connected now still get the events; resume across this gap will not
-            log.exception("journal append failed", extra={"kind": "journal"})
-            self.metrics.journal_errors.inc()
-            self.count_error("JOURNAL")
-            return
+        except Exception as e:
+            self._journal_failed(e)
+            return False
         if broadcasts:
             self.metrics.journal_lag.observe(time.perf_counter() - start)
+            if self.journal_error is not None:
+                self._journal_recovered()
+        return True
 
-    def _publish(self, login: str, data: bytes) -> None:
+    def _journal_failed(self, e: Exception) -> None:
+        if self.journal_error is None:
+            log.exception("journal write failed: withholding events, refusing commands",
+                          extra={"kind": "journal"})  # fmt: skip
+        self.journal_error = f"{type(e).__name__}: {e}"
+        self.metrics.journal_errors.inc()
+        self.metrics.journal_available.set(0)
+        self.count_error("JOURNAL")
+        if self._recovery is None or self._recovery.done():
+            with contextlib.suppress(RuntimeError):  # no loop: the next step tries again
+                self._recovery = asyncio.get_running_loop().create_task(self._retry_journal())
+                self._tasks.add(self._recovery)
+                self._recovery.add_done_callback(self._tasks.discard)
+
+    def _journal_recovered(self) -> None:
+        log.warning("journal writes succeed again", extra={"kind": "journal"})
+        self.journal_error = None
+        self.metrics.journal_available.set(1)
+
+    async def _retry_journal(self) -> None:
+        """Write the agents' states until the journal takes them: then it is back."""
+        while self.journal_error is not None and not self.draining:
+            await asyncio.sleep(JOURNAL_RETRY_S)
+            if self.journal_error is None:
+                break
+            try:
+                for login in self.engine.sessions:
+                    self.journal.save_state(login, self._state_bytes(login))
+                self.journal.commit()
+            except Exception as e:
+                self.journal_error = f"{type(e).__name__}: {e}"
+                continue
+            self._journal_recovered()
+        if self.journal_error is None and self._withheld:
+            self._resync_withheld()
+
+    def _resync_withheld(self) -> None:
+        """Apps of agents whose events were withheld get the current state (StateSync)."""
+        withheld, self._withheld = self._withheld, set()
+        for login in withheld:
+            for conn in list(self.connections.get(login, {}).values()):
+                self._run(self.engine.sync(login, conn.id), only=conn)
+
+    def _publish(self, login: str, data: bytes, seq: int | None = None) -> None:
         self.stats["events"] += 1
         self.metrics.published.inc()
         conns = self.connections.get(login)
@@ -408,15 +663,21 @@ class Hub:
             return
         text, frame = data.decode(), text_frame(data)  # once for every app
         for conn in list(conns.values()):
-            self._send(conn, text, frame)
+            self._send(conn, text, frame, seq)
 
     def _reply(self, login: str, origin: str, envelope: p.Envelope) -> None:
         conn = self.connections.get(login, {}).get(origin)
         if conn is not None:
             self._send(conn, p.encode(envelope).decode())
+        else:
+            answers = self._http_answers.get(origin)
+            if answers is not None:
+                answers.append(envelope)
 
-    def _send(self, conn: AppConnection, data: str, frame: bytes | None = None) -> None:
-        if conn.push(data, frame):
+    def _send(
+        self, conn: AppConnection, data: str, frame: bytes | None = None, seq: int | None = None
+    ) -> None:
+        if conn.push(data, frame, seq):
             self.metrics.sent.inc()
         elif conn.overflowed and conn.id in self.connections.get(conn.login, {}):
             self.detach(conn)
@@ -432,13 +693,6 @@ class Hub:
         self._reply(login, origin, p.protocol_error_event(err))
 
     def _rate_limited(self, conn: AppConnection, frame: bytes | str) -> None:
-        topic: str
-        raw: dict[str, Any] | None
-        try:
-            request = p.decode_request(frame)
-            topic, raw, rid = request.topic, request.raw, request.request_id
-        except p.ProtocolError as bad:
-            topic, raw, rid = bad.topic, bad.request, bad.request_id
         limits = self.settings.limits
         code = f"more than {limits.rate_per_s:g} messages/s (burst {limits.rate_burst})"
         if conn.rate_limited == 0:
@@ -446,8 +700,7 @@ class Hub:
                 "app rate limited", extra={"agent": conn.login, "app": conn.app, "conn": conn.id}
             )
         conn.rate_limited += 1
-        limited = p.ProtocolError("RATE_LIMITED", code, topic=topic, request=raw, request_id=rid)
-        self._protocol_error(conn.login, conn.id, limited)
+        self.refuse_frame(conn, frame, "RATE_LIMITED", code)
 
     def _finished(self, done: Finished) -> None:
         arrival, app = self._pending.pop(id(done.request), (None, ""))
@@ -516,9 +769,12 @@ class Hub:
 
     # the journaled snapshot ----------------------------------------------------------------------
 
+    def _state_bytes(self, login: str) -> bytes:
+        return msgspec.json.encode(self.engine.session(login).snapshot)
+
     def _save_state(self, login: str) -> None:
         try:
-            self.journal.save_state(login, msgspec.json.encode(self.engine.session(login).snapshot))
+            self.journal.save_state(login, self._state_bytes(login))
         except Exception:
             log.exception("journal save failed", extra={"agent": login, "kind": "journal"})
             self.metrics.journal_errors.inc()
@@ -559,7 +815,9 @@ class Hub:
         return rows
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        journal = self.journal.health()
+        journal = {**self.journal.health(), "writable": self.journal_error is None}
+        if self.journal_error is not None:
+            journal["ok"], journal["error"] = False, self.journal_error
         ok = self.started and not self.draining and bool(journal.get("ok"))
         status = "draining" if self.draining else "ok" if ok else (
             "starting" if not self.started else "degraded"

@@ -25,8 +25,8 @@ class HubMetrics:
         )
         self.rejected = Counter(
             "ctibridge_connections_rejected",
-            "Connections refused, by reason (auth, forbidden, origin, unknown_agent, "
-            "agent_limit, hub_limit, draining)",
+            "Connections refused, by reason (auth, forbidden, origin, host, unknown_agent, "
+            "agent_limit, hub_limit, resume_rate, draining)",
             ["reason"],
             registry=r,
         )
@@ -88,6 +88,13 @@ class HubMetrics:
             buckets=FAST_BUCKETS,
             registry=r,
         )
+        self.journal_available = Gauge(
+            "ctibridge_journal_available",
+            "1 while journal writes succeed; 0 while they fail (events are then withheld and "
+            "commands refused with code 'journal unavailable')",
+            registry=r,
+        )
+        self.journal_available.set(1)
         self.journal_errors = Counter(
             "ctibridge_journal_errors", "Journal appends or commits that failed", registry=r
         )

@@ -43,9 +43,11 @@ def uvicorn_config(hub: Hub, **overrides: Any) -> uvicorn.Config:
 
 
 class HubServer(uvicorn.Server):
-    """uvicorn that, on SIGTERM/SIGINT, first stops listening, then drains the hub (in-flight
-    commands finish, every app receives what was queued for it and a 1012 close), and only then
-    lets uvicorn close what is left and run the lifespan shutdown (journal flushed)."""
+    """uvicorn that, on SIGTERM/SIGINT, first drains the hub (in-flight commands finish, every
+    app receives what was queued for it and a 1012 close), and only then lets uvicorn stop
+    listening, close what is left and run the lifespan shutdown (journal flushed).  The
+    listener stays open while draining, so a load balancer's health check gets an answer
+    (``/healthz`` 503 "draining") instead of a refused connection, and new sockets get 1012."""
 
     def __init__(self, hub: Hub, config: uvicorn.Config) -> None:
         super().__init__(config)
@@ -59,8 +61,6 @@ class HubServer(uvicorn.Server):
             captured.clear()
 
     async def shutdown(self, sockets: Any = None) -> None:
-        for server in self.servers:
-            server.close()
         # the one line an operator sees for a SIGTERM: what is being drained, and for how long
         apps = sum(len(conns) for conns in self.hub.connections.values())
         timeout = self.hub.settings.limits.drain_timeout_s

@@ -30,9 +30,10 @@ class Journal(Protocol):
     def commit(self) -> None:
         """Make everything appended so far durable; called before those events are sent."""
 
-    def since(self, login: str, seq: int) -> list[bytes] | None:
-        """Every event after ``seq`` in order, or None when some of them are no longer held,
-        or when ``seq`` is beyond the newest event (the app saw events this journal lost)."""
+    def since(self, login: str, seq: int, limit: int | None = None) -> list[bytes] | None:
+        """Every event after ``seq`` in order (the first ``limit`` of them), or None when some
+        of them are no longer held, or when ``seq`` is beyond the newest event (the app saw
+        events this journal lost)."""
 
     def last_seq(self, login: str) -> int: ...
 
@@ -73,7 +74,7 @@ class MemoryJournal:
     def commit(self) -> None:
         pass
 
-    def since(self, login: str, seq: int) -> list[bytes] | None:
+    def since(self, login: str, seq: int, limit: int | None = None) -> list[bytes] | None:
         events = self._events.get(login)
         last = self._first[login] + len(events) - 1 if events else 0
         if seq == last:
@@ -83,7 +84,8 @@ class MemoryJournal:
         first = self._first[login] if events else last + 1
         if seq < first - 1 or not events:
             return None
-        return [events[s] for s in range(seq + 1, last + 1)]
+        end = last if limit is None else min(last, seq + limit)
+        return [events[s] for s in range(seq + 1, end + 1)]
 
     def last_seq(self, login: str) -> int:
         events = self._events.get(login)

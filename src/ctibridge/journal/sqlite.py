@@ -5,6 +5,11 @@ the hub sends nothing before that, so after a crash (``kill -9``) every event an
 is in the file.  With ``synchronous = NORMAL`` a commit writes the WAL without an fsync: durable
 against a crash of the process, not of the machine (``"full"`` fsyncs every commit).
 
+A failed write (disk full, I/O error) rolls the step back: the journal is left as it was after
+the last commit, and the hub sends none of that step's events.  Reads may run on another
+thread (resume replays are read off the event loop): a lock serialises every use of the
+connection, and reads see committed events only.
+
 The file is opened in exclusive locking mode: a second hub on the same file fails at start
 (:class:`JournalBusy`) instead of interleaving ``seq`` numbers.  The lock dies with the process.
 
@@ -15,7 +20,9 @@ every ``prune_every`` appends and at open; the ``agents`` table keeps each agent
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +55,8 @@ def _wall_ms() -> int:
 
 
 class SqliteJournal:
+    reads_off_loop = True  # since() may run on another thread (see the module's docstring)
+
     def __init__(
         self,
         path: str | Path,
@@ -66,7 +75,7 @@ class SqliteJournal:
         self.error: str | None = None
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, timeout=0.05)
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=0.05, check_same_thread=False)
         try:
             db.execute("PRAGMA locking_mode = EXCLUSIVE")
             db.execute("PRAGMA journal_mode = WAL")
@@ -89,6 +98,8 @@ class SqliteJournal:
         db.execute("COMMIT")
         self._db = db
         self._heads: dict[str, int] = dict(db.execute("SELECT login, seq FROM agents").fetchall())
+        self._committed = dict(self._heads)  # the heads as of the last commit
+        self._lock = threading.RLock()
         self._dirty: set[str] = set()
         self._states: dict[str, bytes] = {}
         self._in_tx = False
@@ -104,13 +115,14 @@ class SqliteJournal:
 
     def append(self, login: str, seq: int, data: bytes) -> None:
         try:
-            self._begin()
-            self._db.execute(
-                "INSERT INTO events (login, seq, at, data) VALUES (?, ?, ?, ?)",
-                (login, seq, self._now(), data),
-            )
+            with self._lock:
+                self._begin()
+                self._db.execute(
+                    "INSERT INTO events (login, seq, at, data) VALUES (?, ?, ?, ?)",
+                    (login, seq, self._now(), data),
+                )
         except sqlite3.Error as e:
-            self.error = f"{type(e).__name__}: {e}"
+            self._failed(e)
             raise
         self._heads[login] = seq
         self._dirty.add(login)
@@ -124,30 +136,46 @@ class SqliteJournal:
         if not self._dirty and not self._in_tx:
             return
         try:
-            self._begin()
-            for login in self._dirty:
-                self._db.execute(
-                    "INSERT INTO agents (login, seq, state) VALUES (?, ?, ?) ON CONFLICT (login) "
-                    "DO UPDATE SET seq = excluded.seq, state = coalesce(excluded.state, state)",
-                    (login, self._heads.get(login, 0), self._states.pop(login, None)),
-                )
-            self._db.execute("COMMIT")
-            self.error = None
+            with self._lock:
+                self._begin()
+                for login in self._dirty:
+                    self._db.execute(
+                        "INSERT INTO agents (login, seq, state) VALUES (?, ?, ?) "
+                        "ON CONFLICT (login) DO UPDATE SET seq = excluded.seq, "
+                        "state = coalesce(excluded.state, state)",
+                        (login, self._heads.get(login, 0), self._states.pop(login, None)),
+                    )
+                self._db.execute("COMMIT")
+                self._committed.update(self._heads)
+                self.error = None
         except sqlite3.Error as e:
-            self.error = f"{type(e).__name__}: {e}"
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+            self._failed(e)
             raise
         finally:
             self._in_tx = False
             self._dirty.clear()
         if self._since_prune >= self.prune_every:
-            self.prune()
+            with contextlib.suppress(sqlite3.Error):  # committed; retention can wait a round
+                self.prune()
+
+    def _failed(self, e: sqlite3.Error) -> None:
+        """Undo the step a write failed in: back to the last commit (its events are not sent)."""
+        self.error = f"{type(e).__name__}: {e}"
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        self._in_tx = False
+        self._heads = dict(self._committed)
+        self._dirty.clear()
 
     def prune(self) -> int:
         """Apply retention now; returns the number of events dropped."""
         self._since_prune = 0
         dropped = 0
+        with self._lock:
+            return self._prune(dropped)
+
+    def _prune(self, dropped: int) -> int:
         self._db.execute("BEGIN")
         try:
             cur = self._db.execute(
@@ -162,24 +190,28 @@ class SqliteJournal:
                 dropped += cur.rowcount
             self._db.execute("COMMIT")
         except sqlite3.Error:
-            self._db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
             raise
         return dropped
 
     # reading -------------------------------------------------------------------------------------
 
-    def since(self, login: str, seq: int) -> list[bytes] | None:
-        head = self._heads.get(login, 0)
-        if seq == head:
-            return []  # nothing newer
-        if seq > head:
-            return None  # a seq this journal never held: the app saw events it lost
-        rows = self._db.execute(
-            "SELECT seq, data FROM events WHERE login = ? AND seq > ? ORDER BY seq",
-            (login, max(seq, 0)),
-        ).fetchall()
-        # every seq from seq+1 to head must be there: a hole (pruned or never written) is a gap
-        if seq < 0 or len(rows) != head - seq or (rows and rows[0][0] != seq + 1):
+    def since(self, login: str, seq: int, limit: int | None = None) -> list[bytes] | None:
+        with self._lock:
+            head = self._committed.get(login, 0)
+            if seq == head:
+                return []  # nothing newer
+            if seq > head:
+                return None  # a seq this journal never held: the app saw events it lost
+            want = head - seq if limit is None else min(limit, head - seq)
+            rows = self._db.execute(
+                "SELECT seq, data FROM events WHERE login = ? AND seq > ? AND seq <= ? "
+                "ORDER BY seq LIMIT ?",
+                (login, max(seq, 0), head, want),
+            ).fetchall()
+        # every seq from seq+1 on must be there: a hole (pruned or never written) is a gap
+        if seq < 0 or len(rows) != want or (rows and rows[-1][0] != seq + want):
             return None
         return [bytes(data) for _, data in rows]
 
@@ -187,14 +219,17 @@ class SqliteJournal:
         return self._heads.get(login, 0)
 
     def state(self, login: str) -> bytes | None:
-        row = self._db.execute("SELECT state FROM agents WHERE login = ?", (login,)).fetchone()
-        return None if row is None or row[0] is None else bytes(row[0])
+        with self._lock:
+            row = self._db.execute("SELECT state FROM agents WHERE login = ?", (login,))
+            found = row.fetchone()
+        return None if found is None or found[0] is None else bytes(found[0])
 
     def count(self, login: str | None = None) -> int:
-        if login is None:
-            return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
-        row = self._db.execute("SELECT count(*) FROM events WHERE login = ?", (login,)).fetchone()
-        return int(row[0])
+        with self._lock:
+            if login is None:
+                return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
+            row = self._db.execute("SELECT count(*) FROM events WHERE login = ?", (login,))
+            return int(row.fetchone()[0])
 
     def health(self) -> dict[str, object]:
         return {
@@ -210,8 +245,10 @@ class SqliteJournal:
         if self._db is None:
             return
         try:
-            self.commit()
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            with contextlib.suppress(sqlite3.Error):  # a failing disk: what was committed stays
+                self.commit()
+            with self._lock:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self._db.close()
             self._db = None  # type: ignore[assignment]

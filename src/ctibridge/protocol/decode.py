@@ -23,6 +23,12 @@ MAX_REQUEST_ID = 64
 # deeper JSON is refused: no request needs it, and the error (or failure) event that echoes a
 # request nests it three levels further, past what the encoder can write (~1000 levels)
 MAX_DEPTH = 32
+# a \uD800-\uDFFF escape not part of a surrogate pair is no character: msgspec reports it as
+# "Input data was truncated", which would send an app looking for a cut-off frame
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"  # a high one without its low one
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # a low one alone
+)
 
 Source = Annotated[str, Meta(min_length=1, max_length=64, description="the app that sends it")]
 RequestId = Annotated[
@@ -91,6 +97,14 @@ def _depth_exceeds(obj: Any, limit: int) -> bool:
     return False
 
 
+def _json_fault(frame: bytes | str, reason: str) -> str:
+    """msgspec's reason, unless the frame's only fault is a lone surrogate escape."""
+    data = frame.encode("utf-8", "surrogatepass") if isinstance(frame, str) else frame
+    if "truncated" in reason and _LONE_SURROGATE.search(data):
+        return "invalid \\u escape: a lone UTF-16 surrogate (\\ud800-\\udfff) is not a character"
+    return reason
+
+
 def decode_request(frame: bytes | str) -> Request:
     """The request ``frame`` carries; raises :class:`ProtocolError` for anything else."""
     size = _frame_size(frame)
@@ -99,7 +113,7 @@ def decode_request(frame: bytes | str) -> Request:
     try:
         obj = _JSON.decode(frame)
     except msgspec.DecodeError as err:
-        raise ProtocolError("INVALID_JSON", str(err)) from None
+        raise ProtocolError("INVALID_JSON", _json_fault(frame, str(err))) from None
     except (RecursionError, UnicodeError):
         raise ProtocolError("INVALID_JSON", "JSON is malformed") from None
     if not isinstance(obj, dict):

@@ -44,6 +44,7 @@ ERROR_TEXT: dict[str, str] = {
     "RESUME_GAP": "Events after the given seq are no longer available; state resynchronised.",
     "UNKNOWN_AGENT": "Unknown agent.",
     "SIMULATOR_FAILED": "Simulator command failed.",
+    "SHUTTING_DOWN": "The hub is shutting down; reconnect and resume later.",
 }
 
 # canonical subtopic -> its failure type.  The answer-only subtopics (StateSync, GetStates,

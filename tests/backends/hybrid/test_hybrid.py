@@ -55,6 +55,7 @@ def bridge_snapshot(state: str, contacts: list[Any] | None = None) -> str:
                 "availability": {"state": state, "timeStamp": 1},
                 "contacts": contacts or [],
                 "snapshotTimestamp": 1,
+                "configuration": {"username": "agent1"},  # the CCP's user is the agent
             },
         }
     ).decode()

@@ -48,6 +48,7 @@ def snapshot(availability: str = "Available", contacts: list[Any] | None = None)
                 "availability": {"state": availability, "timeStamp": T},
                 "contacts": contacts or [],
                 "snapshotTimestamp": T,
+                "configuration": {"username": "agent1"},  # the CCP's user is the agent
             },
         }
     ).decode()
@@ -313,6 +314,7 @@ async def test_dial_forgets_its_topic_when_refused() -> None:
     backend, _, _, _ = await started()
     bridge = FakeBridge()
     backend.attach("agent1", bridge.link)
+    backend.receive("agent1", bridge.link, snapshot())  # commands wait for the CCP's user
     task = asyncio.create_task(
         backend.execute(
             "agent1", Dial(endpoint=Endpoint("phone", "+15551234567"), topic="InboundCall")

@@ -10,6 +10,11 @@ so the events an action causes carry its requestId.
 Liveness: every bridge message counts as a sign of life; a bridge silent for
 ``timeout_seconds`` (or whose socket closed) is gone.  Commands then fail with
 ``bridge unavailable`` and the agent's apps get a SetAgentState with the last known state.
+
+Trust: the bridge socket passes the hub's Origin and token checks (``bind_guard``), and every
+snapshot must come from a CCP signed in as the agent itself (Streams'
+``agent.getConfiguration().username`` is the login): a bridge signed in as anyone else is
+closed with 4403 and logged, before any of its snapshots is taken, and is sent no command.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 from starlette.routing import BaseRoute
@@ -35,8 +41,12 @@ from .mapping import SnapshotMapper, agent_state, logged_out
 log = logging.getLogger("ctibridge.bridge")
 
 BRIDGE_UNAVAILABLE = "bridge unavailable"
+CLOSE_FORBIDDEN = 4403
 CLOSE_REPLACED = 4409
 CLOSE_SILENT = 4408
+
+Guard = Callable[[Any, str], Awaitable[object]]
+"""Accepts a bridge WebSocket for a login after the hub's checks; False when it refused it."""
 
 Notice = Callable[[str], None]
 """Called with a login when its agent's apps should be told its state again (bridge lost)."""
@@ -100,6 +110,7 @@ class StreamsBackend:
         }
         self._sink: SnapshotSink | None = None
         self._notice: Notice | None = None
+        self.guard: Guard | None = None
         self._ids = itertools.count(1)
         self._watchdog: Timer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -124,6 +135,10 @@ class StreamsBackend:
 
     def bind_notice(self, notice: Notice) -> None:
         self._notice = notice
+
+    def bind_guard(self, guard: Guard) -> None:
+        """The hub's Origin and token checks, for the bridge socket (``routes.py``)."""
+        self.guard = guard
 
     def routes(self) -> list[BaseRoute]:
         """The bridge page, its scripts and its WebSocket, mounted by the hub's app."""
@@ -158,7 +173,7 @@ class StreamsBackend:
     async def execute(self, login: str, action: Action) -> None:
         agent = self._agents[login]
         link = agent.link
-        if link is None:
+        if link is None or not agent.reported:  # not before its CCP showed who is signed in
             raise BackendError(BRIDGE_UNAVAILABLE)
         command = self._translate(agent, action)
         command_id = next(self._ids)
@@ -248,6 +263,10 @@ class StreamsBackend:
         agent.last_seen = self._clock.now_ms()
         match message:
             case wire.Snapshot():
+                user = message.snapshot.configuration.username
+                if user != login:
+                    self._impostor(login, link, user)
+                    return
                 self._on_snapshot(login, agent, message.snapshot)
             case wire.DirectoryReport():
                 agent.directory = Directory(
@@ -293,6 +312,12 @@ class StreamsBackend:
         agent.reported = True
         if self._sink is not None:
             self._sink(login, snap)
+
+    def _impostor(self, login: str, link: BridgeLink, user: str) -> None:
+        """A CCP signed in as someone else (or saying nothing): refuse the bridge."""
+        log.warning("bridge for %s refused: its CCP is signed in as %r", login, user)
+        self._lost(login, "signed in as another user")
+        self._spawn(link.close(CLOSE_FORBIDDEN, "the CCP is signed in as another user"))
 
     def _lost(self, login: str, why: str, *, notify: bool = True) -> None:
         agent = self._agents[login]

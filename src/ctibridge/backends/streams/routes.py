@@ -1,9 +1,12 @@
 """The bridge's HTTP side: the page, its script, the Streams bundle and the bridge WebSocket.
 
-* ``GET /bridge?agent=LOGIN`` — the bridge page for one agent (its settings inlined as JSON).
+* ``GET /bridge?agent=LOGIN`` — the bridge page for one agent (its settings inlined as JSON),
+  served alike for any login, so it does not tell who exists; the socket checks.  The page
+  takes its token from the URL fragment (``#token=``), like the toolbar.
 * ``GET /bridge/bridge.js`` — the bridge script; ``GET /bridge/connect-streams.js`` — the
   amazon-connect-streams bundle from npm (never a CDN: ``make deps`` copies it beside the page).
-* ``WS /bridge/ws?agent=LOGIN`` — the page's link to the backend.
+* ``WS /bridge/ws?agent=LOGIN&token=…`` — the page's link to the backend, checked like ``/ws``
+  (Origin 4403, token 4401, the token's agents 4403) before the agent (4404).
 """
 
 from __future__ import annotations
@@ -34,8 +37,6 @@ def bridge_routes(backend: StreamsBackend) -> list[BaseRoute]:
 
     async def page(request: Request) -> Response:
         login = request.query_params.get("agent", "")
-        if not backend.knows(login):
-            return PlainTextResponse(f"unknown agent {login!r}", status_code=404)
         settings = {
             "agent": login,
             "ccpUrl": backend.ccp_url,
@@ -61,7 +62,10 @@ def bridge_routes(backend: StreamsBackend) -> list[BaseRoute]:
 
     async def socket(ws: WebSocket) -> None:
         login = ws.query_params.get("agent", "")
-        await ws.accept()
+        if backend.guard is None:  # a backend served without a hub's checks (unit tests)
+            await ws.accept()
+        elif await backend.guard(ws, login) is False:
+            return  # refused and closed
         if not backend.knows(login):
             await ws.close(code=CLOSE_UNKNOWN_AGENT, reason=f"unknown agent {login!r}")
             return

@@ -383,15 +383,21 @@
 
   // close codes after which reconnecting would be wrong (ctibridge/backends/streams)
   const FINAL_CLOSE = /** @type {Record<number, string>} */ ({
+    4403: "forbidden: the token does not name this agent, or the CCP user is another",
     4404: "the hub does not know this agent",
     4409: "replaced by a newer bridge window",
   });
+
+  // the hub token (toolbar/auth.js: from the URL fragment or the paste form)
+  const auth = /** @type {{protocols: () => string[], ask: (why: string, done: () => void) => void}} */ (
+    /** @type {any} */ (window).ctibridgeAuth
+  );
 
   function openSocket() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const url =
       scheme + "//" + location.host + settings.wsPath + "?agent=" + encodeURIComponent(settings.agent);
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, auth ? auth.protocols() : []); // the token rides in a subprotocol
     socket = ws;
     show("status-hub", "connecting");
     ws.onopen = () => {
@@ -413,6 +419,11 @@
       if (socket !== ws) return;
       socket = null;
       const final = FINAL_CLOSE[event.code];
+      if (event.code === 4401 && auth) {
+        show("status-hub", "token needed");
+        auth.ask("The hub refused the token: " + (event.reason || "no token") + ".", openSocket);
+        return;
+      }
       if (final) {
         show("status-hub", final); // another window took over, or the hub does not know us
         return;

@@ -38,7 +38,9 @@ export class Link {
   }
 
   open() {
-    const socket = new WebSocket(this.url());
+    // the token (from the URL fragment or the paste form: auth.js) rides in a subprotocol,
+    // never in the URL
+    const socket = new WebSocket(this.url(), window.ctibridgeAuth?.protocols() ?? []);
     this.socket = socket;
     socket.addEventListener("open", () => {
       this.failures = 0;
@@ -60,6 +62,13 @@ export class Link {
       const final = FINAL_CLOSE[event.code];
       if (final) {
         this.setState("disconnected", `${final} (close ${event.code})`);
+        if (event.code === 4401 && window.ctibridgeAuth) {
+          // no token, or it expired: ask for one, then connect again (and resume)
+          window.ctibridgeAuth.ask(`The hub refused the token: ${event.reason || final}.`, () => {
+            this.failures = 0;
+            this.open();
+          });
+        }
         return;
       }
       const delay = RETRY_DELAYS[Math.min(this.failures, RETRY_DELAYS.length - 1)];

@@ -279,7 +279,13 @@ async function pickAgent(unknown = null) {
   }
   const list = document.getElementById("agent-list");
   try {
-    const response = await fetch("/agents", { cache: "no-store" });
+    const auth = window.ctibridgeAuth;
+    const response = await fetch("/agents", { cache: "no-store", headers: auth.headers() });
+    if (response.status === 401) {  // a hub with tokens: ask for one, then list again
+      list.replaceChildren();
+      auth.ask("This hub needs a token to list its agents.", pickAgent);
+      return;
+    }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const agents = await response.json();
     list.replaceChildren(...agents.map((a) => el("li", {},
