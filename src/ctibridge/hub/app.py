@@ -178,9 +178,10 @@ def create_app(hub: Hub) -> Starlette:
         grant = await admit(ws, login)
         if grant is False:
             return
-        app = grant.app if isinstance(grant, auth.Grant) else ""
+        token = grant if isinstance(grant, auth.Grant) else None
+        app = token.app if token is not None else ""
         if not hub.knows(login):
-            await refuse_unknown(ws, login, known(grant))
+            await refuse_unknown(ws, login, known(token))
             return
         if hub.draining:
             await refuse(ws, CLOSE_RESTART, "server shutting down", "draining", login)
@@ -192,7 +193,6 @@ def create_app(hub: Hub) -> Starlette:
                 resume_from = int(resume_raw)
             except ValueError:
                 resume_from = -1  # an unreadable seq: treat as a gap (fresh StateSync + RESUME_GAP)
-        token = grant if isinstance(grant, auth.Grant) else None
         # resumes are budgeted per token (per app name without tokens)
         resume_key = token.token_id if token is not None else app
         try:
