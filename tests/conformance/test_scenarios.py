@@ -1,6 +1,6 @@
 """One scenario suite, every backend (STYLE.md §17): sim, streams (the real bridge page with the
-Streams double in Chromium) and connect (server APIs with Stubbers and Agent Event Stream
-records).  Expectations are literal and the same for every backend; where a backend cannot
+real Streams bundle against a fake CCP in Chromium) and connect (server APIs with Stubbers and
+Agent Event Stream records).  Expectations are literal and the same for every backend; where a backend cannot
 carry out a verb, ``step`` checks the documented failure and has the agent do it in the CCP.
 """
 

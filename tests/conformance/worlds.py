@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.stub import ANY
+from fake_ccp import FakeCcp, fake_ccp
 from harness import FAILURE, Message, Served, chromium, flush, open_bridge, wait_for
 
 from ctibridge.backends.sim import SimBackend
@@ -109,63 +110,66 @@ class SimWorld(World):
         await self._sim("FailNext", {"subtopic": subtopic, "error": FAILURE})
 
 
-# request subtopic -> the Streams method the bridge calls for it
+# request subtopic -> the Streams client method (api_request) the bridge's call turns into
 STREAMS_METHOD = {
-    "Answer": "accept",
-    "Reject": "reject",
-    "Hold": "hold",
-    "Resume": "resume",
-    "Disconnect": "destroy",
-    "ConsultDrop": "destroy",
-    "ClearContact": "clear",
-    "Consult": "addConnection",
+    "Answer": "acceptContact",
+    "Reject": "rejectContact",
+    "Hold": "holdConnection",
+    "Resume": "resumeConnection",
+    "Disconnect": "destroyConnection",
+    "ConsultDrop": "destroyConnection",
+    "ClearContact": "clearContact",
+    "Consult": "createAdditionalConnection",
     "Swap": "toggleActiveConnections",
     "Conference": "conferenceConnections",
     "NumberPad": "sendDigits",
-    "UpdateState": "setState",
-    "MakeCall": "connect",
+    "UpdateState": "putAgentState",
+    "MakeCall": "createOutboundContact",
     "Mute": "mute",
 }
 
 
 class StreamsWorld(World):
+    """The real bridge page running the real Streams bundle against the fake CCP."""
+
     name = "streams"
 
-    def __init__(self, served: Served, client: Client, backend: StreamsBackend, page: Any):
+    def __init__(
+        self, served: Served, client: Client, backend: StreamsBackend, page: Any, ccp: FakeCcp
+    ):
         super().__init__(served, client)
         self.backend = backend
         self.page = page
+        self.ccp = ccp
 
     def snapshots(self) -> int:
         return int(self.backend.status()["bridges"]["agent1"]["snapshots"])  # type: ignore[index]
 
-    async def _double(self, script: str, arg: Any = None) -> list[Message]:
-        """Run ``streamsDouble.<script>`` in the page; the events its snapshot caused."""
+    async def _ccp(self, script: str, arg: Any = None) -> list[Message]:
+        """Run ``fakeCcp.<script>`` in the CCP frame; the events its agent update caused."""
         before = self.snapshots()
         self.client.drain()
-        await self.page.evaluate(f"a => streamsDouble.{script}", arg)
+        await self.ccp.run(script, arg)
         await wait_for(lambda: self.snapshots() > before, f"the snapshot after {script}")
         return await flush(self.client)
 
     async def ring(self, phone: str = CUSTOMER, **extra: Any) -> list[Message]:
-        return await self._double("incoming(a)", {"phoneNumber": phone, **extra})
+        return await self._ccp("incoming(a)", {"phoneNumber": phone, **extra})
 
     async def customer_hangup(self) -> list[Message]:
-        return await self._double("customerHangup()")
+        return await self._ccp("customerHangup()")
 
     async def third_party_answer(self) -> list[Message]:
-        return await self._double("thirdPartyAnswer()")
+        return await self._ccp("thirdPartyAnswer()")
 
     async def third_party_hangup(self) -> list[Message]:
-        return await self._double("thirdPartyHangup()")
+        return await self._ccp("thirdPartyHangup()")
 
     async def outbound_answer(self) -> list[Message]:
-        return await self._double("outboundAnswer()")
+        return await self._ccp("outboundAnswer()")
 
     async def fail_next(self, subtopic: str) -> None:
-        method = STREAMS_METHOD[subtopic]
-        error = {"type": "InternalServiceException", "message": "simulated failure"}
-        await self.page.evaluate("([m, e]) => streamsDouble.failNext(m, e)", [method, error])
+        await self.ccp.fail_next(STREAMS_METHOD[subtopic])
 
 
 @contextlib.asynccontextmanager
@@ -183,15 +187,16 @@ async def sim_world() -> AsyncIterator[World]:
 @contextlib.asynccontextmanager
 async def streams_world(browser: Any = None) -> AsyncIterator[StreamsWorld]:
     clock = RealClock()
-    backend = StreamsBackend(
-        clock, BridgeConfig(), ["agent1", "agent2"], ccp_url="https://double.my.connect.aws/ccp-v2"
-    )
-    hub = Hub(backend, clock, TEST_SETTINGS)
     async with contextlib.AsyncExitStack() as stack:
+        server = await stack.enter_async_context(fake_ccp())
+        backend = StreamsBackend(
+            clock, BridgeConfig(), ["agent1", "agent2"], ccp_url=server.ccp_url, region="us-east-1"
+        )
+        hub = Hub(backend, clock, TEST_SETTINGS)
         served = await stack.enter_async_context(Served(hub))
         if browser is None:
             browser = await stack.enter_async_context(chromium())
-        page = await open_bridge(browser, served.http)
+        page = await open_bridge(browser, served.http, ccp_origin=server.origin)
         await wait_for(
             lambda: (
                 backend.snapshot("agent1").logged_in and bool(backend.directory("agent1").states)
@@ -200,7 +205,7 @@ async def streams_world(browser: Any = None) -> AsyncIterator[StreamsWorld]:
         )
         client = await Client.connect(served.url, "agent1")
         try:
-            yield StreamsWorld(served, client, backend, page)
+            yield StreamsWorld(served, client, backend, page, FakeCcp(page, server))
         finally:
             await client.close()
             assert page.errors == [], page.errors

@@ -1,7 +1,8 @@
 """The real bridge page in headless Chromium, against a hub on loopback.
 
-Most tests replace the amazon-connect-streams bundle with the Streams test double
-(tests/browser/streams_double.js); one loads the real npm bundle the hub serves.
+The page runs the real amazon-connect-streams bundle the hub serves; its ``initCCP`` loads the
+fake CCP (tests/conformance/fake_ccp.js) from another loopback origin, and the test drives the
+Connect world inside that frame.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fake_ccp import FakeCcp, FakeCcpServer, fake_ccp
 from harness import Served, flush, open_bridge, wait_for
 from scenarios import rows
 
@@ -30,54 +32,63 @@ TEST_SETTINGS = Settings(auth=AuthSettings(insecure=True))
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-CCP = "https://double.my.connect.aws/ccp-v2"
-SALES_ARN = "arn:aws:connect:us-east-1:000000000000:instance/double/queue/Sales"
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "streams" / "sample-snapshots.json"
 BUNDLE = Path(__file__).resolve().parents[3] / "bridge/node_modules/amazon-connect-streams"
 
 
 class Bridge:
-    def __init__(self, served: Served, backend: StreamsBackend, browser: Any) -> None:
+    def __init__(
+        self, served: Served, backend: StreamsBackend, browser: Any, ccp: FakeCcpServer
+    ) -> None:
         self.served = served
         self.backend = backend
         self.browser = browser
+        self.ccp = ccp
         self.pages: list[Any] = []
 
-    async def open(self, agent: str = "agent1", *, double: bool = True) -> Any:
+    async def open(self, agent: str = "agent1") -> Any:
         before = self.snapshots(agent)
-        page = await open_bridge(self.browser, self.served.http, agent, double=double)
+        page = await open_bridge(self.browser, self.served.http, agent, self.ccp.origin)
         self.pages.append(page)
-        if double:
-            await wait_for(
-                lambda: self.backend.alive(agent) and self.snapshots(agent) > before,
-                "the bridge's first snapshot",
-            )
+        await wait_for(
+            lambda: self.backend.alive(agent) and self.snapshots(agent) > before,
+            "the bridge's first snapshot",
+        )
         return page
+
+    def fake(self, page: Any) -> FakeCcp:
+        return FakeCcp(page, self.ccp)
 
     def snapshots(self, agent: str = "agent1") -> int:
         return int(self.backend.status()["bridges"][agent]["snapshots"])  # type: ignore[index]
 
-    async def double(self, page: Any, script: str, arg: Any = None) -> None:
+    async def world(self, page: Any, script: str, arg: Any = None) -> None:
+        """``fakeCcp.<script>`` in the page's CCP, and the snapshot it caused."""
         before = self.snapshots()
-        await page.evaluate(f"a => streamsDouble.{script}", arg)
+        await self.fake(page).run(script, arg)
         await wait_for(lambda: self.snapshots() > before, script)
 
 
 @contextlib.asynccontextmanager
 async def bridge(browser: Any, **config: Any) -> AsyncIterator[Bridge]:
     clock = RealClock()
-    backend = StreamsBackend(
-        clock, BridgeConfig(**config), ["agent1", "agent2"], ccp_url=CCP, region="us-east-1"
-    )
-    async with Served(Hub(backend, clock, TEST_SETTINGS)) as served:
-        b = Bridge(served, backend, browser)
-        try:
-            yield b
-        finally:
-            for page in b.pages:
-                if not page.is_closed():
-                    assert page.errors == [], page.errors
-                    await page.context.close()
+    async with fake_ccp() as ccp:
+        backend = StreamsBackend(
+            clock,
+            BridgeConfig(**config),
+            ["agent1", "agent2"],
+            ccp_url=ccp.ccp_url,
+            region="us-east-1",
+        )
+        async with Served(Hub(backend, clock, TEST_SETTINGS)) as served:
+            b = Bridge(served, backend, browser, ccp)
+            try:
+                yield b
+            finally:
+                for page in b.pages:
+                    if not page.is_closed():
+                        assert page.errors == [], page.errors
+                        await page.context.close()
 
 
 async def test_the_hub_serves_the_npm_streams_bundle_and_the_page_uses_no_other_origin(
@@ -94,51 +105,54 @@ async def test_the_hub_serves_the_npm_streams_bundle_and_the_page_uses_no_other_
         # every script the page loads is the hub's own
         assert 'src="/bridge/connect-streams.js"' in page.text
         assert 'src="/bridge/bridge.js"' in page.text
-        assert "http" not in page.text.replace(CCP, "")
+        assert "http" not in page.text.replace(b.ccp.ccp_url, "")
 
 
-async def test_real_streams_bundle_inits_the_ccp_of_the_configured_instance(
+async def test_the_real_streams_init_ccp_loads_the_configured_ccp_and_acknowledges(
     bridge_browser: Any,
 ) -> None:
     async with bridge(bridge_browser) as b:
-        requested: list[str] = []
-        page = await open_bridge(bridge_browser, b.served.http, double=False)
-        b.pages.append(page)
-        page.on("request", lambda r: requested.append(r.url))
-        # amazon-connect-streams' initCCP puts the CCP in an iframe (blocked here: no network)
-        frame = page.locator("#ccp iframe")
-        await frame.wait_for(state="attached", timeout=10_000)
-        src = await frame.get_attribute("src")
-        assert src is not None and src.startswith(CCP)
-        assert await page.evaluate("typeof connect.core.initCCP") == "function"
-        page.errors.clear()  # the blocked CCP frame makes Streams log errors; not ours
+        page = await b.open()
+        # amazon-connect-streams put the CCP in its iframe and took the CCP's acknowledge
+        src = await page.locator("#ccp iframe").get_attribute("src")
+        assert src == b.ccp.ccp_url
+        assert b.ccp.requests == ["/ccp-v2"]
+        assert await page.evaluate("connect.core.initialized") is True
+        params = await page.evaluate("connect.initCCPParams")
+        assert params["ccpUrl"] == b.ccp.ccp_url
+        assert params["region"] == "us-east-1"
+        assert params["softphone"] == {"allowFramedSoftphone": True}
+        status = "document.getElementById('status-ccp').textContent"
+        assert await page.evaluate(status) == "signed in as Agent One"
 
 
-async def test_init_options_and_the_directory(bridge_browser: Any) -> None:
+async def test_the_directory_skips_unusable_entries(bridge_browser: Any) -> None:
     async with bridge(bridge_browser) as b:
         page = await b.open()
-        options = await page.evaluate("() => streamsDouble.initOptions")
-        assert options["ccpUrl"] == CCP
-        assert options["region"] == "us-east-1"
-        assert options["softphone"] == {"allowFramedSoftphone": True}
         await wait_for(lambda: bool(b.backend.directory("agent1").quick_connects), "endpoints")
         d = b.backend.directory("agent1")
         assert [(s.label, s.type) for s in d.states] == [
             ("Available", "routable"), ("Not Ready", "not_routable"), ("Break", "not_routable"),
             ("Lunch", "not_routable"), ("Offline", "offline"),
         ]  # fmt: skip
+        # the routing profile lists the agent's personal queue first, with no name
+        queues = await b.fake(page).run("queues")
+        assert queues["personal"]["name"] is None
         assert d.queues == ("InboundTest", "Sales", "Support")
-        assert "Billing" in d.quick_connects and d.agents == ("agent2",)
+        assert d.quick_connects == (
+            "Billing", "Supervisor", "agent2", "Transfer to Sales", "Support desk (queue)",
+        )  # fmt: skip
+        assert d.agents == ("agent2",)
         info = b.backend.snapshot("agent1").info
         assert (info.name, info.routing_profile) == ("Agent One", "Basic Routing Profile")
 
 
-async def test_the_double_keeps_the_published_snapshot_shape(bridge_browser: Any) -> None:
+async def test_the_fake_ccp_keeps_the_published_snapshot_shape(bridge_browser: Any) -> None:
     samples = json.loads(SAMPLES.read_text())
     async with bridge(bridge_browser) as b:
         page = await b.open()
-        await b.double(page, "incoming(a)", {"phoneNumber": "+15551234567"})
-        raw = await page.evaluate("() => streamsDouble.raw()")
+        await b.world(page, "incoming(a)", {"phoneNumber": "+15551234567"})
+        raw = await b.fake(page).run("raw()")
     published = samples["inboundVoiceContactSoftphone"]
     assert set(published) <= set(raw)
     assert set(published["contacts"][0]) <= set(raw["contacts"][0])
@@ -146,6 +160,7 @@ async def test_the_double_keeps_the_published_snapshot_shape(bridge_browser: Any
         raw["contacts"][0]["connections"], published["contacts"][0]["connections"], strict=True
     ):
         assert set(theirs) <= set(mine)
+        assert set(theirs["endpoint"]) <= set(mine["endpoint"])
         assert (mine["type"], mine["initial"], mine["state"]["type"]) == (
             theirs["type"], theirs["initial"], theirs["state"]["type"],
         )  # fmt: skip
@@ -157,7 +172,7 @@ async def test_attributes_queue_and_dnis_reach_the_apps(bridge_browser: Any) -> 
         page = await b.open()
         app = await Client.connect(b.served.url, "agent1")
         try:
-            await b.double(
+            await b.world(
                 page,
                 "incoming(a)",
                 {"phoneNumber": "+15551234567", "queue": "Support", "dnis": "+18005550199",
@@ -177,11 +192,28 @@ async def test_attributes_queue_and_dnis_reach_the_apps(bridge_browser: Any) -> 
             await app.close()
 
 
+async def test_an_attribute_without_a_value_is_empty_not_undefined(bridge_browser: Any) -> None:
+    async with bridge(bridge_browser) as b:
+        page = await b.open()
+        app = await Client.connect(b.served.url, "agent1")
+        try:
+            # Connect leaves `value` out of an attribute set to nothing
+            await b.world(page, "incoming(a)", {"attributes": {"note": None, "lang": "fr"}})
+            answer = await app.request("InboundCall", "StateSync")
+            attributes = answer.events[0]["message"]["attributes"]
+            assert {"name": "note", "value": ""} in attributes
+            assert {"name": "lang", "value": "fr"} in attributes
+        finally:
+            await app.close()
+
+
 async def test_state_changes_enqueue_only_on_a_contact_and_dial_uses_the_queue(
     bridge_browser: Any,
 ) -> None:
     async with bridge(bridge_browser) as b:
         page = await b.open()
+        fake = b.fake(page)
+        sales = (await fake.run("queues"))["Sales"]["queueARN"]
         app = await Client.connect(b.served.url, "agent1")
         try:
             assert (await app.request("Agent", "UpdateState", {"label": "Break"})).ok
@@ -191,13 +223,13 @@ async def test_state_changes_enqueue_only_on_a_contact_and_dial_uses_the_queue(
             )
             assert result.ok, result.error
             assert (await app.request("Agent", "UpdateState", {"label": "Lunch"})).ok
-            calls = await page.evaluate("() => streamsDouble.calls")
+            calls = await fake.calls()
             assert [c for c in calls if c[0] in ("setState", "connect")] == [
                 ["setState", "Break", False],
                 ["setState", "Available", False],
-                ["connect", "+15551234567", SALES_ARN],
+                ["connect", "+15551234567", sales],
                 ["setState", "Lunch", True],
-            ]  # fmt: skip
+            ]
         finally:
             await app.close()
 
@@ -205,15 +237,23 @@ async def test_state_changes_enqueue_only_on_a_contact_and_dial_uses_the_queue(
 async def test_streams_errors_become_the_failure_code(bridge_browser: Any) -> None:
     async with bridge(bridge_browser) as b:
         page = await b.open()
+        fake = b.fake(page)
         app = await Client.connect(b.served.url, "agent1")
         try:
-            await b.double(page, "incoming(a)", {"phoneNumber": "+15551234567"})
-            # Streams reports some failures as a bare string (contact.accept: "error")
-            await page.evaluate("() => streamsDouble.failNext('accept', 'error')")
+            await b.world(page, "incoming(a)", {"phoneNumber": "+15551234567"})
+            # Streams' contact.accept reports any failure as the bare string "error"
+            await fake.fail_next("acceptContact")
             result = await app.request("InboundCall", "Answer")
             assert rows(result.events) == [("Error", "ANSWER_CALL_FAILED", "error")]
-            # and a contact Streams no longer has is refused by the bridge itself
-            await page.evaluate("() => streamsDouble.miss()")
+            # other calls pass the CTI error on, which the CCP's worker sends as JSON text
+            await fake.fail_next(
+                "rejectContact", {"type": "AccessDeniedException", "message": "no"}
+            )
+            result = await app.request("InboundCall", "Reject")
+            assert rows(result.events) == [
+                ("Error", "REJECT_CALL_FAILED", "AccessDeniedException: no")
+            ]
+            await fake.run("miss()")
             await wait_for(
                 lambda: b.backend.snapshot("agent1").contacts[0].state == "missed", "missed"
             )
@@ -245,7 +285,7 @@ async def test_bridge_loss_and_reconnect(bridge_browser: Any) -> None:
             assert rows(result.events) == [("Error", "MAKE_CALL_FAILED", BRIDGE_UNAVAILABLE)]
             health = await asyncio.to_thread(httpx.get, f"{b.served.http}/healthz")
             assert health.json()["backend"]["bridges"]["agent1"]["connected"] is False
-            # the agent opens the bridge again: the double starts Available, as the CCP says
+            # the agent opens the bridge again: the new CCP says Available
             app.drain()
             await b.open()
             events = await flush(app)
@@ -260,9 +300,9 @@ async def test_a_command_in_flight_fails_when_the_bridge_goes(bridge_browser: An
         page = await b.open()
         app = await Client.connect(b.served.url, "agent1")
         try:
-            await b.double(page, "incoming(a)", {"phoneNumber": "+15551234567"})
+            await b.world(page, "incoming(a)", {"phoneNumber": "+15551234567"})
             assert (await app.request("InboundCall", "Answer")).ok
-            await page.evaluate("() => streamsDouble.failNext('mute')")  # never confirmed
+            await b.fake(page).fail_next("mute")  # the softphone never answers
             pending = asyncio.create_task(app.request("Agent", "Mute"))
             await wait_for(
                 lambda: any(b.backend._agents["agent1"].pending.values()), "the mute to be sent"
@@ -288,8 +328,8 @@ async def test_a_second_bridge_replaces_the_first(bridge_browser: Any) -> None:
         app = await Client.connect(b.served.url, "agent1")
         try:
             assert (await app.request("Agent", "UpdateState", {"label": "Break"})).ok
-            first_calls = await first.evaluate("() => streamsDouble.calls")
-            second_calls = await second.evaluate("() => streamsDouble.calls")
+            first_calls = await b.fake(first).calls()
+            second_calls = await b.fake(second).calls()
             assert ["setState", "Break", False] in second_calls
             assert ["setState", "Break", False] not in first_calls
         finally:

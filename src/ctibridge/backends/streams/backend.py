@@ -250,12 +250,7 @@ class StreamsBackend:
             case wire.Snapshot():
                 self._on_snapshot(login, agent, message.snapshot)
             case wire.DirectoryReport():
-                agent.directory = Directory(
-                    states=tuple(agent_state(s) for s in message.states),
-                    queues=tuple(q.name for q in message.queues),
-                    quick_connects=tuple(e.name for e in message.endpoints),
-                    agents=tuple(e.name for e in message.endpoints if e.type == "agent"),
-                )
+                agent.directory = _directory(message)
                 if self._sink is not None:  # the hub reads the directory on every report
                     self._sink(login, agent.snap)
             case wire.Result():
@@ -331,3 +326,17 @@ class StreamsBackend:
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _directory(report: wire.DirectoryReport) -> Directory:
+    """The usable entries of a directory report (an entry without a name or type is skipped)."""
+    states = [
+        wire.StreamsState(name=s.name, type=s.type) for s in report.states if s.name and s.type
+    ]
+    endpoints = [e for e in report.endpoints if e.name]
+    return Directory(
+        states=tuple(agent_state(s) for s in states),
+        queues=tuple(q.name for q in report.queues if q.name),
+        quick_connects=tuple(e.name for e in endpoints if e.name),
+        agents=tuple(e.name for e in endpoints if e.name and e.type == "agent"),
+    )

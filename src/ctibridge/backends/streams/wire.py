@@ -104,12 +104,16 @@ class Snapshot(msgspec.Struct, frozen=True, tag="snapshot"):
 
 
 class DirectoryEntry(msgspec.Struct, frozen=True):
-    name: str
-    type: str = ""
+    """A state, queue or quick connect as Streams lists it.  Real instances list entries with no
+    name (the agent's personal queue has ``name: null``): such an entry is unusable and skipped,
+    never the whole report."""
+
+    name: str | None = None
+    type: str | None = None
 
 
 class DirectoryReport(msgspec.Struct, frozen=True, tag="directory"):
-    states: list[StreamsState]
+    states: list[DirectoryEntry]
     queues: list[DirectoryEntry]
     endpoints: list[DirectoryEntry]
 

@@ -44,6 +44,8 @@
   let muteWaiters = [];
   /** @type {connect.Endpoint[]} */
   let endpoints = [];
+  // a command made of several Streams calls (a blind transfer) is published as one change
+  let composite = false;
 
   // --- status shown on the page -----------------------------------------------------------------
 
@@ -110,7 +112,10 @@
     const attributes = {};
     for (const key of Object.keys(raw)) {
       const attribute = raw[key];
-      if (attribute) attributes[key] = { name: attribute.name, value: String(attribute.value) };
+      if (!attribute) continue;
+      // Connect leaves `value` out of an attribute set to nothing: empty, never "undefined"
+      const value = attribute.value === undefined || attribute.value === null ? "" : attribute.value;
+      attributes[key] = { name: attribute.name || key, value: String(value) };
     }
     return {
       contactId: contact.getContactId(),
@@ -163,7 +168,7 @@
    * @returns {boolean} whether a changed snapshot was sent
    */
   function publish(force) {
-    if (!agent) return false;
+    if (!agent || (composite && !force)) return false;
     const snapshot = snapshotOf(agent);
     const key = JSON.stringify(snapshot);
     const changed = key !== lastKey;
@@ -205,7 +210,17 @@
 
   /** @param {unknown} err @returns {string} */
   function describe(err) {
-    if (typeof err === "string") return err || "failed";
+    if (typeof err === "string") {
+      // the CCP's worker sends a failed request's error as JSON text ({type, message, ...})
+      if (err.startsWith("{")) {
+        try {
+          return describe(JSON.parse(err));
+        } catch (_) {
+          return err;
+        }
+      }
+      return err || "failed";
+    }
     if (err && typeof err === "object") {
       const e = /** @type {{type?: unknown, errorType?: unknown, message?: unknown}} */ (err);
       const type = e.type || e.errorType;
@@ -253,9 +268,28 @@
   function endpointFor(ref) {
     if (!ref) throw new Error("InvalidParameterException: no endpoint");
     if (ref.kind === "phone") return connect.Endpoint.byPhoneNumber(ref.value);
+    if (ref.kind === "queue") return queueEndpoint(ref.value);
     const type = ENDPOINT_TYPE[ref.kind];
     const found = endpoints.find((e) => e.name === ref.value && (!type || e.type === type));
     if (!found) throw new Error("ResourceNotFoundException: " + ref.kind + " " + ref.value);
+    return found;
+  }
+
+  /**
+   * A queue is reached through a quick connect of type Queue for it, whatever its name (admins
+   * name quick connects freely: "Transfer to Sales" for the queue Sales).
+   * @param {string} name @returns {connect.Endpoint}
+   */
+  function queueEndpoint(name) {
+    const arn = queueArn(name);
+    const found = endpoints.find((e) => e.type === "queue" && e.queue === arn);
+    if (!found) {
+      throw new Error(
+        "ResourceNotFoundException: no quick connect of type Queue for queue " +
+          name +
+          " (add one for it to the agent's queues)",
+      );
+    }
     return found;
   }
 
@@ -308,9 +342,24 @@
       contact.getAgentConnection().destroy(callbacks);
       return;
     }
-    contact.addConnection(endpointFor(ref), {
-      success: () => contact.getAgentConnection().destroy(callbacks),
-      failure: callbacks.failure,
+    const target = endpointFor(ref);
+    // the CCP shows the added party before the agent leaves: the apps see only the outcome
+    composite = true;
+    /** @param {() => void} next */
+    const done = (next) => {
+      composite = false;
+      // what the CCP shows now is the middle step (its answer comes before its agent update):
+      // taken as seen, so the command's result waits for the update that shows the outcome
+      if (agent) lastKey = JSON.stringify(snapshotOf(agent));
+      next();
+    };
+    contact.addConnection(target, {
+      success: () =>
+        contact.getAgentConnection().destroy({
+          success: () => done(callbacks.success),
+          failure: (err) => done(() => callbacks.failure(err)),
+        }),
+      failure: (err) => done(() => callbacks.failure(err)),
     });
   }
 
