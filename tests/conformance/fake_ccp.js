@@ -94,7 +94,7 @@
     state: { agentStateARN: STATES[0].agentStateARN, name: "Available", startTimestamp: t0, type: "routable" },
   };
 
-  const control = { calls: [], dtmf: [], failures: {}, muted: false, acknowledged: false, updates: 0 };
+  const control = { calls: [], requests: [], dtmf: [], failures: {}, muted: false, acknowledged: false, updates: 0 };
   let providerPort = null;
   const previewNumbers = {}; // contact id -> the number engagePreviewContact dials
 
@@ -153,7 +153,7 @@
 
   // the softphone (framed in the CCP): mute acts on local media only; without it, nothing
   function softphoneMute(wanted) {
-    control.calls.push(["mute", !!wanted]);
+    control.requests.push("mute");
     if (!hasMedia()) return;
     if (takeFailure("mute")) return; // the softphone never answers
     control.muted = !!wanted;
@@ -193,7 +193,7 @@
     const reply = (result, error) =>
       providerPort.postMessage(Object.assign({ type: "response", namespace: m.namespace, requestId: m.requestId },
         error ? { isError: true, errorKey: error.type, reason: error.message, details: error } : { isError: false, data: result }));
-    control.calls.push([m.command, m.data && m.data.contactId]);
+    control.requests.push(m.command);
     const handler = PROVIDER[m.command];
     if (!handler) return reply(null, { type: "handlerNotFound", message: "no handler for " + m.command });
     const failure = takeFailure(m.command);
@@ -419,6 +419,7 @@
   };
 
   function apiRequest(request) {
+    control.requests.push(request.method);
     const handler = API[request.method];
     if (!handler) {
       control.calls.push([request.method]);

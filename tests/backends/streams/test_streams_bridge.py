@@ -64,9 +64,9 @@ class Bridge:
 
     async def world(self, page: Any, script: str, arg: Any = None) -> None:
         """``fakeCcp.<script>`` in the page's CCP, and the snapshot it caused."""
-        before = self.snapshots()
+        before = self.backend.snapshot("agent1")
         await self.fake(page).run(script, arg)
-        await wait_for(lambda: self.snapshots() > before, script)
+        await wait_for(lambda: self.backend.snapshot("agent1") != before, script)
 
 
 @contextlib.asynccontextmanager

@@ -222,6 +222,9 @@
       return err || "failed";
     }
     if (err && typeof err === "object") {
+      // the provider's errors (engagePreviewContact) are ConnectErrors: errorKey and reason
+      const c = /** @type {{errorKey?: unknown, reason?: unknown}} */ (err);
+      if (c.errorKey) return String(c.errorKey) + (c.reason ? ": " + String(c.reason) : "");
       const e = /** @type {{type?: unknown, errorType?: unknown, message?: unknown}} */ (err);
       const type = e.type || e.errorType;
       if (type && e.message) return String(type) + ": " + String(e.message);
@@ -335,15 +338,13 @@
     else current.unmute();
   }
 
-  /** @param {connect.Contact} contact @param {EndpointRef | null} ref @param {Callbacks} callbacks */
-  function transfer(contact, ref, callbacks) {
-    // blind: add the party, then the agent leaves; warm: the third party is there, the agent leaves
-    if (ref === null) {
-      contact.getAgentConnection().destroy(callbacks);
-      return;
-    }
-    const target = endpointFor(ref);
-    // the CCP shows the added party before the agent leaves: the apps see only the outcome
+  /**
+   * Two Streams calls as one command: the CCP shows the middle step before the second call, so
+   * the apps are shown only the outcome.
+   * @param {(cb: Callbacks) => void} first @param {(cb: Callbacks) => void} second
+   * @param {Callbacks} callbacks
+   */
+  function chain(first, second, callbacks) {
     composite = true;
     /** @param {() => void} next */
     const done = (next) => {
@@ -353,14 +354,57 @@
       if (agent) lastKey = JSON.stringify(snapshotOf(agent));
       next();
     };
-    contact.addConnection(target, {
-      success: () =>
-        contact.getAgentConnection().destroy({
-          success: () => done(callbacks.success),
-          failure: (err) => done(() => callbacks.failure(err)),
-        }),
-      failure: (err) => done(() => callbacks.failure(err)),
-    });
+    const failure = (/** @type {unknown} */ err) => done(() => callbacks.failure(err));
+    try {
+      first({
+        success: () => {
+          try {
+            second({ success: () => done(callbacks.success), failure: failure });
+          } catch (err) {
+            failure(err);
+          }
+        },
+        failure: failure,
+      });
+    } catch (err) {
+      composite = false;
+      throw err;
+    }
+  }
+
+  /** @param {connect.Contact} contact @param {EndpointRef | null} ref @param {Callbacks} callbacks */
+  function transfer(contact, ref, callbacks) {
+    // blind: add the party, then the agent leaves; warm: the third party is there, the agent leaves
+    if (ref === null) {
+      contact.getAgentConnection().destroy(callbacks);
+      return;
+    }
+    const target = endpointFor(ref);
+    chain(
+      (cb) => contact.addConnection(target, cb),
+      (cb) => contact.getAgentConnection().destroy(cb),
+      callbacks,
+    );
+  }
+
+  /**
+   * A campaign preview: the agent takes the offer (accept), then Streams dials the customer
+   * with engagePreviewContact() (present in Streams 2.28.2 but not in its type definitions).
+   * @param {connect.Contact} contact @param {Callbacks} callbacks
+   */
+  function acceptPreview(contact, callbacks) {
+    const preview = /** @type {connect.Contact & {engagePreviewContact: () => Promise<unknown>}} */ (
+      contact
+    );
+    /** @param {Callbacks} cb */
+    const engage = (cb) => {
+      preview.engagePreviewContact().then(() => cb.success(), cb.failure);
+    };
+    if (!contact.getAgentConnection().isConnecting()) {
+      engage(callbacks); // the offer is already accepted (in the CCP)
+      return;
+    }
+    chain((cb) => contact.accept(cb), engage, callbacks);
   }
 
   /** The hub's actions (ctibridge/actions.py) -> the Streams calls that carry them out. */
@@ -384,8 +428,10 @@
         success: cb.success,
         failure: cb.failure,
       }),
-    AcceptPreview: (a, cb) => contactById(a.contact_id).accept(cb),
-    SkipPreview: (a, cb) => contactById(a.contact_id).reject(cb),
+    AcceptPreview: (a, cb) => acceptPreview(contactById(a.contact_id), cb),
+    // skipping discards the preview without dialling: contact.clear(), as Streams documents
+    // (reject would count as a missed offer and put the agent in MissedCallAgent)
+    SkipPreview: (a, cb) => contactById(a.contact_id).clear(cb),
   });
 
   // actions whose success shows in no snapshot: answered at once
