@@ -38,11 +38,18 @@ window.addEventListener("message", (m) => {
 </script></body></html>"""
 
 
+SIGN_IN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>sign in (fake)</title></head>
+<body><p>Sign in to Amazon Connect</p></body></html>"""
+
+
 class FakeCcpServer:
     def __init__(self, port: int, host: str) -> None:
         self.port = port
         self.host = host
         self.requests: list[str] = []
+        # without a session the CCP shows its sign-in page (which speaks no conduit)
+        self.signed_in = True
 
     @property
     def origin(self) -> str:
@@ -57,10 +64,19 @@ class FakeCcpServer:
 async def fake_ccp(host: str = "127.0.0.1") -> AsyncIterator[FakeCcpServer]:
     """The fake CCP served on a free loopback port (``host`` as the bridge will name it)."""
     served = FakeCcpServer(0, host)
+    if host not in ("127.0.0.1", "localhost"):
+        raise ValueError("the fake CCP is served on loopback only")
 
     async def page(request: Request) -> Response:
         served.requests.append(request.url.path)
-        return HTMLResponse(CCP_PAGE, headers={"Cache-Control": "no-store"})
+        body = CCP_PAGE if served.signed_in else SIGN_IN_PAGE
+        return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+    async def sign_in(request: Request) -> Response:
+        """The (SAML) sign-in page: the agent signs in, the session exists from now on."""
+        served.requests.append(request.url.path)
+        served.signed_in = True
+        return HTMLResponse(SIGN_IN_PAGE, headers={"Cache-Control": "no-store"})
 
     async def rsa(request: Request) -> Response:
         served.requests.append(request.url.path)
@@ -74,6 +90,7 @@ async def fake_ccp(host: str = "127.0.0.1") -> AsyncIterator[FakeCcpServer]:
             Route("/ccp-v2", page),
             Route("/ccp-v2/request-storage-access", rsa),
             Route("/fake_ccp.js", script),
+            Route("/saml-login", sign_in),
         ]
     )
     server = uvicorn.Server(

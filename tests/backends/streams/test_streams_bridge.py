@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from fake_ccp import FakeCcp, FakeCcpServer, fake_ccp
 from harness import Served, flush, open_bridge, wait_for
@@ -46,10 +47,12 @@ class Bridge:
         self.ccp = ccp
         self.pages: list[Any] = []
 
-    async def open(self, agent: str = "agent1") -> Any:
+    async def open(self, agent: str = "agent1", *, wait: bool = True) -> Any:
         before = self.snapshots(agent)
         page = await open_bridge(self.browser, self.served.http, agent, self.ccp.origin)
         self.pages.append(page)
+        if not wait:
+            return page
         await wait_for(
             lambda: self.backend.alive(agent) and self.snapshots(agent) > before,
             "the bridge's first snapshot",
@@ -70,9 +73,9 @@ class Bridge:
 
 
 @contextlib.asynccontextmanager
-async def bridge(browser: Any, **config: Any) -> AsyncIterator[Bridge]:
+async def bridge(browser: Any, ccp_host: str = "127.0.0.1", **config: Any) -> AsyncIterator[Bridge]:
     clock = RealClock()
-    async with fake_ccp() as ccp:
+    async with fake_ccp(ccp_host) as ccp:
         backend = StreamsBackend(
             clock,
             BridgeConfig(**config),
@@ -334,3 +337,69 @@ async def test_a_second_bridge_replaces_the_first(bridge_browser: Any) -> None:
             assert ["setState", "Break", False] not in first_calls
         finally:
             await app.close()
+
+
+async def test_closing_the_page_sets_the_offline_state_and_the_hub_knows_at_once(
+    bridge_browser: Any,
+) -> None:
+    async with bridge(bridge_browser, heartbeat_seconds=60, timeout_seconds=120) as b:
+        page = await b.open()
+        app = await Client.connect(b.served.url, "agent1")
+        try:
+            await flush(app)
+            # what the browser does when the agent closes the tab (the page stays here to see)
+            await page.evaluate("window.dispatchEvent(new PageTransitionEvent('pagehide'))")
+            await wait_for(lambda: not b.backend.alive("agent1"), "the bridge to be gone", 3)
+            assert ["setState", "Offline", False] in await b.fake(page).calls()
+            result = await app.request("Agent", "UpdateState", {"label": "Available"})
+            assert rows(result.events) == [
+                ("Error", "UPDATE_AGENT_STATE_FAILED", BRIDGE_UNAVAILABLE)
+            ]
+        finally:
+            await app.close()
+
+
+async def test_sign_in_opens_the_saml_login_from_a_click(bridge_browser: Any) -> None:
+    async with bridge(bridge_browser, ccp_load_timeout_ms=1000) as b:
+        b.ccp.signed_in = False
+        login = f"{b.ccp.origin}/saml-login"
+        b.backend.config = msgspec.structs.replace(b.backend.config, login_url=login)
+        page = await b.open(wait=False)
+        button = page.locator("#sign-in")
+        await button.wait_for(state="visible", timeout=10_000)
+        assert not b.ccp.signed_in and "/saml-login" not in b.ccp.requests
+        async with page.expect_popup() as popup:
+            await button.click()
+        assert (await popup.value).url == login
+        # Streams reloads the CCP until it answers: now signed in, the agent comes
+        await wait_for(lambda: b.backend.snapshot("agent1").logged_in, "the first snapshot", 15)
+        assert await button.is_hidden()
+        assert await page.evaluate("connect.initCCPParams.loginUrl") == login
+
+
+async def test_storage_access_is_requested_before_the_ccp(bridge_browser: Any) -> None:
+    async with bridge(bridge_browser, ccp_host="localhost", storage_access=True) as b:
+        await b.open()
+        # Streams loads the instance's request-storage-access page, which lands on the CCP
+        assert b.ccp.requests == ["/ccp-v2/request-storage-access", "/ccp-v2"]
+
+
+async def test_a_page_not_served_over_https_does_not_start_the_ccp(bridge_browser: Any) -> None:
+    async with bridge(bridge_browser) as b:
+        context = await bridge_browser.new_context()
+        try:
+            page = await context.new_page()
+
+            async def proxy(route: Any) -> None:  # http://bridge.example is the hub
+                url = route.request.url.replace("http://bridge.example", b.served.http)
+                await route.fulfill(response=await route.fetch(url=url))
+
+            await context.route("http://bridge.example/**", proxy)
+            await page.goto("http://bridge.example/bridge?agent=agent1")
+            status = page.locator("#status-ccp")
+            await status.wait_for()
+            assert "HTTPS" in await status.text_content()  # type: ignore[operator]
+            assert await page.locator("#ccp iframe").count() == 0
+            assert b.ccp.requests == []
+        finally:
+            await context.close()

@@ -265,6 +265,10 @@ class StreamsBackend:
                     log.warning("bridge for %s says it is %s", login, message.agent)
             case wire.Heartbeat():
                 pass
+            case wire.Bye():
+                # lost now, not when the socket times out: commands fail at once
+                self._lost(login, "the bridge page closed")
+                self._spawn(link.close(1000, "the bridge page closed"))
 
     def _on_snapshot(self, login: str, agent: _Agent, raw: wire.StreamsSnapshot) -> None:
         info = agent.info

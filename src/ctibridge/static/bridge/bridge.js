@@ -17,7 +17,8 @@
 (function () {
   /**
    * @typedef {{agent: string, ccpUrl: string, region: string, wsPath: string,
-   *   heartbeatMs: number, settleMs: number}} Settings
+   *   heartbeatMs: number, settleMs: number, loginUrl: string, storageAccess: boolean,
+   *   ccpLoadTimeoutMs: number, offlineState: string}} Settings
    * @typedef {{label: string, code: string, type: string}} StateRef
    * @typedef {{kind: string, value: string}} EndpointRef
    * @typedef {{type: string, contact_id: string, connection_id: string, digits: string,
@@ -38,6 +39,9 @@
   let socket = null;
   let lastKey = "";
   let retryMs = 500;
+  let leaving = false; // the page is closing: no reconnecting
+  /** @type {Window | null} */
+  let loginWindow = null;
   /** @type {Array<() => void>} */
   let changeWaiters = [];
   /** @type {Array<(muted: boolean) => void>} */
@@ -507,6 +511,7 @@
     ws.onclose = (event) => {
       if (socket !== ws) return;
       socket = null;
+      if (leaving) return;
       const final = FINAL_CLOSE[event.code];
       if (final) {
         show("status-hub", final); // another window took over, or the hub does not know us
@@ -518,20 +523,77 @@
     };
   }
 
+  // --- leaving -------------------------------------------------------------------------------
+
+  /**
+   * The agent closes the bridge page: Connect would keep them Available (and routing calls to a
+   * closed softphone) for as long as their session lives, so they go to the configured offline
+   * state first (enqueued when on a contact), and the hub is told at once.
+   */
+  function leave() {
+    if (leaving) return;
+    leaving = true;
+    send({ type: "bye" });
+    if (!agent) return;
+    const offline = agent.getAgentStates().find((s) => s.name === settings.offlineState);
+    if (offline && agent.getState().name !== offline.name) {
+      agent.setState(offline, {}, { enqueueNextState: agent.getContacts().length > 0 });
+    }
+  }
+
+  // --- signing in ---------------------------------------------------------------------------------
+
+  /**
+   * The Connect sign-in page (or the SAML one) opens from a click: browsers block pop-ups
+   * opened without a user gesture, which is what Streams' own loginPopup does on a timer.
+   */
+  function offerSignIn() {
+    const button = document.getElementById("sign-in");
+    if (!button || agent) return;
+    show("status-ccp", "not signed in to Amazon Connect");
+    button.hidden = false;
+    button.onclick = () => {
+      loginWindow = window.open(settings.loginUrl || settings.ccpUrl, "connect-login", "popup");
+    };
+  }
+
+  /** Amazon Connect embeds the CCP only in pages of an HTTPS origin (its approved origins). */
+  function secureOrigin() {
+    const loopback = ["127.0.0.1", "localhost", "[::1]"].indexOf(location.hostname) >= 0;
+    return location.protocol === "https:" || loopback;
+  }
+
   // --- start --------------------------------------------------------------------------------------
 
   show("status-agent", settings.agent);
   const container = document.getElementById("ccp");
   if (!container) throw new Error("the page has no #ccp element");
+  window.addEventListener("pagehide", leave);
+  if (!secureOrigin()) {
+    show(
+      "status-ccp",
+      "Amazon Connect embeds the CCP only in HTTPS pages: open this page over HTTPS " +
+        "(an approved origin of the instance)",
+    );
+    return;
+  }
   connect.core.initCCP(container, {
     ccpUrl: settings.ccpUrl,
+    loginUrl: settings.loginUrl || undefined,
     region: settings.region || undefined,
-    loginPopup: true,
-    loginPopupAutoClose: true,
+    loginPopup: false, // offerSignIn: from a click
+    ccpLoadTimeout: settings.ccpLoadTimeoutMs || undefined,
+    // browsers blocking third-party cookies: Streams asks for storage access first
+    storageAccess: settings.storageAccess ? { canRequest: true, mode: "default" } : undefined,
     softphone: { allowFramedSoftphone: true },
   });
+  connect.core.getEventBus().subscribe(connect.EventType.ACK_TIMEOUT, offerSignIn);
   connect.agent((current) => {
     agent = current;
+    const button = document.getElementById("sign-in");
+    if (button) button.hidden = true;
+    if (loginWindow) loginWindow.close();
+    loginWindow = null;
     show("status-ccp", "signed in as " + current.getName());
     current.onRefresh(() => publish(false));
     current.onMuteToggle((status) => {
