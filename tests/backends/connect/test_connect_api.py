@@ -216,3 +216,22 @@ async def test_agent_statuses_are_listed_across_pages(stubbed: Any) -> None:
         "Lunch",
         "Offline",
     ]
+
+
+async def test_a_quota_limit_fails_at_once_and_is_not_retried(stubbed: Any) -> None:
+    client, stubber = stubbed
+    time = FakeTime()
+    stubber.add_client_error(
+        "start_outbound_voice_contact",
+        service_error_code="LimitExceededException",
+        service_message="The concurrent calls quota is reached",
+        http_status_code=400,
+    )
+    connect = api(client, time)
+    with pytest.raises(ConnectError) as failed:
+        await connect.start_outbound_voice_contact("+15551234567")
+    assert failed.value.code == "LimitExceededException: The concurrent calls quota is reached"
+    assert connect.calls["StartOutboundVoiceContact"] == 1
+    assert connect.throttled["StartOutboundVoiceContact"] == 0
+    assert time.sleeps == []
+    stubber.assert_no_pending_responses()
