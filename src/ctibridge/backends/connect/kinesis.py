@@ -99,7 +99,9 @@ class AesConsumer:
             except ClientError as e:
                 code = str(e.response.get("Error", {}).get("Code", ""))
                 status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-                if not is_throttling(code, status) or attempt + 1 == self.max_attempts:
+                # for Kinesis, LimitExceededException is a per-shard/per-API rate: retried
+                rate = is_throttling(code, status) or code == "LimitExceededException"
+                if not rate or attempt + 1 == self.max_attempts:
                     raise
                 self.stats["throttled"] += 1
                 await self._sleep(self._backoff.pause(attempt))
