@@ -402,7 +402,7 @@ async def connect_world() -> AsyncIterator[ConnectWorld]:
     )  # fmt: skip
     fake = FakeConnect()
     with Stubber(client) as stubber:
-        stubber.add_response("list_agent_statuses", {"AgentStatusSummaryList": aes.STATUSES})
+        aes.statuses(stubber)
         aes.quick_connects(stubber)
         stubber.add_response(
             "get_current_user_data",

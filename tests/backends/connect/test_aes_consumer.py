@@ -17,13 +17,13 @@ import boto3
 import pytest
 from aes_records import (
     INSTANCE_ID,
-    STATUSES,
     T0,
     agent_arn,
     contact,
     encoded,
     quick_connects,
     record,
+    statuses,
     user_data,
 )
 from botocore.config import Config
@@ -143,7 +143,7 @@ class Harness:
         connect = boto3.client("connect", region_name="us-east-1")
         self.stubber = Stubber(connect)
         self.stubber.activate()
-        self.stubber.add_response("list_agent_statuses", {"AgentStatusSummaryList": STATUSES})
+        statuses(self.stubber)
         quick_connects(self.stubber)
         self.stubber.add_response(
             "get_current_user_data", {"UserDataList": [user_data(u, "Available") for u in USERS]}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aes_records import INSTANCE_ID, STATUSES, user_data
+from aes_records import INSTANCE_ID, STATUSES, searched, user_data
 from botocore.stub import Stubber
 
 from ctibridge.backends.connect import ConnectApi, ConnectError
@@ -197,24 +197,27 @@ async def test_current_user_data_for_250_agents_is_three_batches_with_pagination
     assert [e["User"]["Id"] for e in entries] == users
 
 
-async def test_agent_statuses_are_listed_across_pages(stubbed: Any) -> None:
+async def test_agent_statuses_are_the_enabled_ones_across_pages(stubbed: Any) -> None:
     client, stubber = stubbed
-    base = {
-        "InstanceId": INSTANCE_ID,
-        "AgentStatusTypes": ["ROUTABLE", "CUSTOM", "OFFLINE"],
-        "MaxResults": 100,
-    }
+    base = {"InstanceId": INSTANCE_ID, "MaxResults": 100}
+    # an instance keeps statuses it disabled; they must not be offered to the apps
+    retired = searched([{**STATUSES[1], "Id": "st-old", "Name": "Training"}], state="DISABLED")
     stubber.add_response(
-        "list_agent_statuses", {"AgentStatusSummaryList": STATUSES[:2], "NextToken": "p2"}, base
+        "search_agent_statuses",
+        {"AgentStatuses": searched(STATUSES[:2]) + retired, "NextToken": "p2"},
+        base,
     )
     stubber.add_response(
-        "list_agent_statuses", {"AgentStatusSummaryList": STATUSES[2:]}, {**base, "NextToken": "p2"}
+        "search_agent_statuses",
+        {"AgentStatuses": searched(STATUSES[2:])},
+        {**base, "NextToken": "p2"},
     )
-    assert [s["Name"] for s in await api(client).list_agent_statuses()] == [
-        "Available",
-        "Break",
-        "Lunch",
-        "Offline",
+    found = await api(client).list_agent_statuses()
+    assert [(s["Id"], s["Name"], s["Type"]) for s in found] == [
+        ("st-available", "Available", "ROUTABLE"),
+        ("st-break", "Break", "CUSTOM"),
+        ("st-lunch", "Lunch", "CUSTOM"),
+        ("st-offline", "Offline", "OFFLINE"),
     ]
 
 

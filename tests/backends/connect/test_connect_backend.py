@@ -6,8 +6,19 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 import pytest
-from aes_records import INSTANCE_ID, STATUSES, T0, contact, quick_connects, record, user_data
+from aes_records import (
+    INSTANCE_ID,
+    STATUSES,
+    T0,
+    contact,
+    quick_connects,
+    record,
+    searched,
+    statuses,
+    user_data,
+)
 from botocore.stub import ANY, Stubber
 
 from ctibridge import actions as act
@@ -50,15 +61,7 @@ def attributes(stubber: Stubber, contact_id: str, attrs: dict[str, str] | None =
 async def started(
     client: Any, stubber: Stubber, config: ConnectConfig = CONFIG
 ) -> tuple[ConnectBackend, list[Any]]:
-    stubber.add_response(
-        "list_agent_statuses",
-        {"AgentStatusSummaryList": STATUSES},
-        {
-            "InstanceId": INSTANCE_ID,
-            "AgentStatusTypes": ["ROUTABLE", "CUSTOM", "OFFLINE"],
-            "MaxResults": 100,
-        },
-    )
+    statuses(stubber)
     quick_connects(stubber)
     users = list(config.user_ids.values())
     cud(stubber, users, [user_data(u, "Available") for u in users])
@@ -286,11 +289,11 @@ async def test_verbs_connect_lacks_server_side_fail_as_documented(
 async def test_stop_contact_is_not_tried_where_connect_refuses_it(stubbed: Any) -> None:
     client, stubber = stubbed
     backend, _ = await started(client, stubber)
-    attributes(stubber, "c-t")
+    attributes(stubber, "c-0")
     await backend.apply_record(
         record(
             "u-1",
-            contacts=[contact("c-t", "CONNECTED", method="TRANSFER")],
+            contacts=[contact("c-t", "CONNECTED", method="TRANSFER", initial="c-0")],
             at=T0 + timedelta(seconds=1),
         )
     )
@@ -306,7 +309,7 @@ async def test_stop_contact_is_not_tried_where_connect_refuses_it(stubbed: Any) 
 async def test_agents_can_be_discovered_with_list_users(stubbed: Any) -> None:
     client, stubber = stubbed
     config = ConnectConfig(instance_id=INSTANCE_ID, discover_users=True, rate=FAST)
-    stubber.add_response("list_agent_statuses", {"AgentStatusSummaryList": STATUSES})
+    statuses(stubber)
     quick_connects(stubber)
     stubber.add_response(
         "list_users",
@@ -346,3 +349,102 @@ async def test_a_dialled_contact_is_forgotten_once_it_is_gone(stubbed: Any) -> N
     assert backend.snapshot("agent1").contacts[0].topic == "OutboundCall"
     await backend.apply_record(record("u-1", at=T0 + timedelta(seconds=3)))
     assert dialled == {}
+
+
+async def test_a_transferred_call_has_the_attributes_of_its_initial_contact(stubbed: Any) -> None:
+    client, stubber = stubbed
+    backend, _ = await started(client, stubber)
+    # GetContactAttributes wants the contact the call started as (AES InitialContactId)
+    attributes(stubber, "c-first", {"lang": "fr"})
+    await backend.apply_record(
+        record(
+            "u-1",
+            contacts=[contact("c-2", "CONNECTING", method="TRANSFER", initial="c-first")],
+            at=T0 + timedelta(seconds=1),
+        )
+    )
+    assert backend.snapshot("agent1").contacts[0].attributes == (("lang", "fr"),)
+    stubber.assert_no_pending_responses()
+
+
+async def test_an_offered_callback_has_no_customer_leg_yet(stubbed: Any) -> None:
+    client, stubber = stubbed
+    backend, _ = await started(client, stubber)
+    attributes(stubber, "c-cb")
+    # AES PENDING/INCOMING: a queued callback offered to the agent; Connect dials the customer
+    # only once the agent accepts it
+    await backend.apply_record(
+        record(
+            "u-1",
+            contacts=[contact("c-cb", "PENDING", method="CALLBACK")],
+            at=T0 + timedelta(seconds=1),
+        )
+    )
+    assert legs(backend) == [("live", [("agent", "agent", "connecting", None)])]
+    await backend.apply_record(
+        record(
+            "u-1",
+            contacts=[contact("c-cb", "CONNECTED", method="CALLBACK")],
+            at=T0 + timedelta(seconds=2),
+        )
+    )
+    assert legs(backend) == [
+        (
+            "live",
+            [
+                ("agent", "agent", "connected", "connecting"),
+                ("customer", "inbound", "connected", None),
+            ],
+        )
+    ]
+
+
+async def test_disabled_agent_statuses_are_not_offered(stubbed: Any) -> None:
+    client, stubber = stubbed
+    retired = searched([{**STATUSES[1], "Id": "st-old", "Name": "Training"}], state="DISABLED")
+    statuses(stubber, retired)
+    quick_connects(stubber)
+    cud(stubber, ["u-1"], [user_data("u-1", "Available")])
+    config = msgspec.structs.replace(CONFIG, agents={"agent1": "u-1"})
+    backend = ConnectBackend(ManualClock(), config, ConnectApi(client, config))
+    await backend.prepare()
+    assert "Training" not in [s.label for s in backend.directory("agent1").states]
+
+
+async def test_clearing_a_contact_connect_already_cleared_succeeds(stubbed: Any) -> None:
+    client, stubber = stubbed
+    backend, _ = await started(client, stubber)
+    attributes(stubber, "c-9")
+    await backend.apply_record(
+        record("u-1", contacts=[contact("c-9", "ENDED")], at=T0 + timedelta(seconds=1))
+    )
+    # the ACW timeout (or the CCP's auto-clear) got there first
+    stubber.add_client_error(
+        "dismiss_user_contact",
+        service_error_code="ResourceNotFoundException",
+        service_message="Contact not found",
+        http_status_code=404,
+    )
+    cud(stubber, ["u-1"], [user_data("u-1", "Available")])
+    cud(stubber, ["u-1"], [user_data("u-1", "Available")])
+    await backend.execute("agent1", act.Clear(contact_id="c-9"))
+    assert backend.snapshot("agent1").contacts == ()
+
+
+async def test_a_clear_refused_for_a_contact_still_there_fails(stubbed: Any) -> None:
+    client, stubber = stubbed
+    backend, _ = await started(client, stubber)
+    attributes(stubber, "c-9")
+    await backend.apply_record(
+        record("u-1", contacts=[contact("c-9", "ENDED")], at=T0 + timedelta(seconds=1))
+    )
+    stubber.add_client_error(
+        "dismiss_user_contact",
+        service_error_code="InvalidRequestException",
+        service_message="not in ACW",
+        http_status_code=400,
+    )
+    cud(stubber, ["u-1"], [user_data("u-1", "Available", [("c-9", "ENDED", "INBOUND")])])
+    with pytest.raises(act.BackendError) as err:
+        await backend.execute("agent1", act.Clear(contact_id="c-9"))
+    assert err.value.code == "InvalidRequestException: not in ACW"

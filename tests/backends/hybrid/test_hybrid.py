@@ -13,7 +13,16 @@ import boto3
 import msgspec
 import pytest
 import pytest_asyncio
-from aes_records import INSTANCE_ID, STATUSES, T0, contact, quick_connects, record, user_data
+from aes_records import (
+    INSTANCE_ID,
+    STATUSES,
+    T0,
+    contact,
+    quick_connects,
+    record,
+    statuses,
+    user_data,
+)
 from botocore.stub import Stubber
 
 from ctibridge import actions as act
@@ -111,7 +120,7 @@ class World:
 async def world() -> AsyncIterator[World]:
     w = World()
     w.stubber.activate()
-    w.stubber.add_response("list_agent_statuses", {"AgentStatusSummaryList": STATUSES})
+    statuses(w.stubber)
     quick_connects(w.stubber)
     w.cud(user_data("u-1", "Available"))
     await w.hybrid.prepare()

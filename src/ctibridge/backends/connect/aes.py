@@ -57,6 +57,9 @@ DIALLING: tuple[ContactState, ConnectionStatus, ConnectionStatus] = (
     "live", "connecting", "connecting",
 )  # fmt: skip
 RINGING_STATES = frozenset({"INCOMING", "PENDING", "CONNECTING"})
+# the Agent Event Stream's INCOMING and PENDING are queued callbacks offered to the agent: Connect
+# dials the customer only once the agent takes it, so there is no customer leg yet
+CALLBACK_OFFERED = frozenset({"INCOMING", "PENDING"})
 
 KIND: dict[str, ContactKind] = {
     "INBOUND": "inbound",
@@ -87,6 +90,8 @@ class ContactReport(msgspec.Struct, frozen=True):
     queue: str | None = None
     queue_arn: str | None = None
     queue_since: int | None = None
+    # the first contact of a transfer chain (AES InitialContactId): its attributes are the call's
+    initial_contact_id: str | None = None
 
 
 class AgentReport(msgspec.Struct, frozen=True):
@@ -154,6 +159,7 @@ def from_aes(record: Mapping[str, Any]) -> AesEvent:
                 queue=(c.get("Queue") or {}).get("Name"),
                 queue_arn=(c.get("Queue") or {}).get("ARN"),
                 queue_since=ms(c.get("QueueTimestamp")),
+                initial_contact_id=c.get("InitialContactId") or None,
             )
             for c in _voice(current.get("Contacts") or [])
         )
@@ -254,19 +260,22 @@ class ReportMapper:
         if report.queue_since is not None:
             self.queue_since.setdefault(cid, report.queue_since)
         number = dialled[0] if dialled else None
-        legs = (
+        legs: tuple[Connection, ...] = (
             self._leg(
                 str(uuid.uuid5(LEG_NAMESPACE, cid)), "agent", "agent", agent, report.since, None
             ),
-            self._leg(
-                cid,
-                "customer",
-                "outbound" if kind in ("outbound", "preview") else "inbound",
-                customer,
-                report.since,
-                number,
-            ),
         )
+        if report.state not in CALLBACK_OFFERED:
+            legs += (
+                self._leg(
+                    cid,
+                    "customer",
+                    "outbound" if kind in ("outbound", "preview") else "inbound",
+                    customer,
+                    report.since,
+                    number,
+                ),
+            )
         return Contact(
             contact_id=cid,
             kind=kind,

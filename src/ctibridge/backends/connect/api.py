@@ -127,13 +127,19 @@ class ConnectApi:
     # --- the operations -------------------------------------------------------------------------
 
     async def list_agent_statuses(self) -> list[dict[str, Any]]:
-        return await self.pages(
-            "ListAgentStatuses",
-            "AgentStatusSummaryList",
-            InstanceId=self.instance_id,
-            AgentStatusTypes=["ROUTABLE", "CUSTOM", "OFFLINE"],
-            MaxResults=100,
+        """The instance's *enabled* agent statuses as ``{Id, Arn, Name, Type}``.
+
+        ListAgentStatuses also lists disabled statuses and does not say which: their State is
+        only in SearchAgentStatuses (or DescribeAgentStatus, one call each)."""
+        found = await self.pages(
+            "SearchAgentStatuses", "AgentStatuses", InstanceId=self.instance_id, MaxResults=100
         )
+        return [
+            {"Id": s["AgentStatusId"], "Arn": s.get("AgentStatusARN"), "Name": s["Name"],
+             "Type": s.get("Type")}
+            for s in found
+            if s.get("State", "ENABLED") == "ENABLED" and s.get("Name") and s.get("AgentStatusId")
+        ]  # fmt: skip
 
     async def list_quick_connects(self) -> list[dict[str, Any]]:
         return await self.pages(

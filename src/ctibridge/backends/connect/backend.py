@@ -32,7 +32,7 @@ from ...config import ConnectConfig
 from ...model import AgentInfo, AgentSnapshot, AgentState, Directory
 from ..base import SnapshotSink
 from .aes import OFFLINE, STATUS_TYPE, AgentReport, ReportMapper, from_aes, from_user_data, user_id
-from .api import ConnectApi
+from .api import ConnectApi, ConnectError
 from .kinesis import AesConsumer, Checkpoints
 
 log = logging.getLogger("ctibridge.connect")
@@ -42,6 +42,7 @@ REQUIRES_BRIDGE = "requires streams bridge"
 NOT_STOPPABLE = frozenset(
     {"TRANSFER", "QUEUE_TRANSFER", "DISCONNECT", "EXTERNAL_OUTBOUND", "MONITOR"}
 )
+TRANSFERRED = frozenset({"TRANSFER", "QUEUE_TRANSFER"})
 SEEN_EVENTS = 512  # EventIds remembered per agent to drop duplicates
 
 
@@ -168,7 +169,7 @@ class ConnectBackend:
                     raise BackendError("ResourceNotFoundException: no OFFLINE agent status")
                 await self.api.put_user_status(agent.user_id, str(offline["Id"]))
             case Clear():
-                await self.api.dismiss_user_contact(agent.user_id, action.contact_id)
+                await self._clear(agent, action)
             case Hangup():
                 await self._stop_contact(agent, action)
             case Dial():
@@ -203,6 +204,18 @@ class ConnectBackend:
             if status.get("Name") == name:
                 return str(status["Id"])
         raise BackendError(f"ResourceNotFoundException: agent status {name} not found")
+
+    async def _clear(self, agent: _Agent, action: Clear) -> None:
+        """DismissUserContact; a contact Connect has cleared already (the ACW timeout, the CCP's
+        auto-clear of FailedConnect*) is what was asked: success, not a failure."""
+        try:
+            await self.api.dismiss_user_contact(agent.user_id, action.contact_id)
+        except ConnectError as e:
+            if e.error_code not in ("ResourceNotFoundException", "InvalidRequestException"):
+                raise
+            await self.resync([agent.login])
+            if agent.snap.contact(action.contact_id) is not None:
+                raise
 
     async def _stop_contact(self, agent: _Agent, action: Hangup) -> None:
         contact = agent.snap.contact(action.contact_id)
@@ -302,8 +315,14 @@ class ConnectBackend:
             if contact.initiation_method:
                 agent.methods[contact.contact_id] = contact.initiation_method
             if contact.contact_id not in agent.mapper.attributes:
+                initial = contact.initial_contact_id
+                if initial is None and contact.initiation_method.upper() in TRANSFERRED:
+                    continue  # a transferred call's attributes are its first contact's: wait
+                    # for the event stream to say which one that is (GetCurrentUserData cannot)
                 try:
-                    attributes = await self.api.get_contact_attributes(contact.contact_id)
+                    attributes = await self.api.get_contact_attributes(
+                        initial or contact.contact_id
+                    )
                 except BackendError as e:
                     log.warning("no attributes for contact %s: %s", contact.contact_id, e.code)
                     attributes = {}
