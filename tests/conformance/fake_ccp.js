@@ -342,7 +342,16 @@
       if (!live(c) || legs(c).agent.state.type !== "connecting") throw new Error("contact is not ringing");
       end(c, "rejected");
     },
-    clearContact: (p) => clear(p),
+    clearContact: (p) => {
+      if (control.clearedFirst) {
+        // the CCP cleared the contact on its own a moment before the request reached it
+        control.clearedFirst = false;
+        clear(p);
+        later(push);
+        throw new Error("contact " + p.contactId + " not found");
+      }
+      clear(p);
+    },
     completeContact: (p) => clear(p),
     holdConnection: (p) => {
       const [, x] = findConnection(p);
@@ -503,6 +512,7 @@
     setAvailability(name) { data.agentAvailabilityState = { state: name, timeStamp: now() }; push(); },
     // what the CCP itself does to a FailedConnect* contact: clear it on its own
     autoClear() { const c = data.contacts[0]; clear({ contactId: c.contactId }); push(); },
+    clearFirst() { control.clearedFirst = true; },
     failNext(method, error) { control.failures[method] = error || { type: "InternalServiceException", message: "simulated failure" }; },
     refresh() { push(); },
   });

@@ -403,3 +403,49 @@ async def test_a_page_not_served_over_https_does_not_start_the_ccp(bridge_browse
             assert b.ccp.requests == []
         finally:
             await context.close()
+
+
+async def test_clearing_a_contact_the_ccp_cleared_meanwhile_succeeds(bridge_browser: Any) -> None:
+    async with bridge(bridge_browser) as b:
+        page = await b.open()
+        app = await Client.connect(b.served.url, "agent1")
+        try:
+            await b.world(page, "incoming(a)", {})
+            await b.world(page, "miss()")
+            # the CCP auto-clears the missed contact as the app's ClearContact reaches it
+            await b.fake(page).run("clearFirst()")
+            result = await app.request("InboundCall", "ClearContact")
+            assert result.error is None, result.error
+            assert b.backend.snapshot("agent1").contacts == ()
+        finally:
+            await app.close()
+
+
+async def test_a_campaign_preview_is_dialled_on_accept_and_discarded_on_skip(
+    bridge_browser: Any,
+) -> None:
+    async with bridge(bridge_browser) as b:
+        page = await b.open()
+        fake = b.fake(page)
+        app = await Client.connect(b.served.url, "agent1")
+        try:
+            await b.world(page, "preview(a)", {"phoneNumber": "+15550001111"})
+            result = await app.request("OutboundCall", "MakeCall")
+            assert result.error is None, result.error
+            c = b.backend.snapshot("agent1").contacts[0]
+            assert (c.kind, [(x.role, x.status) for x in c.connections]) == (
+                "preview", [("agent", "connected"), ("customer", "connecting")],
+            )  # fmt: skip
+            assert c.connections[1].phone_number == "+15550001111"
+            assert (await fake.run("requests")).count("contact/engagePreviewContact") == 1
+            await b.world(page, "customerHangup()")
+            assert (await app.request("InboundCall", "ClearContact")).ok
+            # a second preview, skipped: discarded, not a missed offer
+            await b.world(page, "preview(a)", {})
+            result = await app.request("OutboundCall", "Skip")
+            assert result.error is None, result.error
+            snap = b.backend.snapshot("agent1")
+            assert (snap.contacts, snap.state.label) == ((), "Available")
+            assert "rejectContact" not in await fake.run("requests")
+        finally:
+            await app.close()

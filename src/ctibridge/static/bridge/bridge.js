@@ -411,6 +411,44 @@
     chain((cb) => contact.accept(cb), engage, callbacks);
   }
 
+  /**
+   * ClearContact races the CCP's own clearing (the ACW timeout, its auto-clear of
+   * FailedConnect*): a contact that is gone is cleared, as asked; a refused clear is judged on
+   * the CCP's next update.
+   * @param {string} contactId @param {Callbacks} callbacks
+   */
+  function clearContact(contactId, callbacks) {
+    const current = currentAgent();
+    const gone = () => !current.getContacts().some((c) => c.getContactId() === contactId);
+    if (gone()) {
+      callbacks.success();
+      return;
+    }
+    contactById(contactId).clear({
+      success: callbacks.success,
+      failure: (err) => {
+        if (gone()) {
+          callbacks.success();
+          return;
+        }
+        let settled = false;
+        const sub = current.onRefresh(() => {
+          if (settled || !gone()) return;
+          settled = true;
+          window.clearTimeout(timer);
+          sub.unsubscribe();
+          callbacks.success();
+        });
+        const timer = window.setTimeout(() => {
+          if (settled) return;
+          settled = true;
+          sub.unsubscribe();
+          callbacks.failure(err);
+        }, settings.settleMs);
+      },
+    });
+  }
+
   /** The hub's actions (ctibridge/actions.py) -> the Streams calls that carry them out. */
   const HANDLERS = /** @type {Record<string, Handler>} */ ({
     Accept: (a, cb) => contactById(a.contact_id).accept(cb),
@@ -418,7 +456,7 @@
     Hold: (a, cb) => connectionById(a.contact_id, a.connection_id).hold(cb),
     Resume: (a, cb) => connectionById(a.contact_id, a.connection_id).resume(cb),
     Hangup: (a, cb) => connectionById(a.contact_id, a.connection_id).destroy(cb),
-    Clear: (a, cb) => contactById(a.contact_id).clear(cb),
+    Clear: (a, cb) => clearContact(a.contact_id, cb),
     AddParty: (a, cb) => contactById(a.contact_id).addConnection(endpointFor(a.endpoint), cb),
     Swap: (a, cb) => contactById(a.contact_id).toggleActiveConnections(cb),
     Conference: (a, cb) => contactById(a.contact_id).conferenceConnections(cb),
