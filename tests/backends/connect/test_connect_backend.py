@@ -448,3 +448,32 @@ async def test_a_clear_refused_for_a_contact_still_there_fails(stubbed: Any) -> 
     with pytest.raises(act.BackendError) as err:
         await backend.execute("agent1", act.Clear(contact_id="c-9"))
     assert err.value.code == "InvalidRequestException: not in ACW"
+
+
+async def test_a_stale_read_after_a_command_never_moves_the_state_back(stubbed: Any) -> None:
+    client, stubber = stubbed
+    backend, _ = await started(client, stubber)
+    t1, t2 = T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)
+    # the event stream already says Break (since t1) and a call connected at t2
+    attributes(stubber, "c-5")
+    await backend.apply_record(record("u-1", "STATE_CHANGE", "Break", at=t1))
+    await backend.apply_record(
+        record("u-1", "STATE_CHANGE", "Break", [contact("c-5", "CONNECTED", since=t2)], at=t2)
+    )
+    # GetCurrentUserData, eventually consistent, still shows Available and the call ringing
+    stubber.add_response(
+        "dismiss_user_contact", {}, {"UserId": "u-1", "InstanceId": INSTANCE_ID, "ContactId": "x"}
+    )
+    cud(stubber, ["u-1"], [user_data("u-1", "Available", [("c-5", "CONNECTING", "INBOUND")])])
+    await backend.execute("agent1", act.Clear(contact_id="x"))
+    snap = backend.snapshot("agent1")
+    assert snap.state.label == "Break"
+    assert legs(backend) == [
+        (
+            "live",
+            [
+                ("agent", "agent", "connected", None),
+                ("customer", "inbound", "connected", None),
+            ],
+        )
+    ]

@@ -311,6 +311,7 @@ class ConnectBackend:
         await self._apply(agent, report)
 
     async def _apply(self, agent: _Agent, report: AgentReport) -> None:
+        report = _no_regress(agent.report, report)
         for contact in report.contacts:
             if contact.initiation_method:
                 agent.methods[contact.contact_id] = contact.initiation_method
@@ -344,3 +345,28 @@ class ConnectBackend:
 
     def report_of(self, login: str) -> AgentReport | None:
         return self._agents[login].report
+
+
+def _no_regress(old: AgentReport | None, new: AgentReport) -> AgentReport:
+    """``new`` without what is older than ``old`` says.  Connect's reads are eventually
+    consistent: GetCurrentUserData right after a command can still show the state before it,
+    and a record can arrive late; a status or contact state that started before the one known
+    is stale and is kept as known."""
+    if old is None:
+        return new
+    if new.since < old.since and (new.status, new.logged_in) != (old.status, old.logged_in):
+        new = msgspec.structs.replace(
+            new,
+            status=old.status,
+            since=old.since,
+            logged_in=old.logged_in,
+            status_arn=old.status_arn,
+            status_type=old.status_type,
+            next_status=old.next_status,
+        )
+    known = {c.contact_id: c for c in old.contacts}
+    contacts = tuple(
+        known[c.contact_id] if c.contact_id in known and c.since < known[c.contact_id].since else c
+        for c in new.contacts
+    )
+    return msgspec.structs.replace(new, contacts=contacts) if contacts != new.contacts else new
