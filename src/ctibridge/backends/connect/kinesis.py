@@ -7,8 +7,8 @@ after each batch has been handled — a crash replays at most one batch, which t
 as duplicates (by EventId).  Resharding: a child shard is read only once its parent shards are
 finished, from TRIM_HORIZON (its first record follows its parent's last), never in parallel with
 them; the shard list is re-read on a timer (``list_seconds``) and when a shard closes, not on
-every poll (ListShards has a low quota).  Throttling (``ProvisionedThroughputExceededException``, HTTP 429) is retried with
-backoff; an expired iterator is renewed from the checkpoint.
+every poll (ListShards has a low quota).  Throttling (``ProvisionedThroughputExceededException``,
+HTTP 429) is retried with backoff; an expired iterator is renewed from the checkpoint.
 """
 
 from __future__ import annotations
