@@ -403,11 +403,11 @@ async def connect_world() -> AsyncIterator[ConnectWorld]:
     fake = FakeConnect()
     with Stubber(client) as stubber:
         aes.statuses(stubber)
-        aes.quick_connects(stubber)
         stubber.add_response(
             "get_current_user_data",
             {"UserDataList": [fake.user_data(), aes.user_data("u-2", "Available")]},
         )
+        aes.quick_connects(stubber)
         clock = ManualClock()
         backend = ConnectBackend(clock, config, ConnectApi(client, config))
         hub = Hub(backend, clock, TEST_SETTINGS)

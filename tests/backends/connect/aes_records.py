@@ -222,13 +222,22 @@ QUICK_CONNECTS = [
 ]
 
 
-def quick_connects(stubber: Any) -> None:
+def quick_connects(stubber: Any, profile: str = "rp-basic") -> None:
+    """What the backend reads of the quick connects at start, after the agents' current data:
+    the queues of the routing profile, and each queue's quick connects (Billing and Supervisor
+    on BasicQueue; the Sales queue quick connect on both)."""
     stubber.add_response(
-        "list_quick_connects",
-        {"QuickConnectSummaryList": QUICK_CONNECTS},
-        {
-            "InstanceId": INSTANCE_ID,
-            "QuickConnectTypes": ["USER", "QUEUE", "PHONE_NUMBER"],
-            "MaxResults": 100,
-        },
-    )
+        "list_routing_profile_queues",
+        {"RoutingProfileQueueConfigSummaryList": [
+            {"QueueId": user_id, "QueueArn": arn, "QueueName": name, "Priority": 1, "Delay": 0,
+             "Channel": "VOICE"}
+            for name, arn in QUEUES.items() for user_id in [arn.rsplit("/", 1)[-1]]
+        ]},
+        {"InstanceId": INSTANCE_ID, "RoutingProfileId": profile, "MaxResults": 100},
+    )  # fmt: skip
+    for queue, listed in (("q-basic", QUICK_CONNECTS), ("q-sales", QUICK_CONNECTS[2:])):
+        stubber.add_response(
+            "list_queue_quick_connects",
+            {"QuickConnectSummaryList": listed},
+            {"InstanceId": INSTANCE_ID, "QueueId": queue, "MaxResults": 100},
+        )

@@ -146,10 +146,10 @@ class Harness:
         self.stubber = Stubber(connect)
         self.stubber.activate()
         statuses(self.stubber)
-        quick_connects(self.stubber)
         self.stubber.add_response(
             "get_current_user_data", {"UserDataList": [user_data(u, "Available") for u in USERS]}
         )
+        quick_connects(self.stubber)
         config = ConnectConfig(
             **{
                 **{f: getattr(CONFIG, f) for f in CONFIG.__struct_fields__},

@@ -62,9 +62,9 @@ async def started(
     client: Any, stubber: Stubber, config: ConnectConfig = CONFIG
 ) -> tuple[ConnectBackend, list[Any]]:
     statuses(stubber)
-    quick_connects(stubber)
     users = list(config.user_ids.values())
     cud(stubber, users, [user_data(u, "Available") for u in users])
+    quick_connects(stubber)
     backend = ConnectBackend(ManualClock(), config, ConnectApi(client, config))
     reported: list[Any] = []
     await backend.prepare()
@@ -310,7 +310,6 @@ async def test_agents_can_be_discovered_with_list_users(stubbed: Any) -> None:
     client, stubber = stubbed
     config = ConnectConfig(instance_id=INSTANCE_ID, discover_users=True, rate=FAST)
     statuses(stubber)
-    quick_connects(stubber)
     stubber.add_response(
         "list_users",
         {
@@ -322,6 +321,7 @@ async def test_agents_can_be_discovered_with_list_users(stubbed: Any) -> None:
         {"InstanceId": INSTANCE_ID, "MaxResults": 1000},
     )
     cud(stubber, ["u-a", "u-b"], [user_data("u-a", "Break"), user_data("u-b", "Offline")])
+    quick_connects(stubber)
     backend = ConnectBackend(ManualClock(), config, ConnectApi(client, config))
     await backend.prepare()
     assert list(backend.logins()) == ["alice", "bob"]
@@ -403,8 +403,8 @@ async def test_disabled_agent_statuses_are_not_offered(stubbed: Any) -> None:
     client, stubber = stubbed
     retired = searched([{**STATUSES[1], "Id": "st-old", "Name": "Training"}], state="DISABLED")
     statuses(stubber, retired)
-    quick_connects(stubber)
     cud(stubber, ["u-1"], [user_data("u-1", "Available")])
+    quick_connects(stubber)
     config = msgspec.structs.replace(CONFIG, agents={"agent1": "u-1"})
     backend = ConnectBackend(ManualClock(), config, ConnectApi(client, config))
     await backend.prepare()
@@ -477,3 +477,34 @@ async def test_a_stale_read_after_a_command_never_moves_the_state_back(stubbed: 
             ],
         )
     ]
+
+
+async def test_quick_connects_are_those_of_the_agents_queues(stubbed: Any) -> None:
+    client, stubber = stubbed
+    statuses(stubber)
+    cud(stubber, ["u-1"], [user_data("u-1", "Available")])
+    # the routing profile has BasicQueue only; the instance has more quick connects than it
+    stubber.add_response(
+        "list_routing_profile_queues",
+        {"RoutingProfileQueueConfigSummaryList": [
+            {"QueueId": "q-basic", "QueueArn": "arn:q-basic", "QueueName": "BasicQueue",
+             "Priority": 1, "Delay": 0, "Channel": "VOICE"},
+        ]},
+        {"InstanceId": INSTANCE_ID, "RoutingProfileId": "rp-basic", "MaxResults": 100},
+    )  # fmt: skip
+    billing = {
+        "Id": "qc-1",
+        "Arn": "arn:qc-1",
+        "Name": "Billing",
+        "QuickConnectType": "PHONE_NUMBER",
+    }
+    stubber.add_response(
+        "list_queue_quick_connects",
+        {"QuickConnectSummaryList": [billing]},
+        {"InstanceId": INSTANCE_ID, "QueueId": "q-basic", "MaxResults": 100},
+    )
+    config = msgspec.structs.replace(CONFIG, agents={"agent1": "u-1"})
+    backend = ConnectBackend(ManualClock(), config, ConnectApi(client, config))
+    await backend.prepare()
+    assert backend.directory("agent1").quick_connects == ("Billing",)
+    assert backend.api.calls["ListQuickConnects"] == 0

@@ -121,8 +121,8 @@ async def world() -> AsyncIterator[World]:
     w = World()
     w.stubber.activate()
     statuses(w.stubber)
-    quick_connects(w.stubber)
     w.cud(user_data("u-1", "Available"))
+    quick_connects(w.stubber)
     await w.hybrid.prepare()
     w.hybrid.bind_notice(w.notices.append)
     await w.hybrid.start(lambda login, snap: w.reported.append(snap.state))
@@ -141,7 +141,9 @@ async def test_commands_go_to_the_bridge_while_it_is_up(world: World) -> None:
     await world.answer()
     await task
     assert world.bridge.sent[-1]["action"]["type"] == "Hold"
-    assert sum(world.connect.api.calls.values()) == 3  # only the start-up reads
+    assert (
+        sum(world.connect.api.calls.values()) == 5
+    )  # only the start-up reads (statuses, agents, queues, 2 quick connects)
 
 
 async def test_without_the_bridge_the_server_side_does_what_it_can(world: World) -> None:

@@ -141,12 +141,21 @@ class ConnectApi:
             if s.get("State", "ENABLED") == "ENABLED" and s.get("Name") and s.get("AgentStatusId")
         ]  # fmt: skip
 
-    async def list_quick_connects(self) -> list[dict[str, Any]]:
+    async def list_routing_profile_queues(self, profile_id: str) -> list[dict[str, Any]]:
         return await self.pages(
-            "ListQuickConnects",
+            "ListRoutingProfileQueues",
+            "RoutingProfileQueueConfigSummaryList",
+            InstanceId=self.instance_id,
+            RoutingProfileId=profile_id,
+            MaxResults=100,
+        )
+
+    async def list_queue_quick_connects(self, queue_id: str) -> list[dict[str, Any]]:
+        return await self.pages(
+            "ListQueueQuickConnects",
             "QuickConnectSummaryList",
             InstanceId=self.instance_id,
-            QuickConnectTypes=["USER", "QUEUE", "PHONE_NUMBER"],
+            QueueId=queue_id,
             MaxResults=100,
         )
 

@@ -59,6 +59,7 @@ class _Agent:
     methods: dict[str, str] = field(default_factory=dict)  # contact id -> InitiationMethod
     queues: tuple[tuple[str, str], ...] = ()
     seen_contacts: set[str] = field(default_factory=set)  # contact ids in the last report
+    routing_profile_id: str = ""
 
 
 class ConnectBackend:
@@ -86,7 +87,8 @@ class ConnectBackend:
         self._statuses: list[dict[str, Any]] = []
         self._states: tuple[AgentState, ...] = ()
         self._queue_names: dict[str, str] = {}
-        self._quick_connects: list[dict[str, Any]] = []
+        # routing profile id -> the quick connects of its queues
+        self._quick_connects: dict[str, list[dict[str, Any]]] = {}
         self.consumer: AesConsumer | None = None
         self._consumer_task: asyncio.Task[None] | None = None
         self.stats: Counter[str] = Counter()
@@ -121,9 +123,6 @@ class ConnectBackend:
         """Before the hub starts: the statuses, the agents (ListUsers when asked) and their
         current state (GetCurrentUserData), so the hub starts from the truth."""
         await self.refresh_statuses()
-        # consult/transfer targets are the bridge's to dial, but the names are Connect's: knowing
-        # them here lets a request name one and get this backend's answer, not "unknown"
-        self._quick_connects = await self.api.list_quick_connects()
         if self.config.discover_users:
             for user in await self.api.list_users():
                 login = str(user.get("Username", ""))
@@ -132,6 +131,25 @@ class ConnectBackend:
                 elif login in self._agents and not self._agents[login].user_id:
                     self._agents[login].user_id = str(user["Id"])
         await self.resync()
+        await self.refresh_quick_connects()
+
+    async def refresh_quick_connects(self) -> None:
+        """Each agent's quick connects: those of its routing profile's queues, as its CCP lists
+        them (ListQuickConnects would list the whole instance).  Consult/transfer targets are
+        the bridge's to dial, but the names are Connect's: knowing them here lets a request name
+        one and get this backend's answer, not "unknown"."""
+        by_profile: dict[str, list[dict[str, Any]]] = {}
+        for agent in self._agents.values():
+            profile = agent.routing_profile_id
+            if not profile or profile in by_profile:
+                continue
+            found: dict[str, dict[str, Any]] = {}
+            queues = await self.api.list_routing_profile_queues(profile)
+            for queue in {str(q["QueueId"]): q for q in queues if q.get("QueueId")}:
+                for qc in await self.api.list_queue_quick_connects(queue):
+                    found.setdefault(str(qc.get("Id")), qc)
+            by_profile[profile] = list(found.values())
+        self._quick_connects = by_profile
 
     async def stop(self) -> None:
         if self.consumer is not None:
@@ -150,7 +168,7 @@ class ConnectBackend:
 
     def directory(self, login: str) -> Directory:
         agent = self._agents[login]
-        quick = self._quick_connects
+        quick = self._quick_connects.get(agent.routing_profile_id, [])
         return Directory(
             states=self._states,
             queues=tuple(name for name, _ in agent.queues),
@@ -270,6 +288,7 @@ class ConnectBackend:
                 continue
             report = from_user_data(entry, self._queue_names)
             agent = self._agents[login]
+            agent.routing_profile_id = str((entry.get("RoutingProfile") or {}).get("Id") or "")
             if agent.report is not None and agent.report.queues:
                 report = msgspec.structs.replace(report, queues=agent.report.queues)
             await self._apply(agent, report)
