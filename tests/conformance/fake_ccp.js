@@ -475,6 +475,7 @@
         attributes[k] = v === null ? { name: k } : { name: k, value: String(v) }; // Connect omits an empty value
       });
       const agentLeg = connection("agent", false, "connecting", agentEndpoint());
+      if (o.deskPhone) agentLeg.softphoneMediaInfo = null; // the call rings the agent's desk phone
       const customer = connection("inbound", true, "connected", phoneEndpoint(o.phoneNumber || "+15551234567"));
       const c = contact(o.method || "inbound", q, [agentLeg, customer], attributes, o.dnis === undefined ? "+18005550100" : o.dnis);
       data.contacts.push(c);

@@ -449,3 +449,22 @@ async def test_a_campaign_preview_is_dialled_on_accept_and_discarded_on_skip(
             assert "rejectContact" not in await fake.run("requests")
         finally:
             await app.close()
+
+
+async def test_mute_without_call_audio_fails_and_says_why(bridge_browser: Any) -> None:
+    async with bridge(bridge_browser, settle_ms=500) as b:
+        page = await b.open()
+        app = await Client.connect(b.served.url, "agent1")
+        try:
+            # a call to the agent's desk phone: the softphone has no media, the CCP ignores mute
+            await b.world(page, "incoming(a)", {"deskPhone": True})
+            assert (await app.request("InboundCall", "Answer")).ok
+            result = await app.request("Agent", "Mute")
+            assert rows(result.events)[-1] == (
+                "Error", "MUTE_FAILED",
+                "the CCP did not confirm the mute change (no call audio to mute)",
+            )  # fmt: skip
+            assert "mute" in await b.fake(page).run("requests")
+            assert b.backend.snapshot("agent1").muted is False
+        finally:
+            await app.close()

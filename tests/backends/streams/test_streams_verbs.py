@@ -17,7 +17,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 IB, OB = "InboundCall", "OutboundCall"
 THIRD = "+15557654321"
-NO_MUTE = "the CCP did not confirm the mute change"
+NO_MUTE = "the CCP did not confirm the mute change (no call audio to mute)"
 
 
 async def ringing(w: StreamsWorld) -> None:

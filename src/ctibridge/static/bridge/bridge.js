@@ -330,7 +330,8 @@
     let settled = false;
     const timer = window.setTimeout(() => {
       settled = true;
-      callbacks.failure("the CCP did not confirm the mute change");
+      // the softphone mutes only its call audio: with none, the CCP does nothing and says nothing
+      callbacks.failure("the CCP did not confirm the mute change (no call audio to mute)");
     }, settings.settleMs);
     muteWaiters.push((now) => {
       if (settled || now !== wanted) return;
