@@ -411,27 +411,18 @@ async def test_disabled_agent_statuses_are_not_offered(stubbed: Any) -> None:
     assert "Training" not in [s.label for s in backend.directory("agent1").states]
 
 
-async def test_clearing_a_contact_connect_already_cleared_succeeds(stubbed: Any) -> None:
-    client, stubber = stubbed
-    backend, _ = await started(client, stubber)
-    attributes(stubber, "c-9")
-    await backend.apply_record(
-        record("u-1", contacts=[contact("c-9", "ENDED")], at=T0 + timedelta(seconds=1))
-    )
-    # the ACW timeout (or the CCP's auto-clear) got there first
-    stubber.add_client_error(
-        "dismiss_user_contact",
-        service_error_code="ResourceNotFoundException",
-        service_message="Contact not found",
-        http_status_code=404,
-    )
-    cud(stubber, ["u-1"], [user_data("u-1", "Available")])
-    cud(stubber, ["u-1"], [user_data("u-1", "Available")])
-    await backend.execute("agent1", act.Clear(contact_id="c-9"))
-    assert backend.snapshot("agent1").contacts == ()
-
-
-async def test_a_clear_refused_for_a_contact_still_there_fails(stubbed: Any) -> None:
+@pytest.mark.parametrize(
+    ("code", "still_there", "outcome"),
+    [
+        # the ACW timeout (or the CCP's auto-clear) got there first: what was asked is done
+        ("ResourceNotFoundException", False, None),
+        # refused for a contact that is still there: a real failure
+        ("InvalidRequestException", True, "InvalidRequestException: refused"),
+    ],
+)
+async def test_a_refused_clear_is_judged_on_a_fresh_read(
+    stubbed: Any, code: str, still_there: bool, outcome: str | None
+) -> None:
     client, stubber = stubbed
     backend, _ = await started(client, stubber)
     attributes(stubber, "c-9")
@@ -439,15 +430,19 @@ async def test_a_clear_refused_for_a_contact_still_there_fails(stubbed: Any) -> 
         record("u-1", contacts=[contact("c-9", "ENDED")], at=T0 + timedelta(seconds=1))
     )
     stubber.add_client_error(
-        "dismiss_user_contact",
-        service_error_code="InvalidRequestException",
-        service_message="not in ACW",
+        "dismiss_user_contact", service_error_code=code, service_message="refused",
         http_status_code=400,
-    )
-    cud(stubber, ["u-1"], [user_data("u-1", "Available", [("c-9", "ENDED", "INBOUND")])])
-    with pytest.raises(act.BackendError) as err:
+    )  # fmt: skip
+    there = [("c-9", "ENDED", "INBOUND")] if still_there else []
+    cud(stubber, ["u-1"], [user_data("u-1", "Available", there)])
+    if outcome is None:
+        cud(stubber, ["u-1"], [user_data("u-1", "Available")])  # the re-sync after the command
         await backend.execute("agent1", act.Clear(contact_id="c-9"))
-    assert err.value.code == "InvalidRequestException: not in ACW"
+        assert backend.snapshot("agent1").contacts == ()
+    else:
+        with pytest.raises(act.BackendError) as err:
+            await backend.execute("agent1", act.Clear(contact_id="c-9"))
+        assert err.value.code == outcome
 
 
 async def test_a_stale_read_after_a_command_never_moves_the_state_back(stubbed: Any) -> None:

@@ -59,6 +59,16 @@ class Bridge:
         )
         return page
 
+    @contextlib.asynccontextmanager
+    async def agent(self) -> AsyncIterator[tuple[Any, Client]]:
+        """agent1's bridge page, open, and an app of agent1."""
+        page = await self.open()
+        app = await Client.connect(self.served.url, "agent1")
+        try:
+            yield page, app
+        finally:
+            await app.close()
+
     def fake(self, page: Any) -> FakeCcp:
         return FakeCcp(page, self.ccp)
 
@@ -171,154 +181,116 @@ async def test_the_fake_ccp_keeps_the_published_snapshot_shape(bridge_browser: A
 
 
 async def test_attributes_queue_and_dnis_reach_the_apps(bridge_browser: Any) -> None:
-    async with bridge(bridge_browser) as b:
-        page = await b.open()
-        app = await Client.connect(b.served.url, "agent1")
-        try:
-            await b.world(
-                page,
-                "incoming(a)",
-                {"phoneNumber": "+15551234567", "queue": "Support", "dnis": "+18005550199",
-                 "attributes": {"lang": "fr", "tier": 2}},
-            )  # fmt: skip
-            answer = await app.request("InboundCall", "StateSync")
-            message = answer.events[0]["message"]
-            assert message["attributes"] == [
-                {"name": "ANI", "value": "+15551234567"},
-                {"name": "DNIS", "value": "+18005550199"},
-                {"name": "lang", "value": "fr"},
-                {"name": "tier", "value": "2"},
-            ]
-            assert message["queueName"] == "Support"
-            assert message["queueTimestamp"].endswith("Z")
-        finally:
-            await app.close()
+    async with bridge(bridge_browser) as b, b.agent() as (page, app):
+        await b.world(
+            page,
+            "incoming(a)",
+            {"phoneNumber": "+15551234567", "queue": "Support", "dnis": "+18005550199",
+             "attributes": {"lang": "fr", "tier": 2}},
+        )  # fmt: skip
+        answer = await app.request("InboundCall", "StateSync")
+        message = answer.events[0]["message"]
+        assert message["attributes"] == [
+            {"name": "ANI", "value": "+15551234567"},
+            {"name": "DNIS", "value": "+18005550199"},
+            {"name": "lang", "value": "fr"},
+            {"name": "tier", "value": "2"},
+        ]
+        assert message["queueName"] == "Support"
+        assert message["queueTimestamp"].endswith("Z")
 
 
 async def test_an_attribute_without_a_value_is_empty_not_undefined(bridge_browser: Any) -> None:
-    async with bridge(bridge_browser) as b:
-        page = await b.open()
-        app = await Client.connect(b.served.url, "agent1")
-        try:
-            # Connect leaves `value` out of an attribute set to nothing
-            await b.world(page, "incoming(a)", {"attributes": {"note": None, "lang": "fr"}})
-            answer = await app.request("InboundCall", "StateSync")
-            attributes = answer.events[0]["message"]["attributes"]
-            assert {"name": "note", "value": ""} in attributes
-            assert {"name": "lang", "value": "fr"} in attributes
-        finally:
-            await app.close()
+    async with bridge(bridge_browser) as b, b.agent() as (page, app):
+        # Connect leaves `value` out of an attribute set to nothing
+        await b.world(page, "incoming(a)", {"attributes": {"note": None, "lang": "fr"}})
+        answer = await app.request("InboundCall", "StateSync")
+        attributes = answer.events[0]["message"]["attributes"]
+        assert {"name": "note", "value": ""} in attributes
+        assert {"name": "lang", "value": "fr"} in attributes
 
 
 async def test_state_changes_enqueue_only_on_a_contact_and_dial_uses_the_queue(
     bridge_browser: Any,
 ) -> None:
-    async with bridge(bridge_browser) as b:
-        page = await b.open()
+    async with bridge(bridge_browser) as b, b.agent() as (page, app):
         fake = b.fake(page)
         sales = (await fake.run("queues"))["Sales"]["queueARN"]
-        app = await Client.connect(b.served.url, "agent1")
-        try:
-            assert (await app.request("Agent", "UpdateState", {"label": "Break"})).ok
-            assert (await app.request("Agent", "UpdateState", {"label": "Available"})).ok
-            result = await app.request(
-                "OutboundCall", "MakeCall", {"phoneNumber": "+15551234567", "queue": "Sales"}
-            )
-            assert result.ok, result.error
-            assert (await app.request("Agent", "UpdateState", {"label": "Lunch"})).ok
-            calls = await fake.calls()
-            assert [c for c in calls if c[0] in ("setState", "connect")] == [
-                ["setState", "Break", False],
-                ["setState", "Available", False],
-                ["connect", "+15551234567", sales],
-                ["setState", "Lunch", True],
-            ]
-        finally:
-            await app.close()
+        assert (await app.request("Agent", "UpdateState", {"label": "Break"})).ok
+        assert (await app.request("Agent", "UpdateState", {"label": "Available"})).ok
+        result = await app.request(
+            "OutboundCall", "MakeCall", {"phoneNumber": "+15551234567", "queue": "Sales"}
+        )
+        assert result.ok, result.error
+        assert (await app.request("Agent", "UpdateState", {"label": "Lunch"})).ok
+        calls = await fake.calls()
+        assert [c for c in calls if c[0] in ("setState", "connect")] == [
+            ["setState", "Break", False],
+            ["setState", "Available", False],
+            ["connect", "+15551234567", sales],
+            ["setState", "Lunch", True],
+        ]
 
 
 async def test_streams_errors_become_the_failure_code(bridge_browser: Any) -> None:
-    async with bridge(bridge_browser) as b:
-        page = await b.open()
+    async with bridge(bridge_browser) as b, b.agent() as (page, app):
         fake = b.fake(page)
-        app = await Client.connect(b.served.url, "agent1")
-        try:
-            await b.world(page, "incoming(a)", {"phoneNumber": "+15551234567"})
-            # Streams' contact.accept reports any failure as the bare string "error"
-            await fake.fail_next("acceptContact")
-            result = await app.request("InboundCall", "Answer")
-            assert rows(result.events) == [("Error", "ANSWER_CALL_FAILED", "error")]
-            # other calls pass the CTI error on, which the CCP's worker sends as JSON text
-            await fake.fail_next(
-                "rejectContact", {"type": "AccessDeniedException", "message": "no"}
-            )
-            result = await app.request("InboundCall", "Reject")
-            assert rows(result.events) == [
-                ("Error", "REJECT_CALL_FAILED", "AccessDeniedException: no")
-            ]
-            await fake.run("miss()")
-            await wait_for(
-                lambda: b.backend.snapshot("agent1").contacts[0].state == "missed", "missed"
-            )
-            result = await app.request("InboundCall", "ClearContact")
-            assert result.ok
-        finally:
-            await app.close()
+        await b.world(page, "incoming(a)", {"phoneNumber": "+15551234567"})
+        # Streams' contact.accept reports any failure as the bare string "error"
+        await fake.fail_next("acceptContact")
+        result = await app.request("InboundCall", "Answer")
+        assert rows(result.events) == [("Error", "ANSWER_CALL_FAILED", "error")]
+        # other calls pass the CTI error on, which the CCP's worker sends as JSON text
+        await fake.fail_next("rejectContact", {"type": "AccessDeniedException", "message": "no"})
+        result = await app.request("InboundCall", "Reject")
+        assert rows(result.events) == [("Error", "REJECT_CALL_FAILED", "AccessDeniedException: no")]
+        await fake.run("miss()")
+        await wait_for(lambda: b.backend.snapshot("agent1").contacts[0].state == "missed", "missed")
+        result = await app.request("InboundCall", "ClearContact")
+        assert result.ok
 
 
 async def test_bridge_loss_and_reconnect(bridge_browser: Any) -> None:
-    async with bridge(bridge_browser) as b:
-        page = await b.open()
-        app = await Client.connect(b.served.url, "agent1")
-        try:
-            assert (await app.request("Agent", "UpdateState", {"label": "Break"})).ok
-            await flush(app)
-            await page.context.close()
-            await wait_for(lambda: not b.backend.alive("agent1"), "the bridge to be gone")
-            # the apps are told the last known state
-            events = await flush(app)
-            assert [(e["subtopic"], e["message"]["data"]["state"]) for e in events] == [
-                ("SetAgentState", "Break")
-            ]
-            result = await app.request("Agent", "UpdateState", {"label": "Available"})
-            assert rows(result.events) == [
-                ("Error", "UPDATE_AGENT_STATE_FAILED", BRIDGE_UNAVAILABLE)
-            ]
-            result = await app.request("InboundCall", "MakeCall", "+15551234567")
-            assert rows(result.events) == [("Error", "MAKE_CALL_FAILED", BRIDGE_UNAVAILABLE)]
-            health = await asyncio.to_thread(httpx.get, f"{b.served.http}/healthz")
-            assert health.json()["backend"]["bridges"]["agent1"]["connected"] is False
-            # the agent opens the bridge again: the new CCP says Available
-            app.drain()
-            await b.open()
-            events = await flush(app)
-            assert [e["message"]["data"]["state"] for e in events] == ["Available"]
-            assert (await app.request("Agent", "UpdateState", {"label": "Lunch"})).ok
-        finally:
-            await app.close()
+    async with bridge(bridge_browser) as b, b.agent() as (page, app):
+        assert (await app.request("Agent", "UpdateState", {"label": "Break"})).ok
+        await flush(app)
+        await page.context.close()
+        await wait_for(lambda: not b.backend.alive("agent1"), "the bridge to be gone")
+        # the apps are told the last known state
+        events = await flush(app)
+        assert [(e["subtopic"], e["message"]["data"]["state"]) for e in events] == [
+            ("SetAgentState", "Break")
+        ]
+        result = await app.request("Agent", "UpdateState", {"label": "Available"})
+        assert rows(result.events) == [("Error", "UPDATE_AGENT_STATE_FAILED", BRIDGE_UNAVAILABLE)]
+        result = await app.request("InboundCall", "MakeCall", "+15551234567")
+        assert rows(result.events) == [("Error", "MAKE_CALL_FAILED", BRIDGE_UNAVAILABLE)]
+        health = await asyncio.to_thread(httpx.get, f"{b.served.http}/healthz")
+        assert health.json()["backend"]["bridges"]["agent1"]["connected"] is False
+        # the agent opens the bridge again: the new CCP says Available
+        app.drain()
+        await b.open()
+        events = await flush(app)
+        assert [e["message"]["data"]["state"] for e in events] == ["Available"]
+        assert (await app.request("Agent", "UpdateState", {"label": "Lunch"})).ok
 
 
 async def test_a_command_in_flight_fails_when_the_bridge_goes(bridge_browser: Any) -> None:
-    async with bridge(bridge_browser, settle_ms=10_000) as b:
-        page = await b.open()
-        app = await Client.connect(b.served.url, "agent1")
-        try:
-            await b.world(page, "incoming(a)", {"phoneNumber": "+15551234567"})
-            assert (await app.request("InboundCall", "Answer")).ok
-            await b.fake(page).fail_next("mute")  # the softphone never answers
-            pending = asyncio.create_task(app.request("Agent", "Mute"))
-            await wait_for(
-                lambda: any(b.backend._agents["agent1"].pending.values()), "the mute to be sent"
-            )
-            await page.context.close()
-            result = await asyncio.wait_for(pending, 5)
-            # the apps learn the last known state, then the failure
-            assert rows(result.events) == [
-                ("SetAgentState", "Busy", None, False),
-                ("Error", "MUTE_FAILED", BRIDGE_UNAVAILABLE),
-            ]
-        finally:
-            await app.close()
+    async with bridge(bridge_browser, settle_ms=10_000) as b, b.agent() as (page, app):
+        await b.world(page, "incoming(a)", {"phoneNumber": "+15551234567"})
+        assert (await app.request("InboundCall", "Answer")).ok
+        await b.fake(page).fail_next("mute")  # the softphone never answers
+        pending = asyncio.create_task(app.request("Agent", "Mute"))
+        await wait_for(
+            lambda: any(b.backend._agents["agent1"].pending.values()), "the mute to be sent"
+        )
+        await page.context.close()
+        result = await asyncio.wait_for(pending, 5)
+        # the apps learn the last known state, then the failure
+        assert rows(result.events) == [
+            ("SetAgentState", "Busy", None, False),
+            ("Error", "MUTE_FAILED", BRIDGE_UNAVAILABLE),
+        ]
 
 
 async def test_a_second_bridge_replaces_the_first(bridge_browser: Any) -> None:
@@ -342,21 +314,15 @@ async def test_a_second_bridge_replaces_the_first(bridge_browser: Any) -> None:
 async def test_closing_the_page_sets_the_offline_state_and_the_hub_knows_at_once(
     bridge_browser: Any,
 ) -> None:
-    async with bridge(bridge_browser, heartbeat_seconds=60, timeout_seconds=120) as b:
-        page = await b.open()
-        app = await Client.connect(b.served.url, "agent1")
-        try:
-            await flush(app)
-            # what the browser does when the agent closes the tab (the page stays here to see)
-            await page.evaluate("window.dispatchEvent(new PageTransitionEvent('pagehide'))")
-            await wait_for(lambda: not b.backend.alive("agent1"), "the bridge to be gone", 3)
-            assert ["setState", "Offline", False] in await b.fake(page).calls()
-            result = await app.request("Agent", "UpdateState", {"label": "Available"})
-            assert rows(result.events) == [
-                ("Error", "UPDATE_AGENT_STATE_FAILED", BRIDGE_UNAVAILABLE)
-            ]
-        finally:
-            await app.close()
+    config = {"heartbeat_seconds": 60, "timeout_seconds": 120}
+    async with bridge(bridge_browser, **config) as b, b.agent() as (page, app):
+        await flush(app)
+        # what the browser does when the agent closes the tab (the page stays here to see)
+        await page.evaluate("window.dispatchEvent(new PageTransitionEvent('pagehide'))")
+        await wait_for(lambda: not b.backend.alive("agent1"), "the bridge to be gone", 3)
+        assert ["setState", "Offline", False] in await b.fake(page).calls()
+        result = await app.request("Agent", "UpdateState", {"label": "Available"})
+        assert rows(result.events) == [("Error", "UPDATE_AGENT_STATE_FAILED", BRIDGE_UNAVAILABLE)]
 
 
 async def test_sign_in_opens_the_saml_login_from_a_click(bridge_browser: Any) -> None:
@@ -406,65 +372,50 @@ async def test_a_page_not_served_over_https_does_not_start_the_ccp(bridge_browse
 
 
 async def test_clearing_a_contact_the_ccp_cleared_meanwhile_succeeds(bridge_browser: Any) -> None:
-    async with bridge(bridge_browser) as b:
-        page = await b.open()
-        app = await Client.connect(b.served.url, "agent1")
-        try:
-            await b.world(page, "incoming(a)", {})
-            await b.world(page, "miss()")
-            # the CCP auto-clears the missed contact as the app's ClearContact reaches it
-            await b.fake(page).run("clearFirst()")
-            result = await app.request("InboundCall", "ClearContact")
-            assert result.error is None, result.error
-            assert b.backend.snapshot("agent1").contacts == ()
-        finally:
-            await app.close()
+    async with bridge(bridge_browser) as b, b.agent() as (page, app):
+        await b.world(page, "incoming(a)", {})
+        await b.world(page, "miss()")
+        # the CCP auto-clears the missed contact as the app's ClearContact reaches it
+        await b.fake(page).run("clearFirst()")
+        result = await app.request("InboundCall", "ClearContact")
+        assert result.error is None, result.error
+        assert b.backend.snapshot("agent1").contacts == ()
 
 
 async def test_a_campaign_preview_is_dialled_on_accept_and_discarded_on_skip(
     bridge_browser: Any,
 ) -> None:
-    async with bridge(bridge_browser) as b:
-        page = await b.open()
+    async with bridge(bridge_browser) as b, b.agent() as (page, app):
         fake = b.fake(page)
-        app = await Client.connect(b.served.url, "agent1")
-        try:
-            await b.world(page, "preview(a)", {"phoneNumber": "+15550001111"})
-            result = await app.request("OutboundCall", "MakeCall")
-            assert result.error is None, result.error
-            c = b.backend.snapshot("agent1").contacts[0]
-            assert (c.kind, [(x.role, x.status) for x in c.connections]) == (
-                "preview", [("agent", "connected"), ("customer", "connecting")],
-            )  # fmt: skip
-            assert c.connections[1].phone_number == "+15550001111"
-            assert (await fake.run("requests")).count("contact/engagePreviewContact") == 1
-            await b.world(page, "customerHangup()")
-            assert (await app.request("InboundCall", "ClearContact")).ok
-            # a second preview, skipped: discarded, not a missed offer
-            await b.world(page, "preview(a)", {})
-            result = await app.request("OutboundCall", "Skip")
-            assert result.error is None, result.error
-            snap = b.backend.snapshot("agent1")
-            assert (snap.contacts, snap.state.label) == ((), "Available")
-            assert "rejectContact" not in await fake.run("requests")
-        finally:
-            await app.close()
+        await b.world(page, "preview(a)", {"phoneNumber": "+15550001111"})
+        result = await app.request("OutboundCall", "MakeCall")
+        assert result.error is None, result.error
+        c = b.backend.snapshot("agent1").contacts[0]
+        assert (c.kind, [(x.role, x.status) for x in c.connections]) == (
+            "preview", [("agent", "connected"), ("customer", "connecting")],
+        )  # fmt: skip
+        assert c.connections[1].phone_number == "+15550001111"
+        assert (await fake.run("requests")).count("contact/engagePreviewContact") == 1
+        await b.world(page, "customerHangup()")
+        assert (await app.request("InboundCall", "ClearContact")).ok
+        # a second preview, skipped: discarded, not a missed offer
+        await b.world(page, "preview(a)", {})
+        result = await app.request("OutboundCall", "Skip")
+        assert result.error is None, result.error
+        snap = b.backend.snapshot("agent1")
+        assert (snap.contacts, snap.state.label) == ((), "Available")
+        assert "rejectContact" not in await fake.run("requests")
 
 
 async def test_mute_without_call_audio_fails_and_says_why(bridge_browser: Any) -> None:
-    async with bridge(bridge_browser, settle_ms=500) as b:
-        page = await b.open()
-        app = await Client.connect(b.served.url, "agent1")
-        try:
-            # a call to the agent's desk phone: the softphone has no media, the CCP ignores mute
-            await b.world(page, "incoming(a)", {"deskPhone": True})
-            assert (await app.request("InboundCall", "Answer")).ok
-            result = await app.request("Agent", "Mute")
-            assert rows(result.events)[-1] == (
-                "Error", "MUTE_FAILED",
-                "the CCP did not confirm the mute change (no call audio to mute)",
-            )  # fmt: skip
-            assert "mute" in await b.fake(page).run("requests")
-            assert b.backend.snapshot("agent1").muted is False
-        finally:
-            await app.close()
+    async with bridge(bridge_browser, settle_ms=500) as b, b.agent() as (page, app):
+        # a call to the agent's desk phone: the softphone has no media, the CCP ignores mute
+        await b.world(page, "incoming(a)", {"deskPhone": True})
+        assert (await app.request("InboundCall", "Answer")).ok
+        result = await app.request("Agent", "Mute")
+        assert rows(result.events)[-1] == (
+            "Error", "MUTE_FAILED",
+            "the CCP did not confirm the mute change (no call audio to mute)",
+        )  # fmt: skip
+        assert "mute" in await b.fake(page).run("requests")
+        assert b.backend.snapshot("agent1").muted is False
