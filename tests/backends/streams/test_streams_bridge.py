@@ -419,3 +419,22 @@ async def test_mute_without_call_audio_fails_and_says_why(bridge_browser: Any) -
         )  # fmt: skip
         assert "mute" in await b.fake(page).run("requests")
         assert b.backend.snapshot("agent1").muted is False
+
+
+async def test_a_consult_to_an_agent_is_connected_as_soon_as_connect_routes_it(
+    bridge_browser: Any,
+) -> None:
+    async with bridge(bridge_browser) as b, b.agent() as (page, app):
+        await b.world(page, "incoming(a)", {})
+        assert (await app.request("InboundCall", "Answer")).ok
+        # Connect shows the other agent's leg connected at once (their CCP still rings)
+        result = await app.request("InboundCall", "Consult", {"agentName": "agent2"})
+        assert result.error is None, result.error
+        c = b.backend.snapshot("agent1").contacts[0]
+        assert [(x.role, x.status) for x in c.connections] == [
+            ("agent", "connected"), ("customer", "hold"), ("third_party", "connected"),
+        ]  # fmt: skip
+        assert ["addConnection", "agent", "agent2", None, None] in await b.fake(page).calls()
+        # so the warm transfer is there at once
+        assert (await app.request("InboundCall", "Transfer")).ok
+        assert b.backend.snapshot("agent1").contacts[0].state == "acw"
