@@ -34,6 +34,11 @@ async def held(w: StreamsWorld) -> None:
     await step(w, IB, "Hold")
 
 
+async def muted(w: StreamsWorld) -> None:
+    await talking(w)
+    await step(w, "Agent", "Mute")
+
+
 async def after_call(w: StreamsWorld) -> None:
     await talking(w)
     await step(w, IB, "Disconnect")
@@ -102,6 +107,7 @@ VERBS: list[tuple[Setup, str, str, Any, str, str, str]] = [
     (idle, "Agent", "Logout", None, "putAgentState", "LOGOUT_FAILED", FAILURE),
     (logged_out, "Agent", "Login", None, "putAgentState", "LOGIN_FAILED", FAILURE),
     (talking, "Agent", "Mute", None, "mute", "MUTE_FAILED", NO_MUTE),
+    (muted, "Agent", "Unmute", None, "mute", "MUTE_FAILED", NO_MUTE),
 ]  # fmt: skip
 
 
