@@ -224,6 +224,9 @@ class FakeConnect:
         self.next: str | None = None
         self.logged_in = True
         self.contacts: list[list[str]] = []  # [contact id, state, initiation method]
+        # placed with StartOutboundVoiceContact, the customer not answered yet: Connect shows
+        # the agent nothing until its flow has connected the customer and queued the call
+        self.placing: set[str] = set()
         self.t = 0
         self.ids = 0
 
@@ -251,15 +254,18 @@ class FakeConnect:
         if not self.contacts and self.next:
             self.status, self.next = self.next, None
 
+    def routed(self) -> list[list[str]]:
+        return [c for c in self.contacts if c[0] not in self.placing]
+
     def user_data(self) -> dict[str, Any]:
         return aes.user_data(
-            "u-1", self.status, [tuple(c) for c in self.contacts], self.next, self.tick()
+            "u-1", self.status, [tuple(c) for c in self.routed()], self.next, self.tick()
         )
 
     def record(self, event_type: str = "STATE_CHANGE") -> dict[str, Any]:
         at = self.tick()
         contacts = [
-            aes.contact(cid, state, method=method, since=at) for cid, state, method in self.contacts
+            aes.contact(cid, state, method=method, since=at) for cid, state, method in self.routed()
         ]
         return aes.record("u-1", event_type, self.status, contacts, at=at, next_status=self.next)
 
@@ -338,6 +344,7 @@ class ConnectWorld(World):
             f.clear()
         elif subtopic == "MakeCall":
             cid = f.new_contact("CONNECTING", "API")
+            f.placing.add(cid)
             params |= {
                 "DestinationPhoneNumber": data[0],
                 "ContactFlowId": "flow-out",
@@ -347,8 +354,6 @@ class ConnectWorld(World):
             response = {"ContactId": cid}
         self.stubber.add_response(operation, response, params)
         self._resync()
-        if subtopic == "MakeCall":
-            self._attributes(f.contacts[0][0])
 
     async def _aes(
         self, event_type: str = "STATE_CHANGE", new_contact: str | None = None
@@ -367,8 +372,11 @@ class ConnectWorld(World):
         return await self._aes()
 
     async def outbound_answer(self) -> list[Message]:
+        # the customer answered; the flow queued the call and the agent took it
+        cid = self.fake.contacts[0][0]
+        self.fake.placing.discard(cid)
         self.fake.set_contact("CONNECTED")
-        return await self._aes()
+        return await self._aes(new_contact=cid)
 
     async def fail_next(self, subtopic: str) -> None:
         self.failing = subtopic

@@ -240,18 +240,49 @@ async def test_make_call_is_a_flow_routed_outbound_contact(stubbed: Any) -> None
             "QueueId": "q-sales",
         },
     )
-    cud(stubber, ["u-1"], [user_data("u-1", "Available", [("c-out", "CONNECTING", "API")])])
-    attributes(stubber, "c-out")
+    # Connect dials the customer through the flow: the agent has no contact yet
+    cud(stubber, ["u-1"], [user_data("u-1", "Available")])
     dial = act.Dial(
         endpoint=act.Endpoint("phone", "+15551234567"), topic="InboundCall", queue="Sales"
     )
     await backend.execute("agent1", dial)
     c = backend.snapshot("agent1").contacts[0]
-    assert (c.kind, c.topic, c.ani) == ("outbound", "InboundCall", "+15551234567")
+    assert (c.contact_id, c.kind, c.topic, c.ani) == (
+        "c-out",
+        "outbound",
+        "InboundCall",
+        "+15551234567",
+    )
     assert [(x.role, x.type, x.status) for x in c.connections] == [
         ("agent", "agent", "connecting"),
         ("customer", "outbound", "connecting"),
     ]
+    # the customer answered, the flow queued the call: it reaches the agent like an inbound
+    # call, the customer already connected
+    attributes(stubber, "c-out")
+    t = T0 + timedelta(seconds=5)
+    await backend.apply_record(
+        record("u-1", contacts=[contact("c-out", "CONNECTING", method="API", since=t)], at=t)
+    )
+    c = backend.snapshot("agent1").contacts[0]
+    assert (c.kind, c.topic) == ("outbound", "InboundCall")
+    assert [(x.role, x.status, x.previous_status) for x in c.connections] == [
+        ("agent", "connecting", None),
+        ("customer", "connected", "connecting"),
+    ]
+
+
+async def test_a_placed_call_never_answered_is_forgotten(stubbed: Any) -> None:
+    client, stubber = stubbed
+    backend, _ = await started(client, stubber)
+    stubber.add_response("start_outbound_voice_contact", {"ContactId": "c-out"}, None)
+    cud(stubber, ["u-1"], [user_data("u-1", "Available")])
+    dial = act.Dial(endpoint=act.Endpoint("phone", "+15551234567"), topic="OutboundCall")
+    await backend.execute("agent1", dial)
+    assert [c.contact_id for c in backend.snapshot("agent1").contacts] == ["c-out"]
+    backend._clock.advance(121)  # type: ignore[attr-defined]
+    await backend.apply_record(record("u-1", "HEART_BEAT", at=T0 + timedelta(seconds=130)))
+    assert backend.snapshot("agent1").contacts == ()
 
 
 @pytest.mark.parametrize(

@@ -260,6 +260,7 @@ class ConnectBackend:
             action.endpoint.value, queue_id=queue_id
         )
         agent.mapper.dialled[contact_id] = (action.endpoint.value, action.topic)
+        agent.mapper.placed[contact_id] = self._clock.now_ms()
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -357,7 +358,7 @@ class ConnectBackend:
             del dialled[cid]
         agent.seen_contacts = live
         agent.report = report
-        snap = agent.mapper.map(report, agent.info, self._states)
+        snap = agent.mapper.map(report, agent.info, self._states, self._clock.now_ms())
         agent.snap = snap
         if self._sink is not None:
             self._sink(agent.login, snap)
