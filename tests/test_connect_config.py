@@ -115,6 +115,17 @@ def test_build_backend(tmp_path: Path) -> None:
         )
 
 
+def test_outbound_calls_need_a_queue_or_a_source_number_at_start() -> None:
+    env = {
+        "CTIBRIDGE_BRIDGE_AGENTS": "a", "CTIBRIDGE_CONNECT_REGION": "us-east-1",
+        "CTIBRIDGE_CONNECT_INSTANCE_ID": "i-1", "CTIBRIDGE_CONNECT_CONTACT_FLOW_ID": "flow-1",
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match="outbound_queue_id or source_phone_number"):
+        build_backend("connect", ManualClock(), load_settings(None, env))
+    config = load_settings(None, {**env, "CTIBRIDGE_CONNECT_SOURCE_PHONE_NUMBER": "+18005550100"})
+    assert build_backend("connect", ManualClock(), config).name == "connect"
+
+
 def test_serve_reports_configuration_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

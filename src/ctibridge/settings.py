@@ -153,6 +153,14 @@ class BridgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     settle_ms: int = 2000
     # the amazon-connect-streams bundle; empty = the copy `make deps` puts beside the page
     streams_js: str = ""
+    # SAML instances: the IdP sign-in URL (with RelayState to the CCP); empty = the CCP's own
+    login_url: str = ""
+    # browsers blocking third-party cookies: let Streams ask for storage access first
+    storage_access: bool = False
+    # how long Streams waits for the CCP before offering the sign-in button (Streams' default)
+    ccp_load_timeout_ms: int = 5000
+    # the state the agent is put in when the bridge page closes
+    offline_state: str = "Offline"
 
 
 class Settings(msgspec.Struct, frozen=True):

@@ -3,8 +3,9 @@ as ``agent1``, and a driver for what happens outside the agent's commands (calls
 customers and third parties answering or hanging up, Connect refusing the next command).
 
 * ``sim`` — the embedded simulator, driven through the Simulator topic.
-* ``streams`` — the real bridge page in headless Chromium with the Streams test double
-  (tests/browser/streams_double.js) in place of amazon-connect-streams.
+* ``streams`` — the real bridge page in headless Chromium running the real amazon-connect-streams
+  bundle the hub serves, whose ``initCCP`` loads a fake CCP (fake_ccp.py) from another loopback
+  origin.
 * ``connect`` — the server-side backend with botocore Stubbers for Connect: the Agent Event
   Stream records a real agent's CCP would cause are fed to it; what Connect cannot do server-side
   is done "in the CCP" by the driver after the request failed as documented.
@@ -26,7 +27,6 @@ from livehub import serve_hub
 
 Message = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[1]
-DOUBLE_JS = (ROOT / "browser" / "streams_double.js").read_text()
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 FAILURE = "InternalServiceException: simulated failure"
@@ -84,19 +84,19 @@ async def chromium() -> Any:
             await browser.close()
 
 
-async def open_bridge(browser: Any, http: str, agent: str = "agent1", double: bool = True) -> Any:
-    """The real bridge page of ``agent``, with the Streams double in place of the bundle;
-    nothing but the loopback hub is reachable."""
+async def open_bridge(
+    browser: Any, http: str, agent: str = "agent1", ccp_origin: str | None = None
+) -> Any:
+    """The real bridge page of ``agent`` (the real Streams bundle); nothing but the loopback hub
+    and the fake CCP's origin is reachable."""
     context = await browser.new_context()
     page = await context.new_page()
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     page.errors = []
+    allowed = tuple(o for o in (http, ccp_origin) if o)
 
     async def route(route: Any) -> None:
-        url = route.request.url
-        if url.endswith("/bridge/connect-streams.js") and double:
-            await route.fulfill(body=DOUBLE_JS, content_type="text/javascript")
-        elif url.startswith(http):
+        if route.request.url.startswith(allowed):
             await route.continue_()
         else:
             await route.abort()

@@ -1,7 +1,8 @@
 """One scenario suite, every backend (STYLE.md §17): sim, streams (the real bridge page with the
-Streams double in Chromium) and connect (server APIs with Stubbers and Agent Event Stream
-records).  Expectations are literal and the same for every backend; where a backend cannot
-carry out a verb, ``step`` checks the documented failure and has the agent do it in the CCP.
+real Streams bundle against a fake CCP in Chromium) and connect (server APIs with Stubbers and
+Agent Event Stream records).  Expectations are literal and the same for every backend; where a
+backend cannot carry out a verb, ``step`` checks the documented failure and has the agent do it
+in the CCP.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.stub import ANY
+from fake_ccp import FakeCcp, fake_ccp
 from harness import FAILURE, Message, Served, chromium, flush, open_bridge, wait_for
 
 from ctibridge.backends.sim import SimBackend
@@ -109,63 +110,66 @@ class SimWorld(World):
         await self._sim("FailNext", {"subtopic": subtopic, "error": FAILURE})
 
 
-# request subtopic -> the Streams method the bridge calls for it
+# request subtopic -> the Streams client method (api_request) the bridge's call turns into
 STREAMS_METHOD = {
-    "Answer": "accept",
-    "Reject": "reject",
-    "Hold": "hold",
-    "Resume": "resume",
-    "Disconnect": "destroy",
-    "ConsultDrop": "destroy",
-    "ClearContact": "clear",
-    "Consult": "addConnection",
+    "Answer": "acceptContact",
+    "Reject": "rejectContact",
+    "Hold": "holdConnection",
+    "Resume": "resumeConnection",
+    "Disconnect": "destroyConnection",
+    "ConsultDrop": "destroyConnection",
+    "ClearContact": "clearContact",
+    "Consult": "createAdditionalConnection",
     "Swap": "toggleActiveConnections",
     "Conference": "conferenceConnections",
     "NumberPad": "sendDigits",
-    "UpdateState": "setState",
-    "MakeCall": "connect",
+    "UpdateState": "putAgentState",
+    "MakeCall": "createOutboundContact",
     "Mute": "mute",
 }
 
 
 class StreamsWorld(World):
+    """The real bridge page running the real Streams bundle against the fake CCP."""
+
     name = "streams"
 
-    def __init__(self, served: Served, client: Client, backend: StreamsBackend, page: Any):
+    def __init__(
+        self, served: Served, client: Client, backend: StreamsBackend, page: Any, ccp: FakeCcp
+    ):
         super().__init__(served, client)
         self.backend = backend
         self.page = page
+        self.ccp = ccp
 
-    def snapshots(self) -> int:
-        return int(self.backend.status()["bridges"]["agent1"]["snapshots"])  # type: ignore[index]
-
-    async def _double(self, script: str, arg: Any = None) -> list[Message]:
-        """Run ``streamsDouble.<script>`` in the page; the events its snapshot caused."""
-        before = self.snapshots()
+    async def _ccp(self, script: str, arg: Any = None) -> list[Message]:
+        """Run ``fakeCcp.<script>`` in the CCP frame; the events its agent update caused."""
+        # a changed snapshot, not just one more (the hub's resync makes the bridge resend it)
+        before = self.backend.snapshot("agent1")
         self.client.drain()
-        await self.page.evaluate(f"a => streamsDouble.{script}", arg)
-        await wait_for(lambda: self.snapshots() > before, f"the snapshot after {script}")
+        await self.ccp.run(script, arg)
+        await wait_for(
+            lambda: self.backend.snapshot("agent1") != before, f"the snapshot after {script}"
+        )
         return await flush(self.client)
 
     async def ring(self, phone: str = CUSTOMER, **extra: Any) -> list[Message]:
-        return await self._double("incoming(a)", {"phoneNumber": phone, **extra})
+        return await self._ccp("incoming(a)", {"phoneNumber": phone, **extra})
 
     async def customer_hangup(self) -> list[Message]:
-        return await self._double("customerHangup()")
+        return await self._ccp("customerHangup()")
 
     async def third_party_answer(self) -> list[Message]:
-        return await self._double("thirdPartyAnswer()")
+        return await self._ccp("thirdPartyAnswer()")
 
     async def third_party_hangup(self) -> list[Message]:
-        return await self._double("thirdPartyHangup()")
+        return await self._ccp("thirdPartyHangup()")
 
     async def outbound_answer(self) -> list[Message]:
-        return await self._double("outboundAnswer()")
+        return await self._ccp("outboundAnswer()")
 
     async def fail_next(self, subtopic: str) -> None:
-        method = STREAMS_METHOD[subtopic]
-        error = {"type": "InternalServiceException", "message": "simulated failure"}
-        await self.page.evaluate("([m, e]) => streamsDouble.failNext(m, e)", [method, error])
+        await self.ccp.fail_next(STREAMS_METHOD[subtopic])
 
 
 @contextlib.asynccontextmanager
@@ -183,15 +187,16 @@ async def sim_world() -> AsyncIterator[World]:
 @contextlib.asynccontextmanager
 async def streams_world(browser: Any = None) -> AsyncIterator[StreamsWorld]:
     clock = RealClock()
-    backend = StreamsBackend(
-        clock, BridgeConfig(), ["agent1", "agent2"], ccp_url="https://double.my.connect.aws/ccp-v2"
-    )
-    hub = Hub(backend, clock, TEST_SETTINGS)
     async with contextlib.AsyncExitStack() as stack:
+        server = await stack.enter_async_context(fake_ccp())
+        backend = StreamsBackend(
+            clock, BridgeConfig(), ["agent1", "agent2"], ccp_url=server.ccp_url, region="us-east-1"
+        )
+        hub = Hub(backend, clock, TEST_SETTINGS)
         served = await stack.enter_async_context(Served(hub))
         if browser is None:
             browser = await stack.enter_async_context(chromium())
-        page = await open_bridge(browser, served.http)
+        page = await open_bridge(browser, served.http, ccp_origin=server.origin)
         await wait_for(
             lambda: (
                 backend.snapshot("agent1").logged_in and bool(backend.directory("agent1").states)
@@ -200,7 +205,7 @@ async def streams_world(browser: Any = None) -> AsyncIterator[StreamsWorld]:
         )
         client = await Client.connect(served.url, "agent1")
         try:
-            yield StreamsWorld(served, client, backend, page)
+            yield StreamsWorld(served, client, backend, page, FakeCcp(page, server))
         finally:
             await client.close()
             assert page.errors == [], page.errors
@@ -219,6 +224,9 @@ class FakeConnect:
         self.next: str | None = None
         self.logged_in = True
         self.contacts: list[list[str]] = []  # [contact id, state, initiation method]
+        # placed with StartOutboundVoiceContact, the customer not answered yet: Connect shows
+        # the agent nothing until its flow has connected the customer and queued the call
+        self.placing: set[str] = set()
         self.t = 0
         self.ids = 0
 
@@ -246,15 +254,18 @@ class FakeConnect:
         if not self.contacts and self.next:
             self.status, self.next = self.next, None
 
+    def routed(self) -> list[list[str]]:
+        return [c for c in self.contacts if c[0] not in self.placing]
+
     def user_data(self) -> dict[str, Any]:
         return aes.user_data(
-            "u-1", self.status, [tuple(c) for c in self.contacts], self.next, self.tick()
+            "u-1", self.status, [tuple(c) for c in self.routed()], self.next, self.tick()
         )
 
     def record(self, event_type: str = "STATE_CHANGE") -> dict[str, Any]:
         at = self.tick()
         contacts = [
-            aes.contact(cid, state, method=method, since=at) for cid, state, method in self.contacts
+            aes.contact(cid, state, method=method, since=at) for cid, state, method in self.routed()
         ]
         return aes.record("u-1", event_type, self.status, contacts, at=at, next_status=self.next)
 
@@ -333,6 +344,7 @@ class ConnectWorld(World):
             f.clear()
         elif subtopic == "MakeCall":
             cid = f.new_contact("CONNECTING", "API")
+            f.placing.add(cid)
             params |= {
                 "DestinationPhoneNumber": data[0],
                 "ContactFlowId": "flow-out",
@@ -342,8 +354,6 @@ class ConnectWorld(World):
             response = {"ContactId": cid}
         self.stubber.add_response(operation, response, params)
         self._resync()
-        if subtopic == "MakeCall":
-            self._attributes(f.contacts[0][0])
 
     async def _aes(
         self, event_type: str = "STATE_CHANGE", new_contact: str | None = None
@@ -362,8 +372,11 @@ class ConnectWorld(World):
         return await self._aes()
 
     async def outbound_answer(self) -> list[Message]:
+        # the customer answered; the flow queued the call and the agent took it
+        cid = self.fake.contacts[0][0]
+        self.fake.placing.discard(cid)
         self.fake.set_contact("CONNECTED")
-        return await self._aes()
+        return await self._aes(new_contact=cid)
 
     async def fail_next(self, subtopic: str) -> None:
         self.failing = subtopic
@@ -397,12 +410,12 @@ async def connect_world() -> AsyncIterator[ConnectWorld]:
     )  # fmt: skip
     fake = FakeConnect()
     with Stubber(client) as stubber:
-        stubber.add_response("list_agent_statuses", {"AgentStatusSummaryList": aes.STATUSES})
-        aes.quick_connects(stubber)
+        aes.statuses(stubber)
         stubber.add_response(
             "get_current_user_data",
             {"UserDataList": [fake.user_data(), aes.user_data("u-2", "Available")]},
         )
+        aes.quick_connects(stubber)
         clock = ManualClock()
         backend = ConnectBackend(clock, config, ConnectApi(client, config))
         hub = Hub(backend, clock, TEST_SETTINGS)

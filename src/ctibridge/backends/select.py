@@ -61,6 +61,12 @@ def _connect_backend(clock: Clock, config: Settings) -> ConnectBackend:
     missing = [k for k in ("region", "instance_id") if not getattr(c, k)]
     if missing:
         raise ConfigError(f"[connect] needs {', '.join(missing)}")
+    if c.contact_flow_id and not (c.outbound_queue_id or c.source_phone_number):
+        # StartOutboundVoiceContact refuses a call with neither (Connect API reference)
+        raise ConfigError(
+            "[connect] contact_flow_id needs outbound_queue_id or source_phone_number: "
+            "StartOutboundVoiceContact places the call with one of them"
+        )
     kinesis = None
     if c.kinesis_stream:
         kinesis = boto3.client(

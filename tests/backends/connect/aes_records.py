@@ -44,6 +44,24 @@ STATUSES = [
 _ids = itertools.count(1)
 
 
+def searched(statuses: list[dict[str, Any]], state: str = "ENABLED") -> list[dict[str, Any]]:
+    """``STATUSES`` as SearchAgentStatuses returns them (with their State)."""
+    return [
+        {"AgentStatusId": s["Id"], "AgentStatusARN": s["Arn"], "Name": s["Name"],
+         "Type": s["Type"], "State": state}
+        for s in statuses
+    ]  # fmt: skip
+
+
+def statuses(stubber: Any, extra: list[dict[str, Any]] = ()) -> None:  # type: ignore[assignment]
+    """What the backend reads of the agent statuses at start (``extra``: more, as searched)."""
+    stubber.add_response(
+        "search_agent_statuses",
+        {"AgentStatuses": searched(STATUSES) + list(extra)},
+        {"InstanceId": INSTANCE_ID, "MaxResults": 100},
+    )
+
+
 def iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
@@ -65,12 +83,13 @@ def contact(
     since: datetime = T0,
     queue: str = "BasicQueue",
     channel: str = "VOICE",
+    initial: str | None = None,
 ) -> dict[str, Any]:
     return {
         "Channel": channel,
         "ConnectedToAgentTimestamp": iso(since) if state.startswith("CONNECTED") else None,
         "ContactId": contact_id,
-        "InitialContactId": None,
+        "InitialContactId": initial,
         "InitiationMethod": method,
         "Queue": {"ARN": QUEUES[queue], "Name": queue},
         "QueueTimestamp": iso(since - timedelta(seconds=5)),
@@ -203,13 +222,22 @@ QUICK_CONNECTS = [
 ]
 
 
-def quick_connects(stubber: Any) -> None:
+def quick_connects(stubber: Any, profile: str = "rp-basic") -> None:
+    """What the backend reads of the quick connects at start, after the agents' current data:
+    the queues of the routing profile, and each queue's quick connects (Billing and Supervisor
+    on BasicQueue; the Sales queue quick connect on both)."""
     stubber.add_response(
-        "list_quick_connects",
-        {"QuickConnectSummaryList": QUICK_CONNECTS},
-        {
-            "InstanceId": INSTANCE_ID,
-            "QuickConnectTypes": ["USER", "QUEUE", "PHONE_NUMBER"],
-            "MaxResults": 100,
-        },
-    )
+        "list_routing_profile_queues",
+        {"RoutingProfileQueueConfigSummaryList": [
+            {"QueueId": user_id, "QueueArn": arn, "QueueName": name, "Priority": 1, "Delay": 0,
+             "Channel": "VOICE"}
+            for name, arn in QUEUES.items() for user_id in [arn.rsplit("/", 1)[-1]]
+        ]},
+        {"InstanceId": INSTANCE_ID, "RoutingProfileId": profile, "MaxResults": 100},
+    )  # fmt: skip
+    for queue, listed in (("q-basic", QUICK_CONNECTS), ("q-sales", QUICK_CONNECTS[2:])):
+        stubber.add_response(
+            "list_queue_quick_connects",
+            {"QuickConnectSummaryList": listed},
+            {"InstanceId": INSTANCE_ID, "QueueId": queue, "MaxResults": 100},
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import json
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,13 +18,13 @@ import boto3
 import pytest
 from aes_records import (
     INSTANCE_ID,
-    STATUSES,
     T0,
     agent_arn,
     contact,
     encoded,
     quick_connects,
     record,
+    statuses,
     user_data,
 )
 from botocore.config import Config
@@ -31,6 +32,7 @@ from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
 from ctibridge.backends.connect import ConnectApi, ConnectBackend
+from ctibridge.backends.connect.kinesis import AesConsumer, Checkpoints
 from ctibridge.backends.connect.throttle import Backoff
 from ctibridge.clock import ManualClock
 from ctibridge.config import ConnectConfig, RateLimit
@@ -143,11 +145,11 @@ class Harness:
         connect = boto3.client("connect", region_name="us-east-1")
         self.stubber = Stubber(connect)
         self.stubber.activate()
-        self.stubber.add_response("list_agent_statuses", {"AgentStatusSummaryList": STATUSES})
-        quick_connects(self.stubber)
+        statuses(self.stubber)
         self.stubber.add_response(
             "get_current_user_data", {"UserDataList": [user_data(u, "Available") for u in USERS]}
         )
+        quick_connects(self.stubber)
         config = ConnectConfig(
             **{
                 **{f: getattr(CONFIG, f) for f in CONFIG.__struct_fields__},
@@ -296,3 +298,60 @@ async def test_duplicates_out_of_order_and_malformed_records(kinesis: Any, tmp_p
             ("customer", "hold"),
         ]
         assert c.attributes == (("tier", "gold"),)
+
+
+async def test_a_child_shard_is_read_after_its_parent_from_its_start() -> None:
+    """Resharding: the child waits for its parent to be finished and starts at TRIM_HORIZON;
+    ListShards is called on a timer and when a shard closes, not on every poll."""
+    kinesis = boto3.client(
+        "kinesis", region_name="us-east-1", aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )  # fmt: skip
+    clock = [0.0]
+    seen: list[str] = []
+
+    async def handle(data: Any) -> None:
+        seen.append(data["EventId"])
+
+    def rec(n: int) -> dict[str, Any]:
+        return {"SequenceNumber": str(n), "Data": json.dumps({"EventId": f"r{n}"}).encode(),
+                "PartitionKey": "k"}  # fmt: skip
+
+    stream = {"StreamName": "aes"}
+    parent = {"ShardId": "s0", "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": "9"},
+              "SequenceNumberRange": {"StartingSequenceNumber": "1"}}  # fmt: skip
+    child = {**parent, "ShardId": "s1", "ParentShardId": "s0"}
+    with Stubber(kinesis) as stub:
+        consumer = AesConsumer(
+            kinesis, "aes", handle, Checkpoints(None, "aes"), start_position="LATEST",
+            list_seconds=30, now=lambda: clock[0],
+        )  # fmt: skip
+        # the first listing already shows the child: only the parent is read
+        stub.add_response("list_shards", {"Shards": [parent, child]}, stream)
+        stub.add_response(
+            "get_shard_iterator", {"ShardIterator": "it0"},
+            {**stream, "ShardId": "s0", "ShardIteratorType": "LATEST"},
+        )  # fmt: skip
+        stub.add_response("get_records", {"Records": [rec(1)], "NextShardIterator": "it0b"},
+                          {"ShardIterator": "it0", "Limit": 1000})  # fmt: skip
+        await consumer.poll()
+        # no ListShards on the next poll: the parent ends
+        stub.add_response("get_records", {"Records": [rec(2)]},
+                          {"ShardIterator": "it0b", "Limit": 1000})  # fmt: skip
+        await consumer.poll()
+        # a shard closed: the list is read again and the child starts from its first record
+        stub.add_response("list_shards", {"Shards": [parent, child]}, stream)
+        stub.add_response(
+            "get_shard_iterator", {"ShardIterator": "it1"},
+            {**stream, "ShardId": "s1", "ShardIteratorType": "TRIM_HORIZON"},
+        )  # fmt: skip
+        stub.add_response("get_records", {"Records": [rec(3)], "NextShardIterator": "it1b"},
+                          {"ShardIterator": "it1", "Limit": 1000})  # fmt: skip
+        await consumer.poll()
+        clock[0] = 31.0  # the timer: the list again
+        stub.add_response("list_shards", {"Shards": [parent, child]}, stream)
+        stub.add_response("get_records", {"Records": [], "NextShardIterator": "it1c"},
+                          {"ShardIterator": "it1b", "Limit": 1000})  # fmt: skip
+        await consumer.poll()
+        stub.assert_no_pending_responses()
+    assert seen == ["r1", "r2", "r3"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aes_records import INSTANCE_ID, STATUSES, user_data
+from aes_records import INSTANCE_ID, STATUSES, searched, user_data
 from botocore.stub import Stubber
 
 from ctibridge.backends.connect import ConnectApi, ConnectError
@@ -197,22 +197,44 @@ async def test_current_user_data_for_250_agents_is_three_batches_with_pagination
     assert [e["User"]["Id"] for e in entries] == users
 
 
-async def test_agent_statuses_are_listed_across_pages(stubbed: Any) -> None:
+async def test_agent_statuses_are_the_enabled_ones_across_pages(stubbed: Any) -> None:
     client, stubber = stubbed
-    base = {
-        "InstanceId": INSTANCE_ID,
-        "AgentStatusTypes": ["ROUTABLE", "CUSTOM", "OFFLINE"],
-        "MaxResults": 100,
-    }
+    base = {"InstanceId": INSTANCE_ID, "MaxResults": 100}
+    # an instance keeps statuses it disabled; they must not be offered to the apps
+    retired = searched([{**STATUSES[1], "Id": "st-old", "Name": "Training"}], state="DISABLED")
     stubber.add_response(
-        "list_agent_statuses", {"AgentStatusSummaryList": STATUSES[:2], "NextToken": "p2"}, base
+        "search_agent_statuses",
+        {"AgentStatuses": searched(STATUSES[:2]) + retired, "NextToken": "p2"},
+        base,
     )
     stubber.add_response(
-        "list_agent_statuses", {"AgentStatusSummaryList": STATUSES[2:]}, {**base, "NextToken": "p2"}
+        "search_agent_statuses",
+        {"AgentStatuses": searched(STATUSES[2:])},
+        {**base, "NextToken": "p2"},
     )
-    assert [s["Name"] for s in await api(client).list_agent_statuses()] == [
-        "Available",
-        "Break",
-        "Lunch",
-        "Offline",
+    found = await api(client).list_agent_statuses()
+    assert [(s["Id"], s["Name"], s["Type"]) for s in found] == [
+        ("st-available", "Available", "ROUTABLE"),
+        ("st-break", "Break", "CUSTOM"),
+        ("st-lunch", "Lunch", "CUSTOM"),
+        ("st-offline", "Offline", "OFFLINE"),
     ]
+
+
+async def test_a_quota_limit_fails_at_once_and_is_not_retried(stubbed: Any) -> None:
+    client, stubber = stubbed
+    time = FakeTime()
+    stubber.add_client_error(
+        "start_outbound_voice_contact",
+        service_error_code="LimitExceededException",
+        service_message="The concurrent calls quota is reached",
+        http_status_code=400,
+    )
+    connect = api(client, time)
+    with pytest.raises(ConnectError) as failed:
+        await connect.start_outbound_voice_contact("+15551234567")
+    assert failed.value.code == "LimitExceededException: The concurrent calls quota is reached"
+    assert connect.calls["StartOutboundVoiceContact"] == 1
+    assert connect.throttled["StartOutboundVoiceContact"] == 0
+    assert time.sleeps == []
+    stubber.assert_no_pending_responses()

@@ -6,8 +6,19 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 import pytest
-from aes_records import INSTANCE_ID, STATUSES, T0, contact, quick_connects, record, user_data
+from aes_records import (
+    INSTANCE_ID,
+    STATUSES,
+    T0,
+    contact,
+    quick_connects,
+    record,
+    searched,
+    statuses,
+    user_data,
+)
 from botocore.stub import ANY, Stubber
 
 from ctibridge import actions as act
@@ -50,18 +61,10 @@ def attributes(stubber: Stubber, contact_id: str, attrs: dict[str, str] | None =
 async def started(
     client: Any, stubber: Stubber, config: ConnectConfig = CONFIG
 ) -> tuple[ConnectBackend, list[Any]]:
-    stubber.add_response(
-        "list_agent_statuses",
-        {"AgentStatusSummaryList": STATUSES},
-        {
-            "InstanceId": INSTANCE_ID,
-            "AgentStatusTypes": ["ROUTABLE", "CUSTOM", "OFFLINE"],
-            "MaxResults": 100,
-        },
-    )
-    quick_connects(stubber)
+    statuses(stubber)
     users = list(config.user_ids.values())
     cud(stubber, users, [user_data(u, "Available") for u in users])
+    quick_connects(stubber)
     backend = ConnectBackend(ManualClock(), config, ConnectApi(client, config))
     reported: list[Any] = []
     await backend.prepare()
@@ -237,18 +240,49 @@ async def test_make_call_is_a_flow_routed_outbound_contact(stubbed: Any) -> None
             "QueueId": "q-sales",
         },
     )
-    cud(stubber, ["u-1"], [user_data("u-1", "Available", [("c-out", "CONNECTING", "API")])])
-    attributes(stubber, "c-out")
+    # Connect dials the customer through the flow: the agent has no contact yet
+    cud(stubber, ["u-1"], [user_data("u-1", "Available")])
     dial = act.Dial(
         endpoint=act.Endpoint("phone", "+15551234567"), topic="InboundCall", queue="Sales"
     )
     await backend.execute("agent1", dial)
     c = backend.snapshot("agent1").contacts[0]
-    assert (c.kind, c.topic, c.ani) == ("outbound", "InboundCall", "+15551234567")
+    assert (c.contact_id, c.kind, c.topic, c.ani) == (
+        "c-out",
+        "outbound",
+        "InboundCall",
+        "+15551234567",
+    )
     assert [(x.role, x.type, x.status) for x in c.connections] == [
         ("agent", "agent", "connecting"),
         ("customer", "outbound", "connecting"),
     ]
+    # the customer answered, the flow queued the call: it reaches the agent like an inbound
+    # call, the customer already connected
+    attributes(stubber, "c-out")
+    t = T0 + timedelta(seconds=5)
+    await backend.apply_record(
+        record("u-1", contacts=[contact("c-out", "CONNECTING", method="API", since=t)], at=t)
+    )
+    c = backend.snapshot("agent1").contacts[0]
+    assert (c.kind, c.topic) == ("outbound", "InboundCall")
+    assert [(x.role, x.status, x.previous_status) for x in c.connections] == [
+        ("agent", "connecting", None),
+        ("customer", "connected", "connecting"),
+    ]
+
+
+async def test_a_placed_call_never_answered_is_forgotten(stubbed: Any) -> None:
+    client, stubber = stubbed
+    backend, _ = await started(client, stubber)
+    stubber.add_response("start_outbound_voice_contact", {"ContactId": "c-out"}, None)
+    cud(stubber, ["u-1"], [user_data("u-1", "Available")])
+    dial = act.Dial(endpoint=act.Endpoint("phone", "+15551234567"), topic="OutboundCall")
+    await backend.execute("agent1", dial)
+    assert [c.contact_id for c in backend.snapshot("agent1").contacts] == ["c-out"]
+    backend._clock.advance(121)  # type: ignore[attr-defined]
+    await backend.apply_record(record("u-1", "HEART_BEAT", at=T0 + timedelta(seconds=130)))
+    assert backend.snapshot("agent1").contacts == ()
 
 
 @pytest.mark.parametrize(
@@ -286,11 +320,11 @@ async def test_verbs_connect_lacks_server_side_fail_as_documented(
 async def test_stop_contact_is_not_tried_where_connect_refuses_it(stubbed: Any) -> None:
     client, stubber = stubbed
     backend, _ = await started(client, stubber)
-    attributes(stubber, "c-t")
+    attributes(stubber, "c-0")
     await backend.apply_record(
         record(
             "u-1",
-            contacts=[contact("c-t", "CONNECTED", method="TRANSFER")],
+            contacts=[contact("c-t", "CONNECTED", method="TRANSFER", initial="c-0")],
             at=T0 + timedelta(seconds=1),
         )
     )
@@ -306,8 +340,7 @@ async def test_stop_contact_is_not_tried_where_connect_refuses_it(stubbed: Any) 
 async def test_agents_can_be_discovered_with_list_users(stubbed: Any) -> None:
     client, stubber = stubbed
     config = ConnectConfig(instance_id=INSTANCE_ID, discover_users=True, rate=FAST)
-    stubber.add_response("list_agent_statuses", {"AgentStatusSummaryList": STATUSES})
-    quick_connects(stubber)
+    statuses(stubber)
     stubber.add_response(
         "list_users",
         {
@@ -319,6 +352,7 @@ async def test_agents_can_be_discovered_with_list_users(stubbed: Any) -> None:
         {"InstanceId": INSTANCE_ID, "MaxResults": 1000},
     )
     cud(stubber, ["u-a", "u-b"], [user_data("u-a", "Break"), user_data("u-b", "Offline")])
+    quick_connects(stubber)
     backend = ConnectBackend(ManualClock(), config, ConnectApi(client, config))
     await backend.prepare()
     assert list(backend.logins()) == ["alice", "bob"]
@@ -346,3 +380,157 @@ async def test_a_dialled_contact_is_forgotten_once_it_is_gone(stubbed: Any) -> N
     assert backend.snapshot("agent1").contacts[0].topic == "OutboundCall"
     await backend.apply_record(record("u-1", at=T0 + timedelta(seconds=3)))
     assert dialled == {}
+
+
+async def test_a_transferred_call_has_the_attributes_of_its_initial_contact(stubbed: Any) -> None:
+    client, stubber = stubbed
+    backend, _ = await started(client, stubber)
+    # GetContactAttributes wants the contact the call started as (AES InitialContactId)
+    attributes(stubber, "c-first", {"lang": "fr"})
+    await backend.apply_record(
+        record(
+            "u-1",
+            contacts=[contact("c-2", "CONNECTING", method="TRANSFER", initial="c-first")],
+            at=T0 + timedelta(seconds=1),
+        )
+    )
+    assert backend.snapshot("agent1").contacts[0].attributes == (("lang", "fr"),)
+    stubber.assert_no_pending_responses()
+
+
+async def test_an_offered_callback_has_no_customer_leg_yet(stubbed: Any) -> None:
+    client, stubber = stubbed
+    backend, _ = await started(client, stubber)
+    attributes(stubber, "c-cb")
+    # AES PENDING/INCOMING: a queued callback offered to the agent; Connect dials the customer
+    # only once the agent accepts it
+    await backend.apply_record(
+        record(
+            "u-1",
+            contacts=[contact("c-cb", "PENDING", method="CALLBACK")],
+            at=T0 + timedelta(seconds=1),
+        )
+    )
+    assert legs(backend) == [("live", [("agent", "agent", "connecting", None)])]
+    await backend.apply_record(
+        record(
+            "u-1",
+            contacts=[contact("c-cb", "CONNECTED", method="CALLBACK")],
+            at=T0 + timedelta(seconds=2),
+        )
+    )
+    assert legs(backend) == [
+        (
+            "live",
+            [
+                ("agent", "agent", "connected", "connecting"),
+                ("customer", "inbound", "connected", None),
+            ],
+        )
+    ]
+
+
+async def test_disabled_agent_statuses_are_not_offered(stubbed: Any) -> None:
+    client, stubber = stubbed
+    retired = searched([{**STATUSES[1], "Id": "st-old", "Name": "Training"}], state="DISABLED")
+    statuses(stubber, retired)
+    cud(stubber, ["u-1"], [user_data("u-1", "Available")])
+    quick_connects(stubber)
+    config = msgspec.structs.replace(CONFIG, agents={"agent1": "u-1"})
+    backend = ConnectBackend(ManualClock(), config, ConnectApi(client, config))
+    await backend.prepare()
+    assert "Training" not in [s.label for s in backend.directory("agent1").states]
+
+
+@pytest.mark.parametrize(
+    ("code", "still_there", "outcome"),
+    [
+        # the ACW timeout (or the CCP's auto-clear) got there first: what was asked is done
+        ("ResourceNotFoundException", False, None),
+        # refused for a contact that is still there: a real failure
+        ("InvalidRequestException", True, "InvalidRequestException: refused"),
+    ],
+)
+async def test_a_refused_clear_is_judged_on_a_fresh_read(
+    stubbed: Any, code: str, still_there: bool, outcome: str | None
+) -> None:
+    client, stubber = stubbed
+    backend, _ = await started(client, stubber)
+    attributes(stubber, "c-9")
+    await backend.apply_record(
+        record("u-1", contacts=[contact("c-9", "ENDED")], at=T0 + timedelta(seconds=1))
+    )
+    stubber.add_client_error(
+        "dismiss_user_contact", service_error_code=code, service_message="refused",
+        http_status_code=400,
+    )  # fmt: skip
+    there = [("c-9", "ENDED", "INBOUND")] if still_there else []
+    cud(stubber, ["u-1"], [user_data("u-1", "Available", there)])
+    if outcome is None:
+        cud(stubber, ["u-1"], [user_data("u-1", "Available")])  # the re-sync after the command
+        await backend.execute("agent1", act.Clear(contact_id="c-9"))
+        assert backend.snapshot("agent1").contacts == ()
+    else:
+        with pytest.raises(act.BackendError) as err:
+            await backend.execute("agent1", act.Clear(contact_id="c-9"))
+        assert err.value.code == outcome
+
+
+async def test_a_stale_read_after_a_command_never_moves_the_state_back(stubbed: Any) -> None:
+    client, stubber = stubbed
+    backend, _ = await started(client, stubber)
+    t1, t2 = T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)
+    # the event stream already says Break (since t1) and a call connected at t2
+    attributes(stubber, "c-5")
+    await backend.apply_record(record("u-1", "STATE_CHANGE", "Break", at=t1))
+    await backend.apply_record(
+        record("u-1", "STATE_CHANGE", "Break", [contact("c-5", "CONNECTED", since=t2)], at=t2)
+    )
+    # GetCurrentUserData, eventually consistent, still shows Available and the call ringing
+    stubber.add_response(
+        "dismiss_user_contact", {}, {"UserId": "u-1", "InstanceId": INSTANCE_ID, "ContactId": "x"}
+    )
+    cud(stubber, ["u-1"], [user_data("u-1", "Available", [("c-5", "CONNECTING", "INBOUND")])])
+    await backend.execute("agent1", act.Clear(contact_id="x"))
+    snap = backend.snapshot("agent1")
+    assert snap.state.label == "Break"
+    assert legs(backend) == [
+        (
+            "live",
+            [
+                ("agent", "agent", "connected", None),
+                ("customer", "inbound", "connected", None),
+            ],
+        )
+    ]
+
+
+async def test_quick_connects_are_those_of_the_agents_queues(stubbed: Any) -> None:
+    client, stubber = stubbed
+    statuses(stubber)
+    cud(stubber, ["u-1"], [user_data("u-1", "Available")])
+    # the routing profile has BasicQueue only; the instance has more quick connects than it
+    stubber.add_response(
+        "list_routing_profile_queues",
+        {"RoutingProfileQueueConfigSummaryList": [
+            {"QueueId": "q-basic", "QueueArn": "arn:q-basic", "QueueName": "BasicQueue",
+             "Priority": 1, "Delay": 0, "Channel": "VOICE"},
+        ]},
+        {"InstanceId": INSTANCE_ID, "RoutingProfileId": "rp-basic", "MaxResults": 100},
+    )  # fmt: skip
+    billing = {
+        "Id": "qc-1",
+        "Arn": "arn:qc-1",
+        "Name": "Billing",
+        "QuickConnectType": "PHONE_NUMBER",
+    }
+    stubber.add_response(
+        "list_queue_quick_connects",
+        {"QuickConnectSummaryList": [billing]},
+        {"InstanceId": INSTANCE_ID, "QueueId": "q-basic", "MaxResults": 100},
+    )
+    config = msgspec.structs.replace(CONFIG, agents={"agent1": "u-1"})
+    backend = ConnectBackend(ManualClock(), config, ConnectApi(client, config))
+    await backend.prepare()
+    assert backend.directory("agent1").quick_connects == ("Billing",)
+    assert backend.api.calls["ListQuickConnects"] == 0

@@ -13,7 +13,16 @@ import boto3
 import msgspec
 import pytest
 import pytest_asyncio
-from aes_records import INSTANCE_ID, STATUSES, T0, contact, quick_connects, record, user_data
+from aes_records import (
+    INSTANCE_ID,
+    STATUSES,
+    T0,
+    contact,
+    quick_connects,
+    record,
+    statuses,
+    user_data,
+)
 from botocore.stub import Stubber
 
 from ctibridge import actions as act
@@ -112,9 +121,9 @@ class World:
 async def world() -> AsyncIterator[World]:
     w = World()
     w.stubber.activate()
-    w.stubber.add_response("list_agent_statuses", {"AgentStatusSummaryList": STATUSES})
-    quick_connects(w.stubber)
+    statuses(w.stubber)
     w.cud(user_data("u-1", "Available"))
+    quick_connects(w.stubber)
     await w.hybrid.prepare()
     w.hybrid.bind_notice(w.notices.append)
     await w.hybrid.start(lambda login, snap: w.reported.append(snap.state))
@@ -133,7 +142,9 @@ async def test_commands_go_to_the_bridge_while_it_is_up(world: World) -> None:
     await world.answer()
     await task
     assert world.bridge.sent[-1]["action"]["type"] == "Hold"
-    assert sum(world.connect.api.calls.values()) == 3  # only the start-up reads
+    assert (
+        sum(world.connect.api.calls.values()) == 5
+    )  # only the start-up reads (statuses, agents, queues, 2 quick connects)
 
 
 async def test_without_the_bridge_the_server_side_does_what_it_can(world: World) -> None:

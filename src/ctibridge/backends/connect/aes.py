@@ -57,6 +57,9 @@ DIALLING: tuple[ContactState, ConnectionStatus, ConnectionStatus] = (
     "live", "connecting", "connecting",
 )  # fmt: skip
 RINGING_STATES = frozenset({"INCOMING", "PENDING", "CONNECTING"})
+# the Agent Event Stream's INCOMING and PENDING are queued callbacks offered to the agent: Connect
+# dials the customer only once the agent takes it, so there is no customer leg yet
+CALLBACK_OFFERED = frozenset({"INCOMING", "PENDING"})
 
 KIND: dict[str, ContactKind] = {
     "INBOUND": "inbound",
@@ -77,6 +80,7 @@ STATUS_TYPE: dict[str, StateType] = {
     "OFFLINE": "offline",
 }
 OFFLINE = AgentState(label="Offline", code="Offline", type="offline")
+PLACED_MS = 120_000  # a placed call not routed to the agent by then was not answered
 
 
 class ContactReport(msgspec.Struct, frozen=True):
@@ -87,6 +91,8 @@ class ContactReport(msgspec.Struct, frozen=True):
     queue: str | None = None
     queue_arn: str | None = None
     queue_since: int | None = None
+    # the first contact of a transfer chain (AES InitialContactId): its attributes are the call's
+    initial_contact_id: str | None = None
 
 
 class AgentReport(msgspec.Struct, frozen=True):
@@ -154,6 +160,7 @@ def from_aes(record: Mapping[str, Any]) -> AesEvent:
                 queue=(c.get("Queue") or {}).get("Name"),
                 queue_arn=(c.get("Queue") or {}).get("ARN"),
                 queue_since=ms(c.get("QueueTimestamp")),
+                initial_contact_id=c.get("InitialContactId") or None,
             )
             for c in _voice(current.get("Contacts") or [])
         )
@@ -213,11 +220,15 @@ class ReportMapper:
     def __init__(self) -> None:
         self._status: dict[str, tuple[ConnectionStatus, ConnectionStatus | None]] = {}
         self.dialled: dict[str, tuple[str, CallTopic]] = {}  # contact id -> (number, topic)
+        # StartOutboundVoiceContact: Connect dials the customer through the flow and queues the
+        # call; the agent sees the contact only then.  Until it appears it is shown as dialling
+        # (since when), and forgotten after PLACED_MS (the customer never answered).
+        self.placed: dict[str, int] = {}
         self.attributes: dict[str, tuple[tuple[str, str], ...]] = {}
         self.queue_since: dict[str, int] = {}
 
     def map(
-        self, report: AgentReport, info: AgentInfo, states: Iterable[AgentState]
+        self, report: AgentReport, info: AgentInfo, states: Iterable[AgentState], now: int = 0
     ) -> AgentSnapshot:
         known = {s.label: s for s in states}
         state = known.get(report.status) or AgentState(
@@ -226,7 +237,16 @@ class ReportMapper:
             type=STATUS_TYPE.get(report.status_type or "", "not_routable"),
         )
         logged_in = report.logged_in and state.type != "offline"
-        contacts = tuple(self._contact(c) for c in report.contacts)
+        reported = {c.contact_id for c in report.contacts}
+        for cid in reported:
+            self.placed.pop(cid, None)  # routed to the agent: Connect's view from now on
+        for cid in [c for c, since in self.placed.items() if now - since > PLACED_MS]:
+            del self.placed[cid]
+            self.dialled.pop(cid, None)
+        contacts = tuple(self._contact(c) for c in report.contacts) + tuple(
+            self._contact(ContactReport(contact_id=cid, state="CONNECTING", since=since), True)
+            for cid, since in self.placed.items()
+        )
         live = {leg.connection_id for c in contacts for leg in c.connections}
         self._status = {k: v for k, v in self._status.items() if k in live}
         nxt = report.next_status
@@ -239,12 +259,15 @@ class ReportMapper:
             contacts=contacts,
         )
 
-    def _contact(self, report: ContactReport) -> Contact:
+    def _contact(self, report: ContactReport, placing: bool = False) -> Contact:
         cid = report.contact_id
         dialled = self.dialled.get(cid)
         kind = "outbound" if dialled else KIND.get(report.initiation_method.upper(), "inbound")
         contact_state, agent, customer = LEGS.get(report.state, LEGS["CONNECTED"])
-        if kind in ("outbound", "preview") and report.state in RINGING_STATES:
+        # the agent's own outbound call rings the customer first; a call this hub placed through
+        # a flow reaches the agent like an inbound one, the customer connected (LEGS)
+        ringing_out = kind in ("outbound", "preview") and report.state in RINGING_STATES
+        if placing or (ringing_out and dialled is None):
             contact_state, agent, customer = DIALLING
         topic: CallTopic
         if dialled is not None:
@@ -254,19 +277,22 @@ class ReportMapper:
         if report.queue_since is not None:
             self.queue_since.setdefault(cid, report.queue_since)
         number = dialled[0] if dialled else None
-        legs = (
+        legs: tuple[Connection, ...] = (
             self._leg(
                 str(uuid.uuid5(LEG_NAMESPACE, cid)), "agent", "agent", agent, report.since, None
             ),
-            self._leg(
-                cid,
-                "customer",
-                "outbound" if kind in ("outbound", "preview") else "inbound",
-                customer,
-                report.since,
-                number,
-            ),
         )
+        if report.state not in CALLBACK_OFFERED:
+            legs += (
+                self._leg(
+                    cid,
+                    "customer",
+                    "outbound" if kind in ("outbound", "preview") else "inbound",
+                    customer,
+                    report.since,
+                    number,
+                ),
+            )
         return Contact(
             contact_id=cid,
             kind=kind,

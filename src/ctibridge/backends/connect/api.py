@@ -127,20 +127,35 @@ class ConnectApi:
     # --- the operations -------------------------------------------------------------------------
 
     async def list_agent_statuses(self) -> list[dict[str, Any]]:
+        """The instance's *enabled* agent statuses as ``{Id, Arn, Name, Type}``.
+
+        ListAgentStatuses also lists disabled statuses and does not say which: their State is
+        only in SearchAgentStatuses (or DescribeAgentStatus, one call each)."""
+        found = await self.pages(
+            "SearchAgentStatuses", "AgentStatuses", InstanceId=self.instance_id, MaxResults=100
+        )
+        return [
+            {"Id": s["AgentStatusId"], "Arn": s.get("AgentStatusARN"), "Name": s["Name"],
+             "Type": s.get("Type")}
+            for s in found
+            if s.get("State", "ENABLED") == "ENABLED" and s.get("Name") and s.get("AgentStatusId")
+        ]  # fmt: skip
+
+    async def list_routing_profile_queues(self, profile_id: str) -> list[dict[str, Any]]:
         return await self.pages(
-            "ListAgentStatuses",
-            "AgentStatusSummaryList",
+            "ListRoutingProfileQueues",
+            "RoutingProfileQueueConfigSummaryList",
             InstanceId=self.instance_id,
-            AgentStatusTypes=["ROUTABLE", "CUSTOM", "OFFLINE"],
+            RoutingProfileId=profile_id,
             MaxResults=100,
         )
 
-    async def list_quick_connects(self) -> list[dict[str, Any]]:
+    async def list_queue_quick_connects(self, queue_id: str) -> list[dict[str, Any]]:
         return await self.pages(
-            "ListQuickConnects",
+            "ListQueueQuickConnects",
             "QuickConnectSummaryList",
             InstanceId=self.instance_id,
-            QuickConnectTypes=["USER", "QUEUE", "PHONE_NUMBER"],
+            QueueId=queue_id,
             MaxResults=100,
         )
 

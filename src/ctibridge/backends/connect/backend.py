@@ -32,7 +32,7 @@ from ...config import ConnectConfig
 from ...model import AgentInfo, AgentSnapshot, AgentState, Directory
 from ..base import SnapshotSink
 from .aes import OFFLINE, STATUS_TYPE, AgentReport, ReportMapper, from_aes, from_user_data, user_id
-from .api import ConnectApi
+from .api import ConnectApi, ConnectError
 from .kinesis import AesConsumer, Checkpoints
 
 log = logging.getLogger("ctibridge.connect")
@@ -42,6 +42,7 @@ REQUIRES_BRIDGE = "requires streams bridge"
 NOT_STOPPABLE = frozenset(
     {"TRANSFER", "QUEUE_TRANSFER", "DISCONNECT", "EXTERNAL_OUTBOUND", "MONITOR"}
 )
+TRANSFERRED = frozenset({"TRANSFER", "QUEUE_TRANSFER"})
 SEEN_EVENTS = 512  # EventIds remembered per agent to drop duplicates
 
 
@@ -58,6 +59,7 @@ class _Agent:
     methods: dict[str, str] = field(default_factory=dict)  # contact id -> InitiationMethod
     queues: tuple[tuple[str, str], ...] = ()
     seen_contacts: set[str] = field(default_factory=set)  # contact ids in the last report
+    routing_profile_id: str = ""
 
 
 class ConnectBackend:
@@ -85,7 +87,8 @@ class ConnectBackend:
         self._statuses: list[dict[str, Any]] = []
         self._states: tuple[AgentState, ...] = ()
         self._queue_names: dict[str, str] = {}
-        self._quick_connects: list[dict[str, Any]] = []
+        # routing profile id -> the quick connects of its queues
+        self._quick_connects: dict[str, list[dict[str, Any]]] = {}
         self.consumer: AesConsumer | None = None
         self._consumer_task: asyncio.Task[None] | None = None
         self.stats: Counter[str] = Counter()
@@ -120,9 +123,6 @@ class ConnectBackend:
         """Before the hub starts: the statuses, the agents (ListUsers when asked) and their
         current state (GetCurrentUserData), so the hub starts from the truth."""
         await self.refresh_statuses()
-        # consult/transfer targets are the bridge's to dial, but the names are Connect's: knowing
-        # them here lets a request name one and get this backend's answer, not "unknown"
-        self._quick_connects = await self.api.list_quick_connects()
         if self.config.discover_users:
             for user in await self.api.list_users():
                 login = str(user.get("Username", ""))
@@ -131,6 +131,25 @@ class ConnectBackend:
                 elif login in self._agents and not self._agents[login].user_id:
                     self._agents[login].user_id = str(user["Id"])
         await self.resync()
+        await self.refresh_quick_connects()
+
+    async def refresh_quick_connects(self) -> None:
+        """Each agent's quick connects: those of its routing profile's queues, as its CCP lists
+        them (ListQuickConnects would list the whole instance).  Consult/transfer targets are
+        the bridge's to dial, but the names are Connect's: knowing them here lets a request name
+        one and get this backend's answer, not "unknown"."""
+        by_profile: dict[str, list[dict[str, Any]]] = {}
+        for agent in self._agents.values():
+            profile = agent.routing_profile_id
+            if not profile or profile in by_profile:
+                continue
+            found: dict[str, dict[str, Any]] = {}
+            queues = await self.api.list_routing_profile_queues(profile)
+            for queue in {str(q["QueueId"]): q for q in queues if q.get("QueueId")}:
+                for qc in await self.api.list_queue_quick_connects(queue):
+                    found.setdefault(str(qc.get("Id")), qc)
+            by_profile[profile] = list(found.values())
+        self._quick_connects = by_profile
 
     async def stop(self) -> None:
         if self.consumer is not None:
@@ -149,7 +168,7 @@ class ConnectBackend:
 
     def directory(self, login: str) -> Directory:
         agent = self._agents[login]
-        quick = self._quick_connects
+        quick = self._quick_connects.get(agent.routing_profile_id, [])
         return Directory(
             states=self._states,
             queues=tuple(name for name, _ in agent.queues),
@@ -168,7 +187,7 @@ class ConnectBackend:
                     raise BackendError("ResourceNotFoundException: no OFFLINE agent status")
                 await self.api.put_user_status(agent.user_id, str(offline["Id"]))
             case Clear():
-                await self.api.dismiss_user_contact(agent.user_id, action.contact_id)
+                await self._clear(agent, action)
             case Hangup():
                 await self._stop_contact(agent, action)
             case Dial():
@@ -204,6 +223,18 @@ class ConnectBackend:
                 return str(status["Id"])
         raise BackendError(f"ResourceNotFoundException: agent status {name} not found")
 
+    async def _clear(self, agent: _Agent, action: Clear) -> None:
+        """DismissUserContact; a contact Connect has cleared already (the ACW timeout, the CCP's
+        auto-clear of FailedConnect*) is what was asked: success, not a failure."""
+        try:
+            await self.api.dismiss_user_contact(agent.user_id, action.contact_id)
+        except ConnectError as e:
+            if e.error_code not in ("ResourceNotFoundException", "InvalidRequestException"):
+                raise
+            await self.resync([agent.login])
+            if agent.snap.contact(action.contact_id) is not None:
+                raise
+
     async def _stop_contact(self, agent: _Agent, action: Hangup) -> None:
         contact = agent.snap.contact(action.contact_id)
         leg = contact.connection(action.connection_id) if contact is not None else None
@@ -229,6 +260,7 @@ class ConnectBackend:
             action.endpoint.value, queue_id=queue_id
         )
         agent.mapper.dialled[contact_id] = (action.endpoint.value, action.topic)
+        agent.mapper.placed[contact_id] = self._clock.now_ms()
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -257,6 +289,7 @@ class ConnectBackend:
                 continue
             report = from_user_data(entry, self._queue_names)
             agent = self._agents[login]
+            agent.routing_profile_id = str((entry.get("RoutingProfile") or {}).get("Id") or "")
             if agent.report is not None and agent.report.queues:
                 report = msgspec.structs.replace(report, queues=agent.report.queues)
             await self._apply(agent, report)
@@ -298,12 +331,19 @@ class ConnectBackend:
         await self._apply(agent, report)
 
     async def _apply(self, agent: _Agent, report: AgentReport) -> None:
+        report = _no_regress(agent.report, report)
         for contact in report.contacts:
             if contact.initiation_method:
                 agent.methods[contact.contact_id] = contact.initiation_method
             if contact.contact_id not in agent.mapper.attributes:
+                initial = contact.initial_contact_id
+                if initial is None and contact.initiation_method.upper() in TRANSFERRED:
+                    continue  # a transferred call's attributes are its first contact's: wait
+                    # for the event stream to say which one that is (GetCurrentUserData cannot)
                 try:
-                    attributes = await self.api.get_contact_attributes(contact.contact_id)
+                    attributes = await self.api.get_contact_attributes(
+                        initial or contact.contact_id
+                    )
                 except BackendError as e:
                     log.warning("no attributes for contact %s: %s", contact.contact_id, e.code)
                     attributes = {}
@@ -318,10 +358,35 @@ class ConnectBackend:
             del dialled[cid]
         agent.seen_contacts = live
         agent.report = report
-        snap = agent.mapper.map(report, agent.info, self._states)
+        snap = agent.mapper.map(report, agent.info, self._states, self._clock.now_ms())
         agent.snap = snap
         if self._sink is not None:
             self._sink(agent.login, snap)
 
     def report_of(self, login: str) -> AgentReport | None:
         return self._agents[login].report
+
+
+def _no_regress(old: AgentReport | None, new: AgentReport) -> AgentReport:
+    """``new`` without what is older than ``old`` says.  Connect's reads are eventually
+    consistent: GetCurrentUserData right after a command can still show the state before it,
+    and a record can arrive late; a status or contact state that started before the one known
+    is stale and is kept as known."""
+    if old is None:
+        return new
+    if new.since < old.since and (new.status, new.logged_in) != (old.status, old.logged_in):
+        new = msgspec.structs.replace(
+            new,
+            status=old.status,
+            since=old.since,
+            logged_in=old.logged_in,
+            status_arn=old.status_arn,
+            status_type=old.status_type,
+            next_status=old.next_status,
+        )
+    known = {c.contact_id: c for c in old.contacts}
+    contacts = tuple(
+        known[c.contact_id] if c.contact_id in known and c.since < known[c.contact_id].since else c
+        for c in new.contacts
+    )
+    return msgspec.structs.replace(new, contacts=contacts) if contacts != new.contacts else new

@@ -4,9 +4,11 @@ Each shard is read in order from its checkpoint (the sequence number of the last
 on), so a restarted hub resumes where it stopped: ``AFTER_SEQUENCE_NUMBER`` the checkpoint, or
 ``start_position`` (LATEST / TRIM_HORIZON) for a shard never read.  The checkpoint is written
 after each batch has been handled — a crash replays at most one batch, which the backend drops
-as duplicates (by EventId).  Closed shards (after a reshard) are finished and their children
-picked up.  Throttling (``ProvisionedThroughputExceededException``, HTTP 429) is retried with
-backoff; an expired iterator is renewed from the checkpoint.
+as duplicates (by EventId).  Resharding: a child shard is read only once its parent shards are
+finished, from TRIM_HORIZON (its first record follows its parent's last), never in parallel with
+them; the shard list is re-read on a timer (``list_seconds``) and when a shard closes, not on
+every poll (ListShards has a low quota).  Throttling (``ProvisionedThroughputExceededException``,
+HTTP 429) is retried with backoff; an expired iterator is renewed from the checkpoint.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -70,6 +73,8 @@ class AesConsumer:
         poll_seconds: float = 1.0,
         backoff: Backoff | None = None,
         max_attempts: int = 8,
+        list_seconds: float = 30.0,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.stream = stream
@@ -79,7 +84,12 @@ class AesConsumer:
         self.poll_seconds = poll_seconds
         self._backoff = backoff or Backoff()
         self.max_attempts = max_attempts
-        self._iterators: dict[str, str | None] = {}  # shard -> iterator (None: closed)
+        self._iterators: dict[str, str | None] = {}  # shard -> iterator (None: finished)
+        self.list_seconds = list_seconds
+        self._now = now
+        self._listed_at: float | None = None
+        self._shard_list: list[Mapping[str, Any]] = []
+        self._relist = False  # a shard closed: its children are to be found
         self._stopping = asyncio.Event()
         self.stats: Counter[str] = Counter()
         self.caught_up = asyncio.Event()  # every shard read to its end at least once
@@ -99,7 +109,9 @@ class AesConsumer:
             except ClientError as e:
                 code = str(e.response.get("Error", {}).get("Code", ""))
                 status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-                if not is_throttling(code, status) or attempt + 1 == self.max_attempts:
+                # for Kinesis, LimitExceededException is a per-shard/per-API rate: retried
+                rate = is_throttling(code, status) or code == "LimitExceededException"
+                if not rate or attempt + 1 == self.max_attempts:
                     raise
                 self.stats["throttled"] += 1
                 await self._sleep(self._backoff.pause(attempt))
@@ -109,18 +121,18 @@ class AesConsumer:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
-    async def _shards(self) -> list[str]:
-        shards: list[str] = []
+    async def _shards(self) -> list[Mapping[str, Any]]:
+        shards: list[Mapping[str, Any]] = []
         params: dict[str, Any] = dict(self._stream_args())
         while True:
             page = await self._call("list_shards", **params)
-            shards += [s["ShardId"] for s in page.get("Shards", [])]
+            shards += page.get("Shards", [])
             token = page.get("NextToken")
             if not token:
                 return shards
             params = {"NextToken": token}
 
-    async def _iterator(self, shard_id: str) -> str:
+    async def _iterator(self, shard_id: str, position: str | None = None) -> str:
         after = self.checkpoints.get(shard_id)
         params: dict[str, Any] = {**self._stream_args(), "ShardId": shard_id}
         if after is not None:
@@ -129,15 +141,38 @@ class AesConsumer:
                 "StartingSequenceNumber": after,
             }
         else:
-            params["ShardIteratorType"] = self.start_position
+            params["ShardIteratorType"] = position or self.start_position
         response = await self._call("get_shard_iterator", **params)
         return str(response["ShardIterator"])
 
+    async def _open_shards(self) -> None:
+        """Re-read the shard list when due, and start every shard whose parents are done."""
+        now = self._now()
+        first = self._listed_at is None
+        if first or self._relist or now - self._listed_at >= self.list_seconds:  # type: ignore[operator]
+            self._shard_list = await self._shards()
+            self._listed_at = now
+            self._relist = False
+        listed = {str(s["ShardId"]) for s in self._shard_list}
+        for shard in self._shard_list:
+            shard_id = str(shard["ShardId"])
+            if shard_id in self._iterators:
+                continue
+            parents = [
+                str(p)
+                for p in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId"))
+                if p and (p in listed or p in self._iterators)
+            ]
+            if any(self._iterators.get(p, "") is not None for p in parents):
+                continue  # a parent is still being read (or not started): its records come first
+            # a child of shards read here starts at its beginning; so does any shard found after
+            # the first listing (it is new); the first listing starts where configured
+            position = "TRIM_HORIZON" if parents or not first else None
+            self._iterators[shard_id] = await self._iterator(shard_id, position)
+
     async def poll(self) -> int:
         """Read every open shard once; the number of records handled."""
-        for shard_id in await self._shards():
-            if shard_id not in self._iterators:
-                self._iterators[shard_id] = await self._iterator(shard_id)
+        await self._open_shards()
         handled = 0
         behind = False
         for shard_id, iterator in list(self._iterators.items()):
@@ -159,6 +194,7 @@ class AesConsumer:
             self._iterators[shard_id] = page.get("NextShardIterator")
             if self._iterators[shard_id] is None:
                 log.info("shard %s is closed", shard_id)
+                self._relist = True
             if page.get("MillisBehindLatest", 0) > 0:
                 behind = True
         if not behind:

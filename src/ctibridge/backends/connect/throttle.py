@@ -27,9 +27,11 @@ THROTTLING_CODES = frozenset(
         "Throttling",
         "RequestLimitExceeded",
         "ProvisionedThroughputExceededException",
-        "LimitExceededException",
     }
 )
+# LimitExceededException is not in THROTTLING_CODES: Connect sends it when a service quota is
+# reached (concurrent calls, contacts per queue ...); retrying cannot help and only uses the API
+# rate.  It fails at once, with its own code.
 
 
 class TokenBucket:

@@ -269,12 +269,7 @@ class StreamsBackend:
                     return
                 self._on_snapshot(login, agent, message.snapshot)
             case wire.DirectoryReport():
-                agent.directory = Directory(
-                    states=tuple(agent_state(s) for s in message.states),
-                    queues=tuple(q.name for q in message.queues),
-                    quick_connects=tuple(e.name for e in message.endpoints),
-                    agents=tuple(e.name for e in message.endpoints if e.type == "agent"),
-                )
+                agent.directory = _directory(message)
                 if self._sink is not None:  # the hub reads the directory on every report
                     self._sink(login, agent.snap)
             case wire.Result():
@@ -289,6 +284,10 @@ class StreamsBackend:
                     log.warning("bridge for %s says it is %s", login, message.agent)
             case wire.Heartbeat():
                 pass
+            case wire.Bye():
+                # lost now, not when the socket times out: commands fail at once
+                self._lost(login, "the bridge page closed")
+                self._spawn(link.close(1000, "the bridge page closed"))
 
     def _on_snapshot(self, login: str, agent: _Agent, raw: wire.StreamsSnapshot) -> None:
         info = agent.info
@@ -356,3 +355,17 @@ class StreamsBackend:
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _directory(report: wire.DirectoryReport) -> Directory:
+    """The usable entries of a directory report (an entry without a name or type is skipped)."""
+    states = [
+        wire.StreamsState(name=s.name, type=s.type) for s in report.states if s.name and s.type
+    ]
+    endpoints = [e for e in report.endpoints if e.name]
+    return Directory(
+        states=tuple(agent_state(s) for s in states),
+        queues=tuple(q.name for q in report.queues if q.name),
+        quick_connects=tuple(e.name for e in endpoints if e.name),
+        agents=tuple(e.name for e in endpoints if e.name and e.type == "agent"),
+    )

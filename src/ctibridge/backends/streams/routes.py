@@ -44,6 +44,10 @@ def bridge_routes(backend: StreamsBackend) -> list[BaseRoute]:
             "wsPath": "/bridge/ws",
             "heartbeatMs": round(backend.config.heartbeat_seconds * 1000),
             "settleMs": backend.config.settle_ms,
+            "loginUrl": backend.config.login_url,
+            "storageAccess": backend.config.storage_access,
+            "ccpLoadTimeoutMs": backend.config.ccp_load_timeout_ms,
+            "offlineState": backend.config.offline_state,
         }
         inline = json.dumps(settings).replace("</", "<\\/")
         html = (STATIC / "index.html").read_text().replace("{{SETTINGS}}", inline)

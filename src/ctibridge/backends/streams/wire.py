@@ -2,8 +2,9 @@
 
 Bridge -> hub: ``hello`` (once), ``snapshot`` (on every Streams agent refresh), ``directory``
 (states, queues, quick connects), ``result`` (of one command, ``error`` = the Streams error),
-``heartbeat``.  Hub -> bridge: ``command`` (one :mod:`ctibridge.actions` action, as msgspec
-encodes it, with an ``id`` the result echoes) and ``resync`` (send snapshot and directory now).
+``heartbeat``, ``bye`` (the page is closing).  Hub -> bridge: ``command`` (one
+:mod:`ctibridge.actions` action, as msgspec encodes it, with an ``id`` the result echoes) and
+``resync`` (send snapshot and directory now).
 
 The snapshot keeps Streams' own names (``agentStateARN``, ``initial``, ``queueTimestamp`` ...) so
 it reads like the published Streams snapshots; times are integer milliseconds since the epoch.
@@ -104,12 +105,16 @@ class Snapshot(msgspec.Struct, frozen=True, tag="snapshot"):
 
 
 class DirectoryEntry(msgspec.Struct, frozen=True):
-    name: str
-    type: str = ""
+    """A state, queue or quick connect as Streams lists it.  Real instances list entries with no
+    name (the agent's personal queue has ``name: null``): such an entry is unusable and skipped,
+    never the whole report."""
+
+    name: str | None = None
+    type: str | None = None
 
 
 class DirectoryReport(msgspec.Struct, frozen=True, tag="directory"):
-    states: list[StreamsState]
+    states: list[DirectoryEntry]
     queues: list[DirectoryEntry]
     endpoints: list[DirectoryEntry]
 
@@ -123,7 +128,11 @@ class Heartbeat(msgspec.Struct, frozen=True, tag="heartbeat"):
     pass
 
 
-BridgeMessage = Hello | Snapshot | DirectoryReport | Result | Heartbeat
+class Bye(msgspec.Struct, frozen=True, tag="bye"):
+    """The bridge page is closing (the agent closed it)."""
+
+
+BridgeMessage = Hello | Snapshot | DirectoryReport | Result | Heartbeat | Bye
 
 
 class Command(msgspec.Struct, frozen=True, tag="command"):

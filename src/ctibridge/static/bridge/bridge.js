@@ -17,7 +17,8 @@
 (function () {
   /**
    * @typedef {{agent: string, ccpUrl: string, region: string, wsPath: string,
-   *   heartbeatMs: number, settleMs: number}} Settings
+   *   heartbeatMs: number, settleMs: number, loginUrl: string, storageAccess: boolean,
+   *   ccpLoadTimeoutMs: number, offlineState: string}} Settings
    * @typedef {{label: string, code: string, type: string}} StateRef
    * @typedef {{kind: string, value: string}} EndpointRef
    * @typedef {{type: string, contact_id: string, connection_id: string, digits: string,
@@ -38,12 +39,17 @@
   let socket = null;
   let lastKey = "";
   let retryMs = 500;
+  let leaving = false; // the page is closing: no reconnecting
+  /** @type {Window | null} */
+  let loginWindow = null;
   /** @type {Array<() => void>} */
   let changeWaiters = [];
   /** @type {Array<(muted: boolean) => void>} */
   let muteWaiters = [];
   /** @type {connect.Endpoint[]} */
   let endpoints = [];
+  // a command made of several Streams calls (a blind transfer) is published as one change
+  let composite = false;
 
   // --- status shown on the page -----------------------------------------------------------------
 
@@ -110,7 +116,10 @@
     const attributes = {};
     for (const key of Object.keys(raw)) {
       const attribute = raw[key];
-      if (attribute) attributes[key] = { name: attribute.name, value: String(attribute.value) };
+      if (!attribute) continue;
+      // Connect leaves `value` out of an attribute set to nothing: empty, never "undefined"
+      const value = attribute.value === undefined || attribute.value === null ? "" : attribute.value;
+      attributes[key] = { name: attribute.name || key, value: String(value) };
     }
     return {
       contactId: contact.getContactId(),
@@ -163,7 +172,7 @@
    * @returns {boolean} whether a changed snapshot was sent
    */
   function publish(force) {
-    if (!agent) return false;
+    if (!agent || (composite && !force)) return false;
     const snapshot = snapshotOf(agent);
     const key = JSON.stringify(snapshot);
     const changed = key !== lastKey;
@@ -205,8 +214,21 @@
 
   /** @param {unknown} err @returns {string} */
   function describe(err) {
-    if (typeof err === "string") return err || "failed";
+    if (typeof err === "string") {
+      // the CCP's worker sends a failed request's error as JSON text ({type, message, ...})
+      if (err.startsWith("{")) {
+        try {
+          return describe(JSON.parse(err));
+        } catch (_) {
+          return err;
+        }
+      }
+      return err || "failed";
+    }
     if (err && typeof err === "object") {
+      // the provider's errors (engagePreviewContact) are ConnectErrors: errorKey and reason
+      const c = /** @type {{errorKey?: unknown, reason?: unknown}} */ (err);
+      if (c.errorKey) return String(c.errorKey) + (c.reason ? ": " + String(c.reason) : "");
       const e = /** @type {{type?: unknown, errorType?: unknown, message?: unknown}} */ (err);
       const type = e.type || e.errorType;
       if (type && e.message) return String(type) + ": " + String(e.message);
@@ -253,9 +275,28 @@
   function endpointFor(ref) {
     if (!ref) throw new Error("InvalidParameterException: no endpoint");
     if (ref.kind === "phone") return connect.Endpoint.byPhoneNumber(ref.value);
+    if (ref.kind === "queue") return queueEndpoint(ref.value);
     const type = ENDPOINT_TYPE[ref.kind];
     const found = endpoints.find((e) => e.name === ref.value && (!type || e.type === type));
     if (!found) throw new Error("ResourceNotFoundException: " + ref.kind + " " + ref.value);
+    return found;
+  }
+
+  /**
+   * A queue is reached through a quick connect of type Queue for it, whatever its name (admins
+   * name quick connects freely: "Transfer to Sales" for the queue Sales).
+   * @param {string} name @returns {connect.Endpoint}
+   */
+  function queueEndpoint(name) {
+    const arn = queueArn(name);
+    const found = endpoints.find((e) => e.type === "queue" && e.queue === arn);
+    if (!found) {
+      throw new Error(
+        "ResourceNotFoundException: no quick connect of type Queue for queue " +
+          name +
+          " (add one for it to the agent's queues)",
+      );
+    }
     return found;
   }
 
@@ -289,7 +330,8 @@
     let settled = false;
     const timer = window.setTimeout(() => {
       settled = true;
-      callbacks.failure("the CCP did not confirm the mute change");
+      // the softphone mutes only its call audio: with none, the CCP does nothing and says nothing
+      callbacks.failure("the CCP did not confirm the mute change (no call audio to mute)");
     }, settings.settleMs);
     muteWaiters.push((now) => {
       if (settled || now !== wanted) return;
@@ -301,6 +343,40 @@
     else current.unmute();
   }
 
+  /**
+   * Two Streams calls as one command: the CCP shows the middle step before the second call, so
+   * the apps are shown only the outcome.
+   * @param {(cb: Callbacks) => void} first @param {(cb: Callbacks) => void} second
+   * @param {Callbacks} callbacks
+   */
+  function chain(first, second, callbacks) {
+    composite = true;
+    /** @param {() => void} next */
+    const done = (next) => {
+      composite = false;
+      // what the CCP shows now is the middle step (its answer comes before its agent update):
+      // taken as seen, so the command's result waits for the update that shows the outcome
+      if (agent) lastKey = JSON.stringify(snapshotOf(agent));
+      next();
+    };
+    const failure = (/** @type {unknown} */ err) => done(() => callbacks.failure(err));
+    try {
+      first({
+        success: () => {
+          try {
+            second({ success: () => done(callbacks.success), failure: failure });
+          } catch (err) {
+            failure(err);
+          }
+        },
+        failure: failure,
+      });
+    } catch (err) {
+      composite = false;
+      throw err;
+    }
+  }
+
   /** @param {connect.Contact} contact @param {EndpointRef | null} ref @param {Callbacks} callbacks */
   function transfer(contact, ref, callbacks) {
     // blind: add the party, then the agent leaves; warm: the third party is there, the agent leaves
@@ -308,9 +384,69 @@
       contact.getAgentConnection().destroy(callbacks);
       return;
     }
-    contact.addConnection(endpointFor(ref), {
-      success: () => contact.getAgentConnection().destroy(callbacks),
-      failure: callbacks.failure,
+    const target = endpointFor(ref);
+    chain(
+      (cb) => contact.addConnection(target, cb),
+      (cb) => contact.getAgentConnection().destroy(cb),
+      callbacks,
+    );
+  }
+
+  /**
+   * A campaign preview: the agent takes the offer (accept), then Streams dials the customer
+   * with engagePreviewContact() (present in Streams 2.28.2 but not in its type definitions).
+   * @param {connect.Contact} contact @param {Callbacks} callbacks
+   */
+  function acceptPreview(contact, callbacks) {
+    const preview = /** @type {connect.Contact & {engagePreviewContact: () => Promise<unknown>}} */ (
+      contact
+    );
+    /** @param {Callbacks} cb */
+    const engage = (cb) => {
+      preview.engagePreviewContact().then(() => cb.success(), cb.failure);
+    };
+    if (!contact.getAgentConnection().isConnecting()) {
+      engage(callbacks); // the offer is already accepted (in the CCP)
+      return;
+    }
+    chain((cb) => contact.accept(cb), engage, callbacks);
+  }
+
+  /**
+   * ClearContact races the CCP's own clearing (the ACW timeout, its auto-clear of
+   * FailedConnect*): a contact that is gone is cleared, as asked; a refused clear is judged on
+   * the CCP's next update.
+   * @param {string} contactId @param {Callbacks} callbacks
+   */
+  function clearContact(contactId, callbacks) {
+    const current = currentAgent();
+    const gone = () => !current.getContacts().some((c) => c.getContactId() === contactId);
+    if (gone()) {
+      callbacks.success();
+      return;
+    }
+    contactById(contactId).clear({
+      success: callbacks.success,
+      failure: (err) => {
+        if (gone()) {
+          callbacks.success();
+          return;
+        }
+        let settled = false;
+        const sub = current.onRefresh(() => {
+          if (settled || !gone()) return;
+          settled = true;
+          window.clearTimeout(timer);
+          sub.unsubscribe();
+          callbacks.success();
+        });
+        const timer = window.setTimeout(() => {
+          if (settled) return;
+          settled = true;
+          sub.unsubscribe();
+          callbacks.failure(err);
+        }, settings.settleMs);
+      },
     });
   }
 
@@ -321,7 +457,7 @@
     Hold: (a, cb) => connectionById(a.contact_id, a.connection_id).hold(cb),
     Resume: (a, cb) => connectionById(a.contact_id, a.connection_id).resume(cb),
     Hangup: (a, cb) => connectionById(a.contact_id, a.connection_id).destroy(cb),
-    Clear: (a, cb) => contactById(a.contact_id).clear(cb),
+    Clear: (a, cb) => clearContact(a.contact_id, cb),
     AddParty: (a, cb) => contactById(a.contact_id).addConnection(endpointFor(a.endpoint), cb),
     Swap: (a, cb) => contactById(a.contact_id).toggleActiveConnections(cb),
     Conference: (a, cb) => contactById(a.contact_id).conferenceConnections(cb),
@@ -335,8 +471,10 @@
         success: cb.success,
         failure: cb.failure,
       }),
-    AcceptPreview: (a, cb) => contactById(a.contact_id).accept(cb),
-    SkipPreview: (a, cb) => contactById(a.contact_id).reject(cb),
+    AcceptPreview: (a, cb) => acceptPreview(contactById(a.contact_id), cb),
+    // skipping discards the preview without dialling: contact.clear(), as Streams documents
+    // (reject would count as a missed offer and put the agent in MissedCallAgent)
+    SkipPreview: (a, cb) => contactById(a.contact_id).clear(cb),
   });
 
   // actions whose success shows in no snapshot: answered at once
@@ -418,6 +556,7 @@
     ws.onclose = (event) => {
       if (socket !== ws) return;
       socket = null;
+      if (leaving) return;
       const final = FINAL_CLOSE[event.code];
       if (event.code === 4401 && auth) {
         show("status-hub", "token needed");
@@ -434,20 +573,77 @@
     };
   }
 
+  // --- leaving -------------------------------------------------------------------------------
+
+  /**
+   * The agent closes the bridge page: Connect would keep them Available (and routing calls to a
+   * closed softphone) for as long as their session lives, so they go to the configured offline
+   * state first (enqueued when on a contact), and the hub is told at once.
+   */
+  function leave() {
+    if (leaving) return;
+    leaving = true;
+    send({ type: "bye" });
+    if (!agent) return;
+    const offline = agent.getAgentStates().find((s) => s.name === settings.offlineState);
+    if (offline && agent.getState().name !== offline.name) {
+      agent.setState(offline, {}, { enqueueNextState: agent.getContacts().length > 0 });
+    }
+  }
+
+  // --- signing in ---------------------------------------------------------------------------------
+
+  /**
+   * The Connect sign-in page (or the SAML one) opens from a click: browsers block pop-ups
+   * opened without a user gesture, which is what Streams' own loginPopup does on a timer.
+   */
+  function offerSignIn() {
+    const button = document.getElementById("sign-in");
+    if (!button || agent) return;
+    show("status-ccp", "not signed in to Amazon Connect");
+    button.hidden = false;
+    button.onclick = () => {
+      loginWindow = window.open(settings.loginUrl || settings.ccpUrl, "connect-login", "popup");
+    };
+  }
+
+  /** Amazon Connect embeds the CCP only in pages of an HTTPS origin (its approved origins). */
+  function secureOrigin() {
+    const loopback = ["127.0.0.1", "localhost", "[::1]"].indexOf(location.hostname) >= 0;
+    return location.protocol === "https:" || loopback;
+  }
+
   // --- start --------------------------------------------------------------------------------------
 
   show("status-agent", settings.agent);
   const container = document.getElementById("ccp");
   if (!container) throw new Error("the page has no #ccp element");
+  window.addEventListener("pagehide", leave);
+  if (!secureOrigin()) {
+    show(
+      "status-ccp",
+      "Amazon Connect embeds the CCP only in HTTPS pages: open this page over HTTPS " +
+        "(an approved origin of the instance)",
+    );
+    return;
+  }
   connect.core.initCCP(container, {
     ccpUrl: settings.ccpUrl,
+    loginUrl: settings.loginUrl || undefined,
     region: settings.region || undefined,
-    loginPopup: true,
-    loginPopupAutoClose: true,
+    loginPopup: false, // offerSignIn: from a click
+    ccpLoadTimeout: settings.ccpLoadTimeoutMs || undefined,
+    // browsers blocking third-party cookies: Streams asks for storage access first
+    storageAccess: settings.storageAccess ? { canRequest: true, mode: "default" } : undefined,
     softphone: { allowFramedSoftphone: true },
   });
+  connect.core.getEventBus().subscribe(connect.EventType.ACK_TIMEOUT, offerSignIn);
   connect.agent((current) => {
     agent = current;
+    const button = document.getElementById("sign-in");
+    if (button) button.hidden = true;
+    if (loginWindow) loginWindow.close();
+    loginWindow = null;
     show("status-ccp", "signed in as " + current.getName());
     current.onRefresh(() => publish(false));
     current.onMuteToggle((status) => {
