@@ -85,7 +85,11 @@ async def chromium() -> Any:
 
 
 async def open_bridge(
-    browser: Any, http: str, agent: str = "agent1", ccp_origin: str | None = None
+    browser: Any,
+    http: str,
+    agent: str = "agent1",
+    ccp_origin: str | None = None,
+    fragment: str = "",
 ) -> Any:
     """The real bridge page of ``agent`` (the real Streams bundle); nothing but the loopback hub
     and the fake CCP's origin is reachable."""
@@ -102,5 +106,5 @@ async def open_bridge(
             await route.abort()
 
     await context.route("**/*", route)
-    await page.goto(f"{http}/bridge?agent={agent}")
+    await page.goto(f"{http}/bridge?agent={agent}{fragment}")
     return page

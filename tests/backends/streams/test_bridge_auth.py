@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from harness import DOUBLE_JS, Served, chromium
+from fake_ccp import fake_ccp
+from harness import Served, chromium, open_bridge, wait_for
 
 from ctibridge.actions import BackendError, SetState
 from ctibridge.backends.streams import BRIDGE_UNAVAILABLE, StreamsBackend
@@ -157,36 +158,20 @@ async def test_the_bridge_page_does_not_tell_which_agents_exist(served: Served) 
     assert known.text.replace("agent1", "X") == unknown.text.replace("agent9", "X")
 
 
-async def test_the_bridge_page_takes_its_token_from_the_fragment(served: Served) -> None:
-    async with chromium() as browser:
-        await _bridge_page_with_token(served, browser)
-
-
-async def _bridge_page_with_token(served: Served, browser: Any) -> None:
-    backend = served.hub.backend
-    assert isinstance(backend, StreamsBackend)
-    context = await browser.new_context()
-    page = await context.new_page()
-
-    async def route(route: Any) -> None:
-        if route.request.url.endswith("/bridge/connect-streams.js"):
-            await route.fulfill(body=DOUBLE_JS, content_type="text/javascript")
-        elif route.request.url.startswith(served.http):
-            await route.continue_()
-        else:
-            await route.abort()
-
-    await context.route("**/*", route)
-    grant = token("agent1")
-    try:
-        await page.goto(f"{served.http}/bridge?agent=agent1#token={grant}")
-        for _ in range(500):
-            if backend.reported("agent1"):
-                break
-            await asyncio.sleep(0.02)
-        # the hub (tokens on) took its socket: the token came from the fragment, in the
-        # socket's subprotocol; and its CCP (the double) is signed in as agent1
-        assert backend.reported("agent1")
-        assert page.url == f"{served.http}/bridge?agent=agent1"  # out of the address bar
-    finally:
-        await context.close()
+async def test_the_bridge_page_takes_its_token_from_the_fragment() -> None:
+    """The real bridge page (the real Streams bundle, a fake CCP signed in as agent1) on a hub
+    with tokens: its socket is taken only with the token of the link's fragment."""
+    clock = RealClock()
+    async with fake_ccp() as ccp, chromium() as browser:
+        backend = StreamsBackend(clock, BridgeConfig(), ["agent1"], ccp_url=ccp.ccp_url)
+        async with Served(Hub(backend, clock, secured())) as served:
+            page = await open_bridge(
+                browser, served.http, "agent1", ccp.origin, fragment=f"#token={token('agent1')}"
+            )
+            try:
+                # the hub (tokens on) took its socket: the token came from the fragment, in
+                # the socket's subprotocol; and its CCP is signed in as agent1
+                await wait_for(lambda: backend.reported("agent1"), "the bridge's snapshot")
+                assert page.url == f"{served.http}/bridge?agent=agent1"  # out of the address bar
+            finally:
+                await page.context.close()
