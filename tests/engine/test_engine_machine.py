@@ -42,13 +42,16 @@ def expected_buttons(contact: Contact) -> dict[str, frozenset[str]]:
         row = {"agent": F({"answer", "reject"})}  # ringing
     elif agent != "connected":
         row = {}
-    elif (cust, third) == ("connected", None):
-        row = {
-            "agent": F({"consult", "numberpad", "transfer"}),
-            "customer": F({"disconnect", "hold"}),
-        }
+    elif (cust, third) == ("connected", None):  # rev 2: transfer Hide (published Answer event)
+        row = {"agent": F({"consult", "numberpad"}), "customer": F({"disconnect", "hold"})}
     elif (cust, third) == ("hold", None):
-        row = {"agent": F({"consult", "transfer"}), "customer": F({"disconnect", "resume"})}
+        row = {"agent": F({"consult"}), "customer": F({"disconnect", "resume"})}
+    elif (cust, third) == ("connected", "connecting"):  # ctibridge row: customer resumed
+        row = {
+            "agent": F({"numberpad"}),
+            "customer": F({"disconnect", "hold"}),
+            "third_party": F({"disconnect"}),
+        }
     elif third == "connecting" and cust is not None:
         row = {"customer": F({"disconnect", "resume"}), "third_party": F({"disconnect"})}
     elif (cust, third) == ("hold", "connected"):

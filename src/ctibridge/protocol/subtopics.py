@@ -48,7 +48,7 @@ from .requests import (
 
 PHONE_PATTERN = r"^\+?[0-9]{7,15}$"
 DIGITS_PATTERN = r"^[0-9*#,]{1,64}$"
-STATE_TYPES = ("routable", "not_routable", "offline", "system")
+STATE_TYPES = ("routable", "not_routable", "offline", "system", "error")
 
 PhoneNumber = Annotated[
     str, Meta(pattern=PHONE_PATTERN, description="optional '+' then 7-15 digits")
