@@ -14,6 +14,7 @@ import msgspec
 
 from .. import actions as act
 from ..model import AgentSnapshot, Connection, Contact, Directory
+from ..protocol.registry import REGISTRY
 from ..protocol.requests import (
     Digits,
     MakeCallData,
@@ -322,7 +323,8 @@ def update_state(ctx: Context, data: RequestData) -> act.Action:
     _logged_in(ctx)
     state = ctx.directory.find_state(ref.label, ref.code)
     if state is None:
-        raise StateNotFound(f"no state {ref.label or ref.code!s}")
+        names = ", ".join(s.label for s in ctx.directory.states)
+        raise StateNotFound(f"no state {ref.label or ref.code!s}: expected one of {names}")
     return act.SetState(state=state)
 
 
@@ -388,5 +390,9 @@ AGENT_PLANNERS: dict[str, Planner] = {
     "Logout": logout,
 }
 
-# which request data carries ids that must belong to the agent (checked for FORBIDDEN)
-ID_CARRYING: frozenset[str] = frozenset({"Hold", "Resume", "Disconnect", "ClearContact"})
+# every command row of the subtopic registry has its planner here, and only those (checked
+# once, at import: a registry row without a planner is a bug, not a runtime refusal)
+_COMMANDS = {row.name for row in REGISTRY if row.kind == "command"}
+_PLANNED = set(CALL_PLANNERS) | set(AGENT_PLANNERS)
+if _PLANNED != _COMMANDS:
+    raise RuntimeError(f"planners and the subtopic registry differ: {_PLANNED ^ _COMMANDS}")

@@ -22,8 +22,9 @@ import msgspec
 from .. import protocol as p
 from ..actions import Action
 from ..model import AgentSnapshot, AgentState, Connection, Contact, Directory
+from ..protocol.registry import ID_CARRYING, QUERIES
 from ..protocol.requests import OptionalId, Request
-from .commands import AGENT_PLANNERS, CALL_PLANNERS, ID_CARRYING, Context, Refused, StateNotFound
+from .commands import AGENT_PLANNERS, CALL_PLANNERS, Context, Refused, StateNotFound
 from .views import agent_buttons, connection_buttons, event_name, shown_state, situation
 
 DEFAULT_DEADLINE_MS = 10_000
@@ -476,7 +477,7 @@ class Engine:
 
     def _start(self, s: AgentSession, origin: str, req: Request, now: int) -> list[Output]:
         login = s.login
-        if req.subtopic in ("StateSync", "GetStates", "CcpAgentState"):
+        if req.subtopic in QUERIES:
             self._done(s, origin, req, "ok")
             return [Reply(login, origin, self.query(login, req))]
         forbidden = self._forbidden(s, req)

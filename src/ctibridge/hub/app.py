@@ -29,12 +29,12 @@ from starlette.websockets import WebSocket
 
 from .. import __version__, auth
 from .. import protocol as p
+from ..protocol.registry import QUERIES
 from .core import (
     CLOSE_FORBIDDEN,
     CLOSE_IDLE,
     CLOSE_UNAUTHORIZED,
     CLOSE_UNKNOWN_AGENT,
-    QUERIES,
     AppConnection,
     Hub,
 )
