@@ -602,7 +602,7 @@ def test_protocol_error_event() -> None:
         "subtopic": "Error",
         "message": {
             "type": "UNKNOWN_SUBTOPIC",
-            "code": "Hold: did you mean ...",
+            "code": "hld: did you mean Hold?",
             "text": p.ERROR_TEXT["UNKNOWN_SUBTOPIC"],
             "request": {"a": 1},
         },
