@@ -175,6 +175,9 @@ def unknown_subtopic(topic: Topic, subtopic: str) -> str:
     best = closest(subtopic.strip(), names)
     if best is not None:
         return f"{subtopic}: did you mean {best}?"
+    elsewhere = [t for t in TOPICS if subtopic.strip() in SUBTOPICS[t]]
+    if elsewhere:
+        return f"{subtopic}: a subtopic of {' and '.join(elsewhere)}, not {topic}"
     return f"{subtopic}: expected one of {', '.join(names)}"
 
 

@@ -278,7 +278,10 @@ STATE = DataShape(
     "State",
     StateObject,
     _state_ref,
-    expects="{label} or {code} naming one of the agent's states (Agent/GetStates lists them)",
+    expects=(
+        "{label} or {code} naming one of the agent's states (Agent/GetStates lists them), "
+        "type? one of " + ", ".join(STATE_TYPES)
+    ),
 )
 REASON_CODE = DataShape(
     "ReasonCode",
