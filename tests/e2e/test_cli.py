@@ -47,9 +47,9 @@ async def test_sim_incoming_then_send_answer(live):
     code, lines, err = await cli(live, *send({"topic": "InboundCall", "subtopic": "Answer"}))
     assert (code, err) == (0, "")
     assert rows(lines) == [
-        ("agent", "connected", "connected", "connecting", {"consult", "numberpad", "transfer"}),
+        ("agent", "connected", "connected", "connecting", {"consult", "numberpad"}),
         ("inbound", "connected", "connected", None, {"disconnect", "hold"}),
-        ("SetAgentState", "Busy", {"NotReady", "mute"}),
+        ("SetAgentState", "Busy", {"NotReady", "Ready", "mute"}),
     ]
     assert await flush(app) == lines
 

@@ -86,6 +86,11 @@ CASES = [
      "preview)", "OutboundCall", True),
     ("queue-transfer-string", frame(topic="OutboundCall", subtopic="QueueTransfer", data="Sales"),
      "INVALID_DATA", "data: expected {queueName, isWarmTransfer?}", "OutboundCall", True),
+    # a query cannot fail at the "Amazon Connect" level: the registry does not offer it
+    ("sim-fail-next-query", frame(topic="Simulator", subtopic="FailNext",
+     data={"subtopic": "StateSync"}), "INVALID_DATA",
+     "data.subtopic: expected {subtopic, error?} naming a call or agent subtopic", "Simulator",
+     True),
     # the three examples of issue 12: each says what was expected
     ("consult-no-data", frame(topic="InboundCall", subtopic="Consult", data=DROP), "INVALID_DATA",
      "data: expected a phone number string or one of {phoneNumber} {quickConnect} {agentName}",
