@@ -35,6 +35,7 @@ def frame(**fields: Any) -> str:
 
 
 DROP: Any = object()
+CHANNEL = 'channel: expected "Amazon"'
 SOURCE = "source: expected a string of 1-64 characters naming the app"
 STATE = (
     "{label} or {code} naming one of the agent's states (Agent/GetStates lists them), "
@@ -47,8 +48,8 @@ CASES = [
     ("not-json", "hello {", "INVALID_JSON", None, "System", False),
     ("json-array", json.dumps([GOOD]), "INVALID_JSON", None, "System", False),
     ("json-string", json.dumps("Answer"), "INVALID_JSON", None, "System", False),
-    ("wrong-channel", frame(channel="Genesys"), "INVALID_MESSAGE", 'channel: expected "Amazon"', "Agent", True),
-    ("no-channel", frame(channel=DROP), "INVALID_MESSAGE", 'channel: expected "Amazon"', "Agent", True),
+    ("wrong-channel", frame(channel="Genesys"), "INVALID_MESSAGE", CHANNEL, "Agent", True),
+    ("no-channel", frame(channel=DROP), "INVALID_MESSAGE", CHANNEL, "Agent", True),
     ("no-source", frame(source=DROP), "INVALID_MESSAGE", SOURCE, "Agent", True),
     ("empty-source", frame(source=""), "INVALID_MESSAGE", SOURCE, "Agent", True),
     ("long-source", frame(source="x" * 65), "INVALID_MESSAGE", SOURCE, "Agent", True),
@@ -65,7 +66,8 @@ CASES = [
      "updatestate: did you mean UpdateState?", "Agent", True),
     ("skip-not-inbound", frame(topic="InboundCall", subtopic="Skip", data=DROP),
      "UNKNOWN_SUBTOPIC", "Skip: a subtopic of OutboundCall, not InboundCall", "InboundCall", True),
-    ("data-wrong-type", frame(data="Break"), "INVALID_DATA", f"data: expected {STATE}", "Agent", True),
+    ("data-wrong-type", frame(data="Break"), "INVALID_DATA", f"data: expected {STATE}", "Agent",
+     True),
     ("data-no-label", frame(data={"type": "routable"}), "INVALID_DATA",
      f"data.label: expected {STATE}", "Agent", True),
     ("bad-state-type", frame(data={"label": "Break", "type": "sleepy"}), "INVALID_DATA",
