@@ -200,7 +200,7 @@ def clear_contact(ctx: Context, data: RequestData) -> act.Action:
     else:
         found = next((c for c in snapshot.contacts if c.ended), None)
         if found is None:
-            raise Refused("no contact to clear (clearContact is enabled in ACW, missed, rejected)")
+            raise Refused("no contact in ACW, missed or rejected to clear")
         contact = found
     _require(contact, contact.agent_leg, "clearContact")
     return act.Clear(contact_id=contact.contact_id)
