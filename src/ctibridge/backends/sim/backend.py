@@ -484,7 +484,10 @@ class SimBackend:
         customer left either, the call is over."""
         link = self._consult_from(agent.login, contact.contact_id, leg_id)
         new = calls.drop_third_party(contact, leg_id, now)
-        changes[agent.login] = calls.put_contact(self._latest(agent, changes), new)
+        latest = self._latest(agent, changes)
+        if new.ended:  # mute ends with the call
+            latest = replace(latest, muted=False)
+        changes[agent.login] = calls.put_contact(latest, new)
         if link is not None:
             self._end_target(link, now, changes)
         if new.ended:
