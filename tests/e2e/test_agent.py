@@ -94,7 +94,7 @@ async def test_back_to_available_has_no_reason_code(live):
     data = event["message"]["data"]
     assert data["state"] == "Ready" and data["type"] == "routable"
     assert event["message"]["event"] == "Available"
-    assert "reasonCode" not in data  # published for not-routable and system states only
+    assert "reasonCode" not in data  # Ready: no reasonCode (§4.4)
     assert data["stateChangeTime"] == "2020-04-09T12:01:00.000Z"  # the ManualClock's time
     assert agent_buttons(event) == IDLE_ROUTABLE
 
