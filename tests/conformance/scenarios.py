@@ -8,20 +8,12 @@ from typing import Any
 from harness import Message, flush
 from worlds import World
 
+from published_names import PUBLISHED_STATE
+
 CALL_BUTTONS = (
     "answer", "reject", "disconnect", "hold", "resume", "clearContact", "consult", "numberpad",
     "swap", "transfer", "conference",
 )  # fmt: skip
-
-
-# SetAgentState data.state by state type (§4.4)
-PUBLISHED_STATE = {
-    "routable": "Ready",
-    "not_routable": "Not_Ready",
-    "system": "Not_Ready",
-    "error": "Not_Ready",
-    "offline": "Offline",
-}
 
 
 def row(event: Message) -> tuple[Any, ...]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ctibridge.client import Client, Result
+from published_names import PUBLISHED_STATE
 
 Message = dict[str, Any]
 
@@ -155,14 +156,6 @@ async def acw(client: Client) -> None:
 
 # --- reading events ----------------------------------------------------------------------------
 
-# SetAgentState data.state by state type (§4.4)
-PUBLISHED_STATE = {
-    "routable": "Ready",
-    "not_routable": "Not_Ready",
-    "system": "Not_Ready",
-    "error": "Not_Ready",
-    "offline": "Offline",
-}
 # (connection type, is the customer leg) -> CallType of an outbound contact's connection (§4.1)
 OUTBOUND_CALL_TYPE = {
     ("agent", False): "Regular-Call",

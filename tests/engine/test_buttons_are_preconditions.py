@@ -17,6 +17,7 @@ import pytest
 from engine_driver import Driver
 from test_engine_machine import expected_buttons
 from test_every_pair import SITUATIONS as BASE
+from test_every_pair import reach as reach_situation
 
 from ctibridge.model import Connection, Contact
 from ctibridge.protocol import CALL_BUTTONS
@@ -48,12 +49,7 @@ CONTACT_VERBS: dict[str, tuple[str, Any]] = {
 
 
 def reach(name: str) -> Driver:
-    d = Driver(seed=11)
-    for topic, subtopic, data in SITUATIONS[name]:
-        sent = d.send("agent1", topic, subtopic, data)
-        assert not [m for m in sent if m.message["subtopic"] == "Error"], (name, subtopic)
-    if name == "missed":
-        d.advance(21)
+    d = reach_situation(name, SITUATIONS)
     d.engine.take_finished()
     return d
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from ctibridge.model import AgentSnapshot, Connection, Contact
+from published_names import PUBLISHED_STATE
 
 AGENTS = ("agent1", "agent2")
 CALL_TOPICS = ("InboundCall", "OutboundCall")
@@ -89,14 +90,6 @@ def expected_buttons(contact: Contact) -> dict[str, frozenset[str]]:
     return result
 
 
-# SetAgentState data.state by state type (§4.4, revision 2)
-PUBLISHED_STATE = {
-    "routable": "Ready",
-    "not_routable": "Not_Ready",
-    "system": "Not_Ready",
-    "error": "Not_Ready",
-    "offline": "Offline",
-}
 AGENT_BUTTONS = {"NotReady", "Ready", "make_call", "mute", "unmute"}
 
 
