@@ -591,7 +591,7 @@ def test_error_event_shape() -> None:
 def test_protocol_error_event() -> None:
     err = p.ProtocolError(
         "UNKNOWN_SUBTOPIC",
-        "Hold: did you mean ...",
+        "hld: did you mean Hold?",
         topic="Agent",
         request={"a": 1},
         request_id="q",

@@ -150,16 +150,16 @@ class AgentSession:
 
     @staticmethod
     def _agent_view(snapshot: AgentSnapshot, previous: AgentView | None, now: int) -> AgentView:
-        # a state's start is when the agent entered it (§3.3): the backend's time when it says
-        # the chosen state changed since, else now - back from a call to the state held before
-        # it, the agent entered it again when the call was cleared
+        # a state's start is when the agent entered it (§3.3): for a chosen state, the backend's
+        # time - unless the agent comes back to it from a call, when the backend still has the
+        # time it was chosen before the call: it was entered again now
         shown = shown_state(snapshot)
-        if previous is not None and previous.shown == shown:
-            since = previous.since
-        elif shown == snapshot.state and (
-            previous is None or snapshot.state_since > previous.since
+        if shown == snapshot.state and (
+            previous is None or previous.shown == shown or snapshot.state_since > previous.since
         ):
             since = snapshot.state_since
+        elif previous is not None and previous.shown == shown:
+            since = previous.since
         else:
             since = now
         return AgentView(
