@@ -149,14 +149,19 @@ class AgentSession:
     # views -------------------------------------------------------------------------------------
 
     @staticmethod
-    def _agent_view(snapshot: AgentSnapshot, previous: AgentView | None, now: int) -> AgentView:
-        # a state's start is when the agent entered it (§3.3): for a chosen state, the backend's
-        # time - unless the agent comes back to it from a call, when the backend still has the
-        # time it was chosen before the call: it was entered again now
+    def _agent_view(
+        snapshot: AgentSnapshot, previous: AgentView | None, now: int, before_since: int = 0
+    ) -> AgentView:
+        # a state's start is when the agent entered it (§3.3).  A chosen state starts at the
+        # backend's time when the backend says it was (re-)entered since its last snapshot
+        # (``before_since``: that snapshot's time); otherwise a state shown before keeps its
+        # start, and one the agent comes to - back from a call, say, where the backend still
+        # has the time it was chosen before the call - starts now
         shown = shown_state(snapshot)
-        if shown == snapshot.state and (
-            previous is None or previous.shown == shown or snapshot.state_since > previous.since
-        ):
+        entered = shown == snapshot.state and (
+            previous is None or snapshot.state_since > before_since
+        )
+        if entered:
             since = snapshot.state_since
         elif previous is not None and previous.shown == shown:
             since = previous.since
@@ -242,7 +247,7 @@ class AgentSession:
         previous = self.agent_view
         before = self.snapshot
         self.snapshot = snapshot
-        v = self.agent_view = self._agent_view(snapshot, previous, now)
+        v = self.agent_view = self._agent_view(snapshot, previous, now, before.state_since)
         if v.logged_in != previous.logged_in and not v.logged_in:
             # with the state and rules the agent had when it logged out (published sample)
             events.append(
