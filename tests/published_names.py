@@ -12,3 +12,9 @@ PUBLISHED_STATE = {
     "error": "Not_Ready",
     "offline": "Offline",
 }
+# Simulator/OutboundResult of a dialled customer -> the agent error state it leaves (§3.3)
+DIAL_ERROR_STATES = [
+    ("busy", "LineEngagedCustomer"),
+    ("noAnswer", "MissedCallCustomer"),
+    ("failed", "FailedConnectCustomer"),
+]

@@ -17,6 +17,8 @@ from e2e_support import (
     talk,
 )
 
+from published_names import DIAL_ERROR_STATES
+
 AVAILABLE = {"label": "Available", "code": "Available", "type": "routable"}
 BREAK = {"label": "Break", "code": "Break", "type": "not_routable"}
 LUNCH = {"label": "Lunch", "code": "Lunch", "type": "not_routable"}
@@ -353,11 +355,7 @@ async def test_state_start_after_a_call_is_the_clear(live):
     )
 
 
-@pytest.mark.parametrize(
-    ("result", "state"),
-    [("busy", "LineEngagedCustomer"), ("noAnswer", "MissedCallCustomer"),
-     ("failed", "FailedConnectCustomer")],
-)  # fmt: skip
+@pytest.mark.parametrize(("result", "state"), DIAL_ERROR_STATES)
 async def test_failed_dial_leaves_an_error_state(live, result, state):
     c = await live.connect()
     await ok(c, "OutboundCall", "MakeCall", "+15551234567")

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from e2e_support import CUSTOMER, flush, ok, ring, rows
 
+from published_names import DIAL_ERROR_STATES
+
 
 async def cli(live: Any, *args: str, agent: str = "agent1") -> tuple[int, list[Any], str]:
     """Run ``ctibridge`` (this interpreter's) against the live hub: exit code, stdout JSON
@@ -100,11 +102,7 @@ async def test_protocol_error_exits_1(live):
     assert [(m["topic"], m["message"]["type"]) for m in lines] == [("Chat", "UNKNOWN_TOPIC")]
 
 
-@pytest.mark.parametrize(
-    ("result", "state"),
-    [("busy", "LineEngagedCustomer"), ("noAnswer", "MissedCallCustomer"),
-     ("failed", "FailedConnectCustomer")],
-)  # fmt: skip
+@pytest.mark.parametrize(("result", "state"), DIAL_ERROR_STATES)
 async def test_sim_outbound_result(live, result, state):
     app = await live.connect()
     await ok(app, "OutboundCall", "MakeCall", CUSTOMER)

@@ -25,6 +25,8 @@ from e2e_support import (
     talk,
 )
 
+from published_names import DIAL_ERROR_STATES
+
 F: frozenset[str] = frozenset()
 
 
@@ -136,11 +138,7 @@ async def test_configure_timings(live):
     ]
 
 
-@pytest.mark.parametrize(
-    ("result", "state"),
-    [("busy", "LineEngagedCustomer"), ("noAnswer", "MissedCallCustomer"),
-     ("failed", "FailedConnectCustomer")],
-)  # fmt: skip
+@pytest.mark.parametrize(("result", "state"), DIAL_ERROR_STATES)
 async def test_outbound_result_ends_in_an_error_state(live, result, state):
     c = await live.connect()
     await ok(c, "OutboundCall", "MakeCall", CUSTOMER)
