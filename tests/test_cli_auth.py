@@ -97,7 +97,8 @@ async def test_client_commands_carry_the_token(capsys: pytest.CaptureFixture[str
         base = ["send", "--url", live.url, "--agent", "agent1", request]
         assert await asyncio.to_thread(main, [*base, "--token", token]) == 0
         event = json.loads(capsys.readouterr().out.splitlines()[0])
-        assert event["message"]["data"]["state"] == "Break"
+        assert event["message"]["event"] == "Break"
+        assert event["message"]["data"]["state"] == "Not_Ready"
         assert await asyncio.to_thread(main, base) == 2  # no token: the hub closes 4401
         err = capsys.readouterr().err  # and the way out
         assert "pass --token or set CTIBRIDGE_TOKEN" in err and "4401" in err

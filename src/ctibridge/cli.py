@@ -171,10 +171,13 @@ def brief(message: dict[str, Any]) -> str:
         nxt = data.get("nextState")
         extra = f" next={nxt['label']}" if isinstance(nxt, dict) else ""
         muted = " muted" if data.get("muted") else ""
+        # the Connect state's name (the event), then the published state and the state type
         return (
-            f"{head} Agent/SetAgentState {data['state']} ({data['type']}){extra}{muted} "
-            f"buttons={','.join(on) or '-'}"
+            f"{head} Agent/SetAgentState {body['event']} ({data['state']}, {data['type']})"
+            f"{extra}{muted} buttons={','.join(on) or '-'}"
         )
+    if subtopic == "CcpAgentState":
+        return f"{head} Agent/CcpAgentState {body.get('name')} ({body.get('type')})"
     if subtopic == "StateSync" and "calls" in body:
         calls = ", ".join(f"{c['type']}:{c['status']}" for c in body["calls"]) or "no call"
         return f"{head} {topic}/StateSync {calls}"

@@ -12,7 +12,8 @@ from typing import Literal
 
 import msgspec
 
-StateType = Literal["routable", "not_routable", "offline", "system"]
+# Amazon Connect's AgentStateType; error states are the ones a failed contact leaves the agent in
+StateType = Literal["routable", "not_routable", "offline", "system", "error"]
 ConnectionRole = Literal["agent", "customer", "third_party"]
 ConnectionType = Literal["agent", "inbound", "outbound"]
 ConnectionStatus = Literal["connecting", "connected", "hold", "disconnected"]
@@ -22,6 +23,9 @@ ContactState = Literal["live", "acw", "missed", "rejected", "error"]
 # an outbound call the agent placed, or a campaign preview offered to the agent.
 ContactKind = Literal["inbound", "transfer", "outbound", "preview"]
 CallTopic = Literal["InboundCall", "OutboundCall"]
+# why a contact ended in ``error``: the dialled customer was busy, did not answer, or the dial
+# failed (each leaves the agent in its own Amazon Connect error state)
+ContactFailure = Literal["busy", "no_answer", "failed"]
 
 ENDED_STATES: frozenset[str] = frozenset({"acw", "missed", "rejected", "error"})
 
@@ -58,6 +62,7 @@ class Contact(msgspec.Struct, frozen=True):
     dnis: str | None = None
     attributes: tuple[tuple[str, str], ...] = ()
     campaign: str = ""
+    failure: ContactFailure | None = None  # set when ``state`` is ``error``
 
     @property
     def ended(self) -> bool:

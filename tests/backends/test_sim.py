@@ -428,7 +428,8 @@ async def test_clear_only_ended_contacts(rig: Rig) -> None:
     [(_, snap)] = rig.take()
     assert snap.contacts == ()
     assert snap.state == AVAILABLE
-    assert snap.state_since == since  # no next state: the chosen state just stays
+    # back in the state held before the call, entered again at the clear (§3.3)
+    assert snap.state_since == rig.clock.now_ms() != since
     await rig.refused(Clear(contact.contact_id), "ResourceNotFoundException")
 
 
@@ -491,6 +492,13 @@ async def test_set_mute(rig: Rig) -> None:
     assert snap.muted is True
     await rig.do(SetMute(False))
     assert rig.snap().muted is False
+
+
+async def test_mute_ends_with_the_call(rig: Rig) -> None:
+    contact = await rig.answered()
+    await rig.do(SetMute(True))
+    await rig.do(Hangup(contact.contact_id, contact.contact_id))
+    assert rig.snap().muted is False  # the next call starts unmuted, as in the CCP
 
 
 async def test_logout_and_login_restore_the_previous_state(rig: Rig) -> None:
@@ -894,7 +902,7 @@ async def test_dial_then_the_customer_answers_after_three_seconds(rig: Rig) -> N
     contact = rig.contact()
     assert (contact.kind, contact.topic, contact.state) == ("outbound", "OutboundCall", "live")
     assert (contact.queue, contact.queue_since) == ("Sales", rig.clock.now_ms())
-    assert contact.ani == PHONE.value
+    assert (contact.ani, contact.dnis) == ("", PHONE.value)  # DNIS: the dialled number
     agent, customer = contact.connections
     assert (agent.role, agent.status) == ("agent", "connecting")
     assert (customer.role, customer.type, customer.status, customer.phone_number) == (
@@ -916,13 +924,14 @@ async def test_dial_under_inbound_topic_without_queue(rig: Rig) -> None:
 
 
 @pytest.mark.parametrize("result", ["busy", "noAnswer", "failed"])
-async def test_dial_unanswered_ends_in_acw(rig: Rig, result: str) -> None:
+async def test_dial_unanswered_ends_in_error(rig: Rig, result: str) -> None:
     rig.simulate("Configure", SimConfigure(answer_seconds=0))
     await rig.do(Dial(PHONE, topic="OutboundCall"))
     rig.clock.advance(60)
     assert rig.legs() == [("agent", "connecting"), ("customer", "connecting")]
     rig.simulate("OutboundResult", SimOutboundResult(result=result))  # type: ignore[arg-type]
-    assert rig.contact().state == "acw"
+    failure = {"busy": "busy", "noAnswer": "no_answer", "failed": "failed"}[result]
+    assert (rig.contact().state, rig.contact().failure) == ("error", failure)
     assert rig.legs() == [("agent", "disconnected"), ("customer", "disconnected")]
 
 
@@ -945,9 +954,18 @@ async def test_outbound_result_for_a_consulted_party(rig: Rig) -> None:
     assert rig.third().status == "connected"
 
 
-async def test_dial_refused_when_offline_or_on_a_call(rig: Rig) -> None:
+async def test_dial_allowed_when_offline(rig: Rig) -> None:
     await rig.do(SetState(OFFLINE))
-    await rig.refused(Dial(PHONE, topic="OutboundCall"), "offline")
+    await rig.do(Dial(PHONE, topic="OutboundCall"))  # as in Amazon Connect
+    assert rig.contact().kind == "outbound"
+
+
+async def test_dial_refused_when_logged_out(rig: Rig) -> None:
+    await rig.do(Logout())
+    await rig.refused(Dial(PHONE, topic="OutboundCall"), "logged out")
+
+
+async def test_dial_when_not_routable(rig: Rig) -> None:
     await rig.do(SetState(NOT_READY))
     await rig.do(Dial(PHONE, topic="OutboundCall"))  # not routable is fine
     assert rig.contact().kind == "outbound"
@@ -969,7 +987,7 @@ async def test_preview_offered_accepted_and_answered(rig: Rig) -> None:
         "live",
         "Spring",
     )
-    assert preview.ani == PHONE.value
+    assert (preview.ani, preview.dnis) == ("", PHONE.value)
     assert rig.legs() == [("agent", "connecting")]
     rig.clock.advance(600)  # a preview waits for the agent
     assert rig.legs() == [("agent", "connecting")]

@@ -26,11 +26,11 @@ BUTTONS: dict[str, dict[str, frozenset[str]]] = {
     "no call": {},
     "ringing": {"agent": S({"answer", "reject"}), "customer": NONE},
     "2-party connected": {
-        "agent": S({"consult", "numberpad", "transfer"}),
+        "agent": S({"consult", "numberpad"}),
         "customer": S({"disconnect", "hold"}),
     },
     "2-party held": {
-        "agent": S({"consult", "transfer"}),
+        "agent": S({"consult"}),
         "customer": S({"disconnect", "resume"}),
     },
     "consult: third party connecting": {
@@ -54,15 +54,16 @@ BUTTONS: dict[str, dict[str, frozenset[str]]] = {
     "missed": {"agent": S({"clearContact"}), "customer": NONE},
 }
 # shown agent state -> enabled agent buttons, PROTOCOL.md §4.4
+# (rev 2: as the published samples; a Mute event changes only mute/unmute)
 AGENT: dict[str, frozenset[str]] = {
-    "Available": S({"NotReady", "make_call"}),
-    "Break": S({"Ready", "make_call"}),
-    "PendingBusy": S({"NotReady"}),
-    "CallingCustomer": S({"NotReady"}),
-    "Busy": S({"NotReady", "mute"}),
-    "Busy, muted": S({"NotReady", "unmute"}),
-    "AfterCallWork": S({"NotReady", "make_call"}),
-    "MissedCallAgent": S({"NotReady", "make_call"}),
+    "Available": S({"NotReady", "make_call", "mute"}),
+    "Break": S({"NotReady", "Ready", "make_call", "mute"}),
+    "PendingBusy": S({"NotReady", "Ready", "mute"}),
+    "CallingCustomer": S({"NotReady", "Ready", "mute"}),
+    "Busy": S({"NotReady", "Ready", "mute"}),
+    "Busy, muted": S({"NotReady", "Ready", "unmute"}),
+    "AfterCallWork": S({"NotReady", "Ready", "make_call", "mute"}),
+    "MissedCallAgent": S({"NotReady", "Ready", "make_call", "mute"}),
 }
 
 

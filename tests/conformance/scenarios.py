@@ -8,6 +8,8 @@ from typing import Any
 from harness import Message, flush
 from worlds import World
 
+from published_names import PUBLISHED_STATE
+
 CALL_BUTTONS = (
     "answer", "reject", "disconnect", "hold", "resume", "clearContact", "consult", "numberpad",
     "swap", "transfer", "conference",
@@ -16,7 +18,9 @@ CALL_BUTTONS = (
 
 def row(event: Message) -> tuple[Any, ...]:
     """A call event as (type, event, status, previousStatus, enabled buttons); SetAgentState as
-    ("SetAgentState", shown state, next state or None, muted); an error as ("Error", type, code)."""
+    ("SetAgentState", shown state, next state or None, muted) - a Mute/Unmute event (two
+    buttons) as ("Mute", shown state, muted); CcpAgentState as ("Ccp", name); an error as
+    ("Error", type, code)."""
     subtopic = event["subtopic"]
     message = event["message"]
     if subtopic.endswith("CallStateChange"):
@@ -29,8 +33,17 @@ def row(event: Message) -> tuple[Any, ...]:
         return (actual["type"], call["event"], actual["status"], actual["previousStatus"], buttons)
     if subtopic == "SetAgentState":
         data = message["data"]
+        name = message["event"]
+        assert name == message["rules"]["ResponseActual"]["name"]
+        assert data["state"] == PUBLISHED_STATE[data["type"]]
+        assert data.get("reasonCode", {"id": name})["id"] == name
+        if message["rules"]["ButtonStates"]["count"] == 2:
+            assert list(message["rules"]["ButtonStates"]["items"]) == ["mute", "unmute"]
+            return ("Mute", name, data["muted"])
         nxt = data.get("nextState")
-        return ("SetAgentState", data["state"], nxt["label"] if nxt else None, data["muted"])
+        return ("SetAgentState", name, nxt["label"] if nxt else None, data["muted"])
+    if subtopic == "CcpAgentState":
+        return ("Ccp", message["name"])
     if subtopic == "Error":
         return ("Error", message["type"], message["code"])
     return (subtopic,)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ctibridge.client import Client, Result
+from published_names import PUBLISHED_STATE
 
 Message = dict[str, Any]
 
@@ -110,6 +111,17 @@ async def fail_next(client: Client, subtopic: str, error: str | None = None) -> 
     assert [m["subtopic"] for m in events] == ["SetAgentState"]
 
 
+def state_events(events: list[Message]) -> Message:
+    """The SetAgentState of a state change request: it is followed by CcpAgentState (§3.2)."""
+    assert [m["subtopic"] for m in events] == ["SetAgentState", "CcpAgentState"], events
+    set_state, ccp = events
+    assert ccp["message"] == {
+        "name": set_state["message"]["event"],
+        "type": set_state["message"]["data"]["type"],
+    }
+    return set_state
+
+
 # --- scenarios ---------------------------------------------------------------------------------
 
 
@@ -144,6 +156,13 @@ async def acw(client: Client) -> None:
 
 # --- reading events ----------------------------------------------------------------------------
 
+# (connection type, is the customer leg) -> CallType of an outbound contact's connection (§4.1)
+OUTBOUND_CALL_TYPE = {
+    ("agent", False): "Regular-Call",
+    ("outbound", True): "Regular-Call",
+    ("outbound", False): "Consult",
+}
+
 
 def call_of(event: Message) -> Message:
     assert event["subtopic"] in CALL_EVENT_SUBTOPICS, event["subtopic"]
@@ -167,12 +186,13 @@ def leg_buttons(event: Message) -> tuple[str, frozenset[str]]:
 
 
 def agent_buttons(event: Message) -> frozenset[str]:
+    """The enabled agent buttons: all five, or mute/unmute only in a Mute/Unmute event."""
     states = event["message"]["rules"]["ButtonStates"]
-    assert states["count"] == 5
     items = states["items"]
-    assert set(items) == set(AGENT_BUTTONS)
+    assert states["count"] == len(items)
+    assert list(items) in (list(AGENT_BUTTONS), ["mute", "unmute"])
     assert set(items.values()) <= {"Enable", "Hide"}
-    return frozenset(b for b in AGENT_BUTTONS if items[b] == "Enable")
+    return frozenset(b for b, v in items.items() if v == "Enable")
 
 
 def row(event: Message) -> tuple[Any, ...]:
@@ -188,7 +208,15 @@ def row(event: Message) -> tuple[Any, ...]:
         type_, buttons = leg_buttons(event)
         assert subtopic == f"{event['topic']}StateChange"
         assert call["id"] == actual["connectionId"]
-        assert call["CallType"] == type_ == fields["Type"] == fields["MediaProperties"]["callType"]
+        assert type_ == fields["Type"] == fields["MediaProperties"]["callType"]
+        # outbound contacts: the published CallType (Regular-Call / Consult) and the User
+        outbound = event["topic"] == "OutboundCall"
+        assert call["CallType"] == (
+            OUTBOUND_CALL_TYPE[type_, actual["connectionId"] == actual["contactId"]]
+            if outbound
+            else type_
+        )
+        assert ("User" in call) is outbound
         assert fields["CallState"] == call["event"]
         assert fields["fromAddress"] == actual["phoneNumber"]
         assert fields["CurrentStateTime"] == actual["statusTimestamp"]
@@ -198,11 +226,10 @@ def row(event: Message) -> tuple[Any, ...]:
         return (type_, call["event"], actual["status"], actual["previousStatus"], buttons)
     if subtopic == "SetAgentState":
         message = event["message"]
-        assert (
-            message["event"]
-            == message["data"]["state"]
-            == message["rules"]["ResponseActual"]["name"]
-        )
+        data = message["data"]
+        assert message["event"] == message["rules"]["ResponseActual"]["name"]
+        assert data["state"] == PUBLISHED_STATE[data["type"]]
+        assert data.get("reasonCode", {"id": message["event"]}) == {"id": message["event"]}
         return ("SetAgentState", message["event"], agent_buttons(event))
     if subtopic == "Error":
         return ("Error", event["message"]["type"])
@@ -210,7 +237,21 @@ def row(event: Message) -> tuple[Any, ...]:
 
 
 def rows(events: Iterable[Message]) -> list[tuple[Any, ...]]:
-    return [row(e) for e in events]
+    """The rows of ``events``; a CcpAgentState must repeat the SetAgentState right before it
+    (§3.2: every state change is followed by one) and is folded into that row."""
+    out: list[tuple[Any, ...]] = []
+    previous: Message | None = None
+    for e in events:
+        if e["subtopic"] == "CcpAgentState" and "seq" in e:
+            assert previous is not None and previous["subtopic"] == "SetAgentState", e
+            assert e["message"] == {
+                "name": previous["message"]["event"],
+                "type": previous["message"]["data"]["type"],
+            }
+        else:
+            out.append(row(e))
+        previous = e
+    return out
 
 
 def seqs(events: Iterable[Message]) -> list[int]:

@@ -30,17 +30,24 @@ A, IN, OUT = "agent", "inbound", "outbound"
 F: frozenset[str] = frozenset()
 
 # agent buttons (§4.4) in the situations these tests reach
-BUSY = {"NotReady", "mute"}  # on a connected call, Available underneath
-RINGING_AGENT = {"NotReady"}
-ENDED_AGENT = {"NotReady", "make_call"}  # ACW / missed: no live contact, Available underneath
-IDLE_AGENT = {"NotReady", "make_call"}  # Available, no contact
+# (rev 2, as published: a system state is not routable, mute Enable while unmuted)
+BUSY = {"NotReady", "Ready", "mute"}  # on a connected call
+RINGING_AGENT = {"NotReady", "Ready", "mute"}
+ENDED_AGENT = {"NotReady", "Ready", "make_call", "mute"}  # ACW / missed: no live contact
+IDLE_AGENT = {"NotReady", "make_call", "mute"}  # Available, no contact
 
-TWO_PARTY = ({"consult", "numberpad", "transfer"}, {"disconnect", "hold"})
-TWO_PARTY_HELD = ({"consult", "transfer"}, {"disconnect", "resume"})
+# rev 2: transfer is Hide on a two-party call (published Answer event)
+TWO_PARTY = ({"consult", "numberpad"}, {"disconnect", "hold"})
+TWO_PARTY_HELD = ({"consult"}, {"disconnect", "resume"})
+# an outbound contact's events: the published campaign vocabulary (§4.1)
+CAMPAIGN = {
+    "InboundCall": {"connecting": "connecting", "connected": "connected", "hold": "hold"},
+    "OutboundCall": {"connecting": "Initiate", "connected": "CustAnswered", "hold": "Hold"},
+}
 
 
 def topics_of(events: list[dict[str, object]]) -> set[object]:
-    return {e["topic"] for e in events if e["subtopic"] != "SetAgentState"}
+    return {e["topic"] for e in events if e["topic"] != "Agent"}
 
 
 @pytest.fixture(params=TOPICS)
@@ -333,12 +340,15 @@ async def test_consult_drop(live, topic):
 @pytest.mark.parametrize("data", [CUSTOMER, {"phoneNumber": CUSTOMER}], ids=["string", "object"])
 async def test_make_call(live, topic, subtopic, data):
     c = await live.connect()
+    ev = CAMPAIGN[topic]
     events = await ok(c, topic, subtopic, data)
     assert rows(events) == [
-        (A, "connecting", "connecting", None, F),
-        (OUT, "connecting", "connecting", None, {"disconnect"}),
+        (A, ev["connecting"], "connecting", None, F),
+        (OUT, ev["connecting"], "connecting", None, {"disconnect"}),
         ("SetAgentState", "CallingCustomer", RINGING_AGENT),
     ]
+    # DNIS of an outbound call is the dialled number (§4.1)
+    assert events[0]["message"]["call"]["CallVariables"] == {"ANI": "", "DNIS": CUSTOMER}
     # the contact takes the topic of the request that created it (§3)
     assert topics_of(events) == {topic}
     assert [e["subtopic"] for e in events[:2]] == [f"{topic}StateChange"] * 2
@@ -346,8 +356,8 @@ async def test_make_call(live, topic, subtopic, data):
     await live.advance(3)
     events = await flush(c)
     assert rows(events) == [
-        (A, "connected", "connected", "connecting", TWO_PARTY[0]),
-        (OUT, "connected", "connected", "connecting", TWO_PARTY[1]),
+        (A, ev["connected"], "connected", "connecting", TWO_PARTY[0]),
+        (OUT, ev["connected"], "connected", "connecting", TWO_PARTY[1]),
         ("SetAgentState", "Busy", BUSY),
     ]
     assert topics_of(events) == {topic}
@@ -374,7 +384,7 @@ async def test_dialled_call_hangs_up(live, topic):
     await dial(c, topic)
     events = await sim(c, "CustomerHangup")
     assert rows(events) == [
-        (A, "ACW", "disconnected", "connected", {"clearContact"}),
+        (A, "ACW", "disconnected", "connected", {"clearContact"}),  # ACW in both vocabularies
         (OUT, "DROPPED", "disconnected", "connected", F),
         ("SetAgentState", "AfterCallWork", ENDED_AGENT),
     ]
@@ -386,19 +396,22 @@ async def test_preview_accept_with_make_call(live):
     events = await sim(c, "PreviewCall", {"phoneNumber": CUSTOMER, "campaign": "Spring"})
     # extension row "preview": no call buttons while the preview is offered
     assert rows(events) == [
-        (A, "connecting", "connecting", None, F),
+        (A, "Preview", "connecting", None, F),  # the published campaign event
         ("SetAgentState", "CallingCustomer", RINGING_AGENT),
     ]
     assert topics_of(events) == {"OutboundCall"}
     assert events[0]["message"]["call"]["ResponseFields"]["Campaign"] == "Spring"
     events = await ok(c, "OutboundCall", "MakeCall")
-    assert rows(events) == [(OUT, "connecting", "connecting", None, {"disconnect"})]
-    assert events[0]["message"]["call"]["ResponseActual"]["phoneNumber"] == CUSTOMER
+    assert rows(events) == [
+        (A, "Initiate", "connecting", None, F),
+        (OUT, "Initiate", "connecting", None, {"disconnect"}),
+    ]
+    assert events[1]["message"]["call"]["ResponseActual"]["phoneNumber"] == CUSTOMER
     await live.advance(3)
     events = await flush(c)
     assert rows(events) == [
-        (A, "connected", "connected", "connecting", TWO_PARTY[0]),
-        (OUT, "connected", "connected", "connecting", TWO_PARTY[1]),
+        (A, "CustAnswered", "connected", "connecting", TWO_PARTY[0]),
+        (OUT, "CustAnswered", "connected", "connecting", TWO_PARTY[1]),
         ("SetAgentState", "Busy", BUSY),
     ]
 

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from e2e_support import CUSTOMER, flush, ok, ring, rows
 
+from published_names import DIAL_ERROR_STATES
+
 
 async def cli(live: Any, *args: str, agent: str = "agent1") -> tuple[int, list[Any], str]:
     """Run ``ctibridge`` (this interpreter's) against the live hub: exit code, stdout JSON
@@ -49,9 +51,9 @@ async def test_sim_incoming_then_send_answer(live):
     code, lines, err = await cli(live, *send({"topic": "InboundCall", "subtopic": "Answer"}))
     assert (code, err) == (0, "")
     assert rows(lines) == [
-        ("agent", "connected", "connected", "connecting", {"consult", "numberpad", "transfer"}),
+        ("agent", "connected", "connected", "connecting", {"consult", "numberpad"}),
         ("inbound", "connected", "connected", None, {"disconnect", "hold"}),
-        ("SetAgentState", "Busy", {"NotReady", "mute"}),
+        ("SetAgentState", "Busy", {"NotReady", "Ready", "mute"}),
     ]
     assert await flush(app) == lines
 
@@ -102,8 +104,8 @@ async def test_protocol_error_exits_1(live):
     assert [(m["topic"], m["message"]["type"]) for m in lines] == [("Chat", "UNKNOWN_TOPIC")]
 
 
-@pytest.mark.parametrize("result", ["busy", "noAnswer", "failed"])
-async def test_sim_outbound_result(live, result):
+@pytest.mark.parametrize(("result", "state"), DIAL_ERROR_STATES)
+async def test_sim_outbound_result(live, result, state):
     app = await live.connect()
     await ok(app, "OutboundCall", "MakeCall", CUSTOMER)
     code, lines, _ = await cli(live, "sim", "outbound", result)
@@ -111,7 +113,7 @@ async def test_sim_outbound_result(live, result):
     assert [r[:2] for r in rows(lines)] == [
         ("agent", "ACW"),
         ("outbound", "DROPPED"),
-        ("SetAgentState", "AfterCallWork"),
+        ("SetAgentState", state),  # the agent error state of the outcome (§3.3)
     ]
 
 

@@ -25,7 +25,7 @@ async def still_works(c: Client, other: Client) -> None:
     """The connection still carries requests; the other app heard nothing of the bad one."""
     assert await flush(other) == []
     events = await ok(c, "Agent", "UpdateState", {"label": "Break"})
-    assert [e["subtopic"] for e in events] == ["SetAgentState"]
+    assert [e["subtopic"] for e in events] == ["SetAgentState", "CcpAgentState"]
     assert await flush(other) == events
 
 
@@ -35,44 +35,79 @@ def frame(**fields: Any) -> str:
 
 
 DROP: Any = object()
+CHANNEL = 'channel: expected "Amazon"'
+SOURCE = "source: expected a string of 1-64 characters naming the app"
+STATE = (
+    "{label} or {code} naming one of the agent's states (Agent/GetStates lists them), "
+    "type? one of routable, not_routable, offline, system, error"
+)
+DIGITS = "data: expected digits 0-9 * # , (1-64)"
 
 CASES = [
     # (id, frame, type, code, topic, echoes the request)
     ("not-json", "hello {", "INVALID_JSON", None, "System", False),
     ("json-array", json.dumps([GOOD]), "INVALID_JSON", None, "System", False),
     ("json-string", json.dumps("Answer"), "INVALID_JSON", None, "System", False),
-    ("wrong-channel", frame(channel="Genesys"), "INVALID_MESSAGE", "channel", "Agent", True),
-    ("no-channel", frame(channel=DROP), "INVALID_MESSAGE", "channel", "Agent", True),
-    ("no-source", frame(source=DROP), "INVALID_MESSAGE", "source", "Agent", True),
-    ("empty-source", frame(source=""), "INVALID_MESSAGE", "source", "Agent", True),
-    ("long-source", frame(source="x" * 65), "INVALID_MESSAGE", "source", "Agent", True),
-    ("topic-not-string", frame(topic=7), "INVALID_MESSAGE", "topic", "System", True),
-    ("long-request-id", frame(requestId="r" * 65), "INVALID_MESSAGE", "requestId", "Agent", True),
-    ("unknown-topic", frame(topic="Chat"), "UNKNOWN_TOPIC", "topic", "Chat", True),
-    ("unknown-subtopic", frame(subtopic="Teleport"), "UNKNOWN_SUBTOPIC", "subtopic", "Agent", True),
-    ("case-sensitive", frame(subtopic="updatestate"), "UNKNOWN_SUBTOPIC", None, "Agent", True),
+    ("wrong-channel", frame(channel="Genesys"), "INVALID_MESSAGE", CHANNEL, "Agent", True),
+    ("no-channel", frame(channel=DROP), "INVALID_MESSAGE", CHANNEL, "Agent", True),
+    ("no-source", frame(source=DROP), "INVALID_MESSAGE", SOURCE, "Agent", True),
+    ("empty-source", frame(source=""), "INVALID_MESSAGE", SOURCE, "Agent", True),
+    ("long-source", frame(source="x" * 65), "INVALID_MESSAGE", SOURCE, "Agent", True),
+    ("topic-not-string", frame(topic=7), "INVALID_MESSAGE",
+     "topic: expected a string: InboundCall, OutboundCall or Agent", "System", True),
+    ("long-request-id", frame(requestId="r" * 65), "INVALID_MESSAGE",
+     "requestId: expected a string of at most 64 characters", "Agent", True),
+    ("unknown-topic", frame(topic="Chat"), "UNKNOWN_TOPIC",
+     "topic Chat: expected one of InboundCall, OutboundCall, Agent, Simulator", "Chat", True),
+    ("unknown-subtopic", frame(subtopic="Teleport"), "UNKNOWN_SUBTOPIC",
+     "Teleport: expected one of StateSync, UpdateState, Update, GetStates, GetAgentState, Mute, "
+     "Unmute, SetNotReady, Login, Logout, CcpAgentState", "Agent", True),
+    ("case-sensitive", frame(subtopic="updatestate"), "UNKNOWN_SUBTOPIC",
+     "updatestate: did you mean UpdateState?", "Agent", True),
     ("skip-not-inbound", frame(topic="InboundCall", subtopic="Skip", data=DROP),
-     "UNKNOWN_SUBTOPIC", None, "InboundCall", True),
-    ("data-wrong-type", frame(data="Break"), "INVALID_DATA", None, "Agent", True),
-    ("data-no-label", frame(data={"type": "routable"}), "INVALID_DATA", None, "Agent", True),
-    ("bad-state-type", frame(data={"label": "Break", "type": "sleepy"}), "INVALID_DATA", None,
+     "UNKNOWN_SUBTOPIC", "Skip: a subtopic of OutboundCall, not InboundCall", "InboundCall", True),
+    ("data-wrong-type", frame(data="Break"), "INVALID_DATA", f"data: expected {STATE}", "Agent",
+     True),
+    ("data-no-label", frame(data={"type": "routable"}), "INVALID_DATA",
+     f"data.label: expected {STATE}", "Agent", True),
+    ("bad-state-type", frame(data={"label": "Break", "type": "sleepy"}), "INVALID_DATA",
+     f"data.type: expected {STATE}",
      "Agent", True),
-    ("hold-number", frame(topic="InboundCall", subtopic="Hold", data=5), "INVALID_DATA", None,
+    ("hold-number", frame(topic="InboundCall", subtopic="Hold", data=5), "INVALID_DATA",
+     "data: expected an id of the call: the contactId or a connectionId (string)",
      "InboundCall", True),
     ("dtmf-letters", frame(topic="InboundCall", subtopic="SendDTMF", data="12ab"),
-     "INVALID_DATA", None, "InboundCall", True),
+     "INVALID_DATA", DIGITS, "InboundCall", True),
     ("dtmf-missing", frame(topic="InboundCall", subtopic="SendDTMF", data=DROP), "INVALID_DATA",
-     None, "InboundCall", True),
+     DIGITS, "InboundCall", True),
     ("makecall-no-data", frame(topic="InboundCall", subtopic="SetMakeCall", data=DROP),
-     "INVALID_DATA", None, "InboundCall", True),
+     "INVALID_DATA", "data: expected a phone number string or {phoneNumber, queue?}", "InboundCall",
+     True),
     ("bad-phone", frame(topic="OutboundCall", subtopic="MakeCall", data="12-34"), "INVALID_DATA",
-     None, "OutboundCall", True),
+     "data: expected a phone number string or {phoneNumber, queue?} (none: accept the offered "
+     "preview)", "OutboundCall", True),
     ("queue-transfer-string", frame(topic="OutboundCall", subtopic="QueueTransfer", data="Sales"),
-     "INVALID_DATA", None, "OutboundCall", True),
-    ("sim-unknown", frame(topic="Simulator", subtopic="Earthquake"), "UNKNOWN_SUBTOPIC", None,
+     "INVALID_DATA", "data: expected {queueName, isWarmTransfer?}", "OutboundCall", True),
+    # a query cannot fail at the "Amazon Connect" level: the registry does not offer it
+    ("sim-fail-next-query", frame(topic="Simulator", subtopic="FailNext",
+     data={"subtopic": "StateSync"}), "INVALID_DATA",
+     "data.subtopic: expected {subtopic, error?} naming a call or agent subtopic", "Simulator",
+     True),
+    # the three examples of issue 12: each says what was expected
+    ("consult-no-data", frame(topic="InboundCall", subtopic="Consult", data=DROP), "INVALID_DATA",
+     "data: expected a phone number string or one of {phoneNumber} {quickConnect} {agentName}",
+     "InboundCall", True),
+    ("incoming-call-string", frame(topic="Simulator", subtopic="IncomingCall", data="+15551234567"),
+     "INVALID_DATA", "data: expected {phoneNumber, dnis?, queue?, attributes?, ringSeconds?}",
+     "Simulator", True),
+    ("sim-unknown", frame(topic="Simulator", subtopic="Earthquake"), "UNKNOWN_SUBTOPIC",
+     "Earthquake: expected one of IncomingCall, CustomerHangup, ThirdPartyAnswer, "
+     "ThirdPartyHangup, OutboundResult, Configure, FailNext, PreviewCall, Reset",
      "Simulator", True),
     ("sim-fail-next-unknown", frame(topic="Simulator", subtopic="FailNext",
-     data={"subtopic": "Teleport"}), "INVALID_DATA", "subtopic", "Simulator", True),
+     data={"subtopic": "Teleport"}), "INVALID_DATA",
+     "data.subtopic: expected {subtopic, error?} naming a call or agent subtopic", "Simulator",
+     True),
 ]  # fmt: skip
 
 
@@ -120,7 +155,7 @@ async def test_request_id_is_echoed_on_protocol_errors(live):
 async def test_subtopic_is_trimmed(live):
     c = await live.connect()
     got = await raw(c, frame(subtopic="  UpdateState "))
-    assert [m["subtopic"] for m in got] == ["SetAgentState"]
+    assert [m["subtopic"] for m in got] == ["SetAgentState", "CcpAgentState"]
 
 
 async def test_frame_too_large(live):
@@ -146,7 +181,7 @@ async def test_frame_of_exactly_64_kib_is_accepted(live):
     padded = base.replace('"pad": ""', '"pad": "' + "x" * (65536 - len(base.encode())) + '"')
     assert len(padded.encode()) == 65536
     got = await raw(c, padded)
-    assert [m["subtopic"] for m in got] == ["SetAgentState"]
+    assert [m["subtopic"] for m in got] == ["SetAgentState", "CcpAgentState"]
     assert got[0]["requestId"] == "edge"
     # one byte more is refused
     got = await raw(c, padded.replace('"pad": "', '"pad": "x'))
@@ -199,7 +234,7 @@ async def test_seq_is_not_consumed_by_protocol_errors(live):
     await raw(c, "nonsense")
     await raw(c, frame(topic="Chat"))
     second = await ok(c, "Agent", "UpdateState", {"label": "Lunch"})
-    assert second[0]["seq"] == first[0]["seq"] + 1
+    assert second[0]["seq"] == first[-1]["seq"] + 1
 
 
 async def test_unknown_agent_is_refused_with_4404(live):
@@ -243,4 +278,4 @@ async def test_errors_during_a_call_change_nothing(live):
     after = await query(c, "InboundCall", "StateSync")
     assert after["message"] == before["message"]
     events = await ok(c, "InboundCall", "Answer")
-    assert events[0]["seq"] == 4
+    assert events[0]["seq"] == 5  # ring: two call events, SetAgentState, CcpAgentState

@@ -73,7 +73,7 @@ async def test_three_apps_receive_identical_sequences(live):
         ("agent", "DROPPED"), ("inbound", "DROPPED"), ("SetAgentState", "Break"),
     ]  # fmt: skip
     # the answer-to-timer events carry no requestId; request events carry their request's
-    assert [e["seq"] for e in got_a if "requestId" not in e] == [15, 16]
+    assert [e["seq"] for e in got_a if "requestId" not in e] == [17, 18]  # after 2 CcpAgentState
     sources = {e["requestId"].split("-")[0] for e in got_a if "requestId" in e}
     assert len(sources) == 3  # requests from all three apps, seen by all three
     assert await flush(stranger) == []
@@ -91,15 +91,12 @@ async def test_an_app_joining_mid_call_sees_the_live_call_first(live):
     assert (agent_sync["topic"], agent_sync["subtopic"]) == ("Agent", "StateSync")
     assert (call_sync["topic"], call_sync["subtopic"]) == ("InboundCall", "StateSync")
     assert "seq" not in agent_sync and "seq" not in call_sync
-    assert agent_sync["message"]["agentState"] == {
-        "label": "Busy",
-        "code": "Busy",
-        "type": "system",
-    }
-    assert agent_buttons(agent_sync) == {"NotReady", "unmute"}
+    agent_state = agent_sync["message"]["agentState"]
+    assert (agent_state["name"], agent_state["type"]) == ("Busy", "system")
+    assert agent_buttons(agent_sync) == {"NotReady", "Ready", "unmute"}
     assert call_sync["message"]["queueName"] == "Sales"
     assert statesync_legs(call_sync) == [
-        ("agent", "agent", "connected", {"consult", "transfer"}),
+        ("agent", "agent", "connected", {"consult"}),
         ("customer", "inbound", "hold", {"disconnect", "resume"}),
     ]
     # then live events, the same as everybody else's, numbered on from where they were
@@ -118,7 +115,7 @@ async def test_joining_mid_call_on_a_placed_call_uses_its_topic(live):
         ("agent", "agent", "connecting"),
         ("customer", "outbound", "connecting"),
     ]
-    assert late.sync[0]["message"]["agentState"]["label"] == "CallingCustomer"
+    assert late.sync[0]["message"]["agentState"]["name"] == "CallingCustomer"
 
 
 async def test_an_app_leaving_does_not_disturb_the_others(live):
@@ -131,7 +128,7 @@ async def test_an_app_leaving_does_not_disturb_the_others(live):
     await send(c, "InboundCall", "Hold")
     got_a, got_c = await flush(a), await flush(c)
     assert got_a == got_c
-    assert [e["seq"] for e in got_a] == list(range(1, 9))
+    assert [e["seq"] for e in got_a] == list(range(1, 11))  # each state change: + CcpAgentState
 
 
 async def test_resume_from_replays_the_journal(live):

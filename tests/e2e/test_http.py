@@ -47,7 +47,7 @@ async def test_post_message_events_reach_every_websocket_app(live, http):
         ("SetAgentState", "PendingBusy"),
     ]
     assert {e["requestId"] for e in events} == {rid}
-    assert [e["seq"] for e in events] == [1, 2, 3]
+    assert [e["seq"] for e in events] == [1, 2, 3, 4]  # and CcpAgentState
     # then answered over HTTP, with the app's own requestId
     response = await http.post(
         "/agents/agent1/messages", json=message("InboundCall", "Answer", requestId="http-42")
@@ -134,7 +134,7 @@ async def test_agent_state(live, http):
     assert body["call"] == {
         k: v for k, v in (await query(a, "InboundCall", "StateSync")).items() if k != "requestId"
     }
-    assert body["agent"]["message"]["agentState"]["label"] == "Busy"
+    assert body["agent"]["message"]["agentState"]["name"] == "Busy"
     assert len(body["call"]["message"]["calls"]) == 2
     response = await http.get("/agents/nobody/state")
     assert response.status_code == 404
@@ -184,7 +184,8 @@ async def test_metrics(live, http):
     text = response.text
     assert "# TYPE ctibridge_app_connections gauge" in text
     assert metric(text, "ctibridge_app_connections") == 1
-    assert metric(text, "ctibridge_events_published_total") == 6  # ring (3) + answer (3)
+    # ring (4) + answer (4): two call events, SetAgentState, CcpAgentState each
+    assert metric(text, "ctibridge_events_published_total") == 8
     assert metric(text, 'ctibridge_errors_total{type="INVALID_JSON"}') == 1
     assert metric(text, "ctibridge_frames_received_total") >= 4
     b = await live.connect()

@@ -32,9 +32,14 @@ CALL_NULLABLE = ("previousStatus", "queueName", "queueTimestamp")
 CALL_OPEN = ("CallVariables",)
 
 
+# [ext] keys PROTOCOL.md allows beyond the samples': nextState (SetAgentState), routingProfile and
+# queues (agentInfo)
+EXT = ("nextState", "routingProfile", "queues")
+
+
 def setagentstate_system_sample() -> Message:
-    """agent-setagentstate-response-3.json (a system state) with the five agent buttons we always
-    send (README: that page lists only mute/unmute)."""
+    """agent-setagentstate-response-3.json (a system state) with the five agent buttons every
+    SetAgentState but a Mute/Unmute event carries (README)."""
     shape = sample("agent-setagentstate-response-3.json")
     five = sample("agent-setagentstate-event.json")["message"]["rules"]["ButtonStates"]
     shape["message"]["rules"]["ButtonStates"] = five
@@ -42,32 +47,24 @@ def setagentstate_system_sample() -> Message:
 
 
 def logged_in_statesync_sample() -> Message:
-    """§4.4: {loginState, agentInfo{name, loginName, extension, softphoneEnabled, routingProfile,
-    queues}, agentState{label, code, type}, rules = SetAgentState's rules}."""
+    """§4.4: {loginState, agentInfo as LoginSuccess's, agentState as LogoutSuccess's (=
+    rules.ResponseActual), rules = SetAgentState's rules}."""
     shape = sample("agent-statesync-response-loggedout.json")
     shape["message"] = {
         "loginState": "LoggedIn",
-        "agentInfo": {
-            "name": "Agent 1",
-            "loginName": "agent1",
-            "extension": "",
-            "softphoneEnabled": True,
-            "routingProfile": "Basic Routing Profile",
-            "queues": ["InboundTest"],
-        },
-        "agentState": {"label": "Available", "code": "Available", "type": "routable"},
+        "agentInfo": sample("agent-loginsuccess-response.json")["message"]["agentInfo"],
+        "agentState": sample("agent-logoutsuccess-response.json")["message"]["agentState"],
         "rules": sample("agent-setagentstate-event.json")["message"]["rules"],
     }
     return shape
 
 
-def login_success_sample() -> Message:
-    """agent-loginsuccess-response.json publishes agentState/rules as null; we fill them as the
-    logout page shows them."""
-    shape = sample("agent-loginsuccess-response.json")
-    logout = sample("agent-logoutsuccess-response.json")["message"]
-    shape["message"]["agentState"] = logout["agentState"]
-    shape["message"]["rules"] = logout["rules"]
+def outbound_call_sample(name: str) -> Message:
+    """A call event sample with the outbound vocabulary's ``User`` (the agent's agentInfo)."""
+    shape = sample(name)
+    shape["message"]["call"]["User"] = sample("agent-loginsuccess-response.json")["message"][
+        "agentInfo"
+    ]
     return shape
 
 
@@ -79,6 +76,8 @@ def kind_of(m: Message) -> str:
         return "call StateSync" + (" (no call)" if not m["message"]["calls"] else "")
     if subtopic == "StateSync":
         return f"Agent/StateSync ({m['message']['loginState']})"
+    if subtopic == "SetAgentState" and m["message"]["rules"]["ButtonStates"]["count"] == 2:
+        return "SetAgentState (Mute/Unmute)"
     if subtopic == "SetAgentState":
         return f"SetAgentState ({m['message']['data']['type']})"
     return subtopic
@@ -86,16 +85,14 @@ def kind_of(m: Message) -> str:
 
 def errors_for(m: Message) -> list[str]:
     kind = kind_of(m)
-    if kind == "call event (agent)":
-        return shape_errors(
-            m, sample("clear-contact-response-agent.json"), nullable=CALL_NULLABLE,
-            open_objects=CALL_OPEN,
-        ) + _ringing_errors(m)  # fmt: skip
-    if kind.startswith("call event"):  # customer and third-party legs: the inbound sample
-        return shape_errors(
-            m, sample("clear-contact-response-inbound.json"), nullable=CALL_NULLABLE,
-            open_objects=CALL_OPEN,
-        )  # fmt: skip
+    if kind.startswith("call event"):
+        # the agent leg: the agent sample; customer and third-party legs: the inbound sample
+        name = f"clear-contact-response-{'agent' if kind == 'call event (agent)' else 'inbound'}"
+        load = outbound_call_sample if m["topic"] == "OutboundCall" else sample
+        errors = shape_errors(
+            m, load(f"{name}.json"), nullable=CALL_NULLABLE, open_objects=CALL_OPEN, extra=EXT
+        )
+        return errors + (_ringing_errors(m) if kind == "call event (agent)" else [])
     if kind == "call StateSync":
         return _call_statesync_errors(m)
     if kind == "call StateSync (no call)":
@@ -108,7 +105,9 @@ def errors_for(m: Message) -> list[str]:
             errors.append(f"logged-out StateSync values: {m['message']}")
         return errors
     if kind == "Agent/StateSync (LoggedIn)":
-        return shape_errors(m, logged_in_statesync_sample())
+        return shape_errors(m, logged_in_statesync_sample(), extra=EXT)
+    if kind == "SetAgentState (Mute/Unmute)":
+        return shape_errors(m, sample("agent-setagentstate-response-3.json"))
     if kind == "SetAgentState (routable)":
         errors = shape_errors(m, sample("agent-setagentstate-event.json"))
         if "reasonCode" in m["message"]["data"]:
@@ -116,8 +115,11 @@ def errors_for(m: Message) -> list[str]:
         return errors
     if kind.startswith("SetAgentState"):
         return shape_errors(m, setagentstate_system_sample())
-    if kind == "LoginSuccess":
-        return shape_errors(m, login_success_sample())
+    if kind == "LoginSuccess":  # agentState and rules null, as published
+        errors = shape_errors(m, sample("agent-loginsuccess-response.json"), extra=EXT)
+        if (m["message"]["agentState"], m["message"]["rules"]) != (None, None):
+            errors.append("LoginSuccess: agentState and rules are published null")
+        return errors
     if kind == "LogoutSuccess":
         return shape_errors(m, sample("agent-logoutsuccess-response.json"))
     if kind == "CcpAgentState":
@@ -233,6 +235,7 @@ async def test_every_message_kind_matches_its_sample(live):
         "SetAgentState (routable)",
         "SetAgentState (not_routable)",
         "SetAgentState (system)",
+        "SetAgentState (Mute/Unmute)",
         "LoginSuccess",
         "LogoutSuccess",
         "CcpAgentState",

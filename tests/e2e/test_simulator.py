@@ -25,6 +25,8 @@ from e2e_support import (
     talk,
 )
 
+from published_names import DIAL_ERROR_STATES
+
 F: frozenset[str] = frozenset()
 
 
@@ -61,7 +63,9 @@ async def test_call_waits_in_queue_until_the_agent_is_available(live):
     c = await live.connect()
     await ok(c, "Agent", "SetNotReady", {"ReasonCodeId": "Break"})
     events = await ring(c, queue="Sales")
-    assert rows(events) == [("SetAgentState", "Break", {"Ready", "make_call"})]  # nothing rings
+    assert rows(events) == [
+        ("SetAgentState", "Break", {"NotReady", "Ready", "make_call", "mute"})
+    ]  # nothing rings
     await live.advance(30)  # no ring timeout while queued
     assert await flush(c) == []
     events = await ok(c, "Agent", "UpdateState", {"label": "Available"})
@@ -71,7 +75,7 @@ async def test_call_waits_in_queue_until_the_agent_is_available(live):
         ("inbound", "connected"),
         ("SetAgentState", "PendingBusy"),
     ]
-    media = events[1]["message"]["call"]["ResponseFields"]["MediaProperties"]
+    media = events[2]["message"]["call"]["ResponseFields"]["MediaProperties"]  # after the Ccp
     assert media["queueTimestamp"] == "2020-04-09T12:00:00.000Z"  # queued since the call came
 
 
@@ -80,7 +84,7 @@ async def test_second_call_waits_for_the_first_to_be_cleared(live):
     first = await ring(c)
     await ok(c, "InboundCall", "Answer")
     second = await ring(c, queue="Sales")
-    assert rows(second) == [("SetAgentState", "Busy", {"NotReady", "mute"})]
+    assert rows(second) == [("SetAgentState", "Busy", {"NotReady", "Ready", "mute"})]
     await ok(c, "InboundCall", "Disconnect")
     events = await ok(c, "InboundCall", "ClearContact")
     assert [r[:2] for r in rows(events)] == [
@@ -91,8 +95,8 @@ async def test_second_call_waits_for_the_first_to_be_cleared(live):
         ("inbound", "connected"),
         ("SetAgentState", "PendingBusy"),
     ]
-    assert call_ids(events[3])[0] != call_ids(first[0])[0]
-    assert events[3]["message"]["call"]["ResponseFields"]["DN"] == "Sales"
+    assert call_ids(events[4])[0] != call_ids(first[0])[0]  # after SetAgentState and Ccp
+    assert events[4]["message"]["call"]["ResponseFields"]["DN"] == "Sales"
 
 
 @pytest.mark.parametrize("seconds", [5, 20])
@@ -108,14 +112,14 @@ async def test_ring_timeout(live, seconds):
     assert rows(await flush(c)) == [
         ("agent", "missed", "disconnected", "connecting", {"clearContact"}),
         ("inbound", "DROPPED", "disconnected", "connected", F),
-        ("SetAgentState", "MissedCallAgent", {"NotReady", "make_call"}),
+        ("SetAgentState", "MissedCallAgent", {"NotReady", "Ready", "make_call", "mute"}),
     ]
 
 
 async def test_configure_timings(live):
     c = await live.connect()
     events = await sim(c, "Configure", {"ringSeconds": 7, "answerSeconds": 0})
-    assert rows(events) == [("SetAgentState", "Available", {"NotReady", "make_call"})]
+    assert rows(events) == [("SetAgentState", "Available", {"NotReady", "make_call", "mute"})]
     await ring(c)
     await live.advance(6.999)
     assert await flush(c) == []
@@ -128,22 +132,23 @@ async def test_configure_timings(live):
     assert await flush(c) == []
     events = await sim(c, "OutboundResult", {"result": "answer"})
     assert [r[:2] for r in rows(events)] == [
-        ("agent", "connected"),
-        ("outbound", "connected"),
+        ("agent", "CustAnswered"),  # the published campaign events of an outbound contact
+        ("outbound", "CustAnswered"),
         ("SetAgentState", "Busy"),
     ]
 
 
-@pytest.mark.parametrize("result", ["busy", "noAnswer", "failed"])
-async def test_outbound_result_ends_in_acw(live, result):
+@pytest.mark.parametrize(("result", "state"), DIAL_ERROR_STATES)
+async def test_outbound_result_ends_in_an_error_state(live, result, state):
     c = await live.connect()
     await ok(c, "OutboundCall", "MakeCall", CUSTOMER)
     events = await sim(c, "OutboundResult", {"result": result})
     assert rows(events) == [
         ("agent", "ACW", "disconnected", "connecting", {"clearContact"}),
         ("outbound", "DROPPED", "disconnected", "connecting", F),
-        ("SetAgentState", "AfterCallWork", {"NotReady", "make_call"}),
+        ("SetAgentState", state, {"NotReady", "Ready", "make_call", "mute"}),
     ]
+    assert events[2]["message"]["data"]["type"] == "error"
     assert {e["topic"] for e in events[:2]} == {"OutboundCall"}
     await live.advance(3)  # no late answer
     assert await flush(c) == []
@@ -162,7 +167,7 @@ async def test_consulted_party_does_not_answer(live, result):
     await consult(c, answered=False)
     events = await sim(c, "OutboundResult", {"result": result})
     assert rows(events) == [
-        ("agent", "connected", "connected", "connecting", {"consult", "transfer"}),
+        ("agent", "connected", "connected", "connecting", {"consult"}),
         ("outbound", "DROPPED", "disconnected", "connecting", F),
     ]
 
@@ -173,7 +178,7 @@ async def test_customer_and_third_party_hang_up(live):
     await consult(c)
     events = await sim(c, "ThirdPartyHangup")
     assert rows(events) == [
-        ("agent", "connected", "connected", "connecting", {"consult", "transfer"}),
+        ("agent", "connected", "connected", "connecting", {"consult"}),
         ("outbound", "DROPPED", "disconnected", "connected", F),
     ]
     await consult(c)
@@ -225,7 +230,7 @@ async def test_agent_to_agent_consult_then_warm_transfer(live, how, topic, targe
     assert rows(ringing) == [
         ("agent", "connecting", "connecting", None, {"answer", "reject"}),
         ("inbound", "connected", "connected", None, F),
-        ("SetAgentState", "PendingBusy", {"NotReady"}),
+        ("SetAgentState", "PendingBusy", {"NotReady", "Ready", "mute"}),
     ]
     contact2 = call_ids(ringing[0])[0]
     assert contact2 != contact1
@@ -240,9 +245,9 @@ async def test_agent_to_agent_consult_then_warm_transfer(live, how, topic, targe
     events = await ok(a2, topic, how)
     assert {e["topic"] for e in events} == {"InboundCall", "Agent"}  # a transfer is InboundCall
     assert rows(events) == [
-        ("agent", "connected", "connected", "connecting", {"consult", "numberpad", "transfer"}),
+        ("agent", "connected", "connected", "connecting", {"consult", "numberpad"}),
         ("inbound", "connected", "connected", None, {"disconnect", "hold"}),
-        ("SetAgentState", "Busy", {"NotReady", "mute"}),
+        ("SetAgentState", "Busy", {"NotReady", "Ready", "mute"}),
     ]
     # agent1 sees its consulted party answer
     assert rows(await flush(a1)) == [
@@ -285,7 +290,7 @@ async def test_consulted_agent_does_not_answer(live):
         ("SetAgentState", "MissedCallAgent"),
     ]
     assert rows(await flush(a1)) == [
-        ("agent", "connected", "connected", "connecting", {"consult", "transfer"}),
+        ("agent", "connected", "connected", "connecting", {"consult"}),
         ("outbound", "DROPPED", "disconnected", "connecting", F),
     ]
 
@@ -303,7 +308,7 @@ async def test_consulted_agent_rejects(live):
         ("SetAgentState", "MissedCallAgent"),
     ]
     assert rows(await flush(a1)) == [
-        ("agent", "connected", "connected", "connecting", {"consult", "transfer"}),
+        ("agent", "connected", "connected", "connecting", {"consult"}),
         ("outbound", "DROPPED", "disconnected", "connecting", F),
     ]
 
@@ -367,7 +372,7 @@ async def test_reset_during_a_call(live):
         ("inbound", "DROPPED"),
         ("SetAgentState", "Available"),
     ]
-    assert events[-1]["message"]["data"]["nextState"] is None
+    assert events[-2]["message"]["data"]["nextState"] is None
     assert (await query(c, "InboundCall", "StateSync"))["message"]["calls"] == []
     # the queued call and the armed failure are gone, timings are back to default
     await live.advance(60)
@@ -383,7 +388,7 @@ async def test_reset_during_a_call(live):
 async def test_reset_when_idle_is_answered_with_the_state(live):
     c = await live.connect()
     events = await sim(c, "Reset")
-    assert rows(events) == [("SetAgentState", "Available", {"NotReady", "make_call"})]
+    assert rows(events) == [("SetAgentState", "Available", {"NotReady", "make_call", "mute"})]
 
 
 async def test_preview_call_with_campaign_then_accept(live):
@@ -407,7 +412,6 @@ SIM_ERRORS = [
     ("OutboundResult", {"result": "busy"}, "talking"),
     ("PreviewCall", {"phoneNumber": CUSTOMER}, "talking"),
     ("IncomingCall", {"phoneNumber": CUSTOMER, "queue": "Nowhere"}, "idle"),
-    ("FailNext", {"subtopic": "StateSync"}, "idle"),
 ]
 
 

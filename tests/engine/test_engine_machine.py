@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from ctibridge.model import AgentSnapshot, Connection, Contact
+from published_names import PUBLISHED_STATE
 
 AGENTS = ("agent1", "agent2")
 CALL_TOPICS = ("InboundCall", "OutboundCall")
@@ -42,13 +43,16 @@ def expected_buttons(contact: Contact) -> dict[str, frozenset[str]]:
         row = {"agent": F({"answer", "reject"})}  # ringing
     elif agent != "connected":
         row = {}
-    elif (cust, third) == ("connected", None):
-        row = {
-            "agent": F({"consult", "numberpad", "transfer"}),
-            "customer": F({"disconnect", "hold"}),
-        }
+    elif (cust, third) == ("connected", None):  # rev 2: transfer Hide (published Answer event)
+        row = {"agent": F({"consult", "numberpad"}), "customer": F({"disconnect", "hold"})}
     elif (cust, third) == ("hold", None):
-        row = {"agent": F({"consult", "transfer"}), "customer": F({"disconnect", "resume"})}
+        row = {"agent": F({"consult"}), "customer": F({"disconnect", "resume"})}
+    elif (cust, third) == ("connected", "connecting"):  # ctibridge row: customer resumed
+        row = {
+            "agent": F({"numberpad"}),
+            "customer": F({"disconnect", "hold"}),
+            "third_party": F({"disconnect"}),
+        }
     elif third == "connecting" and cust is not None:
         row = {"customer": F({"disconnect", "resume"}), "third_party": F({"disconnect"})}
     elif (cust, third) == ("hold", "connected"):
@@ -86,6 +90,22 @@ def expected_buttons(contact: Contact) -> dict[str, frozenset[str]]:
     return result
 
 
+AGENT_BUTTONS = {"NotReady", "Ready", "make_call", "mute", "unmute"}
+
+
+def expected_agent_buttons(snap: AgentSnapshot) -> frozenset[str]:
+    """§4.4 as the published samples show it, from the snapshot alone: any contact makes the
+    shown state a system or error state (not routable)."""
+    if not snap.logged_in:
+        return F()
+    live = any(not c.ended for c in snap.contacts)
+    routable = snap.state.type == "routable" and not snap.contacts
+    on = {"NotReady", "unmute" if snap.muted else "mute"}
+    on |= set() if routable else {"Ready"}
+    on |= set() if live else {"make_call"}
+    return F(on)
+
+
 def enabled(call_message: dict[str, Any]) -> frozenset[str]:
     items = call_message["ButtonStates"]["items"]
     return frozenset(k for k, v in items.items() if v == "Enable")
@@ -100,6 +120,9 @@ class EngineMachine(RuleBasedStateMachine):
         self.last_seq = {login: 0 for login in AGENTS}
         # the buttons last sent for each live connection, per agent
         self.shown: dict[tuple[str, str], frozenset[str]] = {}
+        # per agent: the last SetAgentState's state name and buttons, and a CcpAgentState owed
+        self.agent_shown: dict[str, tuple[str, frozenset[str]]] = {}
+        self.ccp_owed: dict[str, tuple[str, str] | None] = {login: None for login in AGENTS}
 
     # helpers ---------------------------------------------------------------------------------
 
@@ -274,6 +297,33 @@ class EngineMachine(RuleBasedStateMachine):
         sent = self.d.send("agent2", "InboundCall", agent2)
         self.check_connections(sent, before)
 
+    @rule(pick=st.integers(0, 50))
+    def press_an_enabled_button(self, pick: int) -> None:
+        """An Enable button's verb is never refused by the engine (§4.2, revision 2)."""
+        contact = self.snap().voice_contact
+        if contact is None:
+            return
+        pressable = sorted(
+            (conn.role, conn.connection_id, b)
+            for conn in contact.connections
+            for b in self.shown.get(("agent1", conn.connection_id), F())
+        )
+        if not pressable:
+            return
+        role, conn_id, button = pressable[pick % len(pressable)]
+        verb, data = {
+            "answer": ("Answer", None), "reject": ("Reject", None),
+            "clearContact": ("ClearContact", None), "consult": ("Consult", "+15557654321"),
+            "numberpad": ("NumberPad", "1"), "swap": ("Swap", None),
+            "conference": ("Conference", None), "transfer": ("Transfer", None),
+            "hold": ("Hold", conn_id), "resume": ("Resume", conn_id),
+            "disconnect": ("Disconnect", conn_id),
+        }[button]  # fmt: skip
+        self.d.engine.take_finished()
+        self.command("InboundCall", verb, data)
+        outcomes = [f.outcome for f in self.d.engine.take_finished() if f.login == "agent1"]
+        assert "refused" not in outcomes, (button, role, contact)
+
     @rule(seconds=st.sampled_from([1, 3, 6, 21]))
     def time_passes(self, seconds: int) -> None:
         before = {login: self.snap(login) for login in AGENTS}
@@ -297,9 +347,41 @@ class EngineMachine(RuleBasedStateMachine):
                 )
                 if call is not None:
                     self.shown[(m.login, call["id"])] = enabled(call)
+                self.check_agent_message(m)
             else:
                 assert seq is None, "answers to one app carry no seq"
         self.checked = len(self.d.sent)
+
+    def check_agent_message(self, m: Sent) -> None:
+        """Revision 2: SetAgentState's published names and buttons; after a change of the state
+        shown, a CcpAgentState with the same name and type comes next."""
+        owed = self.ccp_owed[m.login]
+        sub = m.message["subtopic"]
+        if owed is not None:
+            assert sub == "CcpAgentState", (m.login, owed, m.message)
+            assert (m.message["message"]["name"], m.message["message"]["type"]) == owed
+            self.ccp_owed[m.login] = None
+            return
+        if sub in ("LoginSuccess", "LogoutSuccess"):
+            self.agent_shown.pop(m.login, None)  # a new session of the agent: nothing to compare
+        if sub != "SetAgentState":
+            return
+        message = m.message["message"]
+        data, states = message["data"], message["rules"]["ButtonStates"]
+        assert data["state"] == PUBLISHED_STATE[data["type"]]
+        assert ("reasonCode" in data) is (data["state"] == "Not_Ready")
+        items = states["items"]
+        assert states["count"] == len(items)
+        assert set(items) in ({"mute", "unmute"}, AGENT_BUTTONS)
+        on = F(k for k, v in items.items() if v == "Enable")
+        name = message["event"]
+        last = self.agent_shown.get(m.login)  # None: the first one seen (nothing to compare)
+        if states["count"] == 2:  # a Mute/Unmute event: the other buttons stand
+            assert last is not None
+            on |= last[1] - {"mute", "unmute"}
+        self.agent_shown[m.login] = (name, on)
+        if last is not None and name != last[0]:
+            self.ccp_owed[m.login] = (name, data["type"])
 
     def buttons_match_the_table(self) -> None:
         for login in AGENTS:
@@ -307,6 +389,10 @@ class EngineMachine(RuleBasedStateMachine):
                 for conn_id, want in expected_buttons(contact).items():
                     got = self.shown.get((login, conn_id))
                     assert got == want, (login, contact, conn_id, got, want)
+            snap = self.snap(login)
+            assert not snap.muted or any(not c.ended for c in snap.contacts), "mute ends"
+            if login in self.agent_shown and snap.logged_in:
+                assert self.agent_shown[login][1] == expected_agent_buttons(snap), (login, snap)
 
 
 EngineMachine.TestCase.settings = settings(

@@ -44,9 +44,10 @@ DATA: dict[str, Any] = {
 }
 
 
-def reach(name: str) -> Driver:
+def reach(name: str, situations: dict[str, list[Step]] = SITUATIONS) -> Driver:
+    """A fresh driver with agent1 in situation ``name`` (the steps there all succeed)."""
     d = Driver(seed=11)
-    for topic, subtopic, data in SITUATIONS[name]:
+    for topic, subtopic, data in situations[name]:
         sent = d.send("agent1", topic, subtopic, data)
         assert not [m for m in sent if m.message["subtopic"] == "Error"], (name, subtopic)
     if name == "missed":

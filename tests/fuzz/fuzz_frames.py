@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from ctibridge import protocol as p
-from ctibridge.protocol.subtopics import SUBTOPICS
+from ctibridge.protocol.registry import SUBTOPICS
 
 Frame = str | bytes
 

@@ -155,13 +155,12 @@ async def test_kill_9_mid_stream_and_every_app_resumes_without_loss(tmp_path: Pa
             replay, pair, live = after[:n], after[n : n + 2], after[n + 2 :]
             assert [m["seq"] for m in replay] == list(range(last_seen + 1, last_seen + 1 + n))
             assert replay[-1]["seq"] > at_crash[app.agent]
-            assert (replay[-1]["subtopic"], replay[-1]["message"]["event"]) == (
-                "SetAgentState", "Available"
-            )  # fmt: skip
+            assert [m["subtopic"] for m in replay[-2:]] == ["SetAgentState", "CcpAgentState"]
+            assert replay[-2]["message"]["event"] == "Available"
             assert [(m["topic"], m["subtopic"]) for m in pair] == [
                 ("Agent", "StateSync"), ("InboundCall", "StateSync")
             ]  # fmt: skip
-            assert pair[0]["message"]["agentState"]["label"] == "Available"
+            assert pair[0]["message"]["agentState"]["name"] == "Available"
             assert pair[1]["message"]["calls"] == []
             assert live and all("seq" in m for m in live)
     finally:

@@ -85,7 +85,7 @@ async def test_foreign_contact_and_connection_ids_are_forbidden(hub: LiveHub) ->
     one = await synced(ws_url(hub.url, "agent1", token=token("agent1")))
     two = await synced(ws_url(hub.url, "agent2", token=token("agent2")))
     await two.send(request("Simulator", "IncomingCall", {"phoneNumber": "+15551234567"}, "r"))
-    ringing = [await recv_json(two) for _ in range(3)]
+    ringing = [await recv_json(two) for _ in range(4)]  # 2 legs, SetAgentState, CcpAgentState
     contact_id = ringing[0]["message"]["call"]["ResponseActual"]["contactId"]
     connection_id = ringing[0]["message"]["call"]["ResponseActual"]["connectionId"]
     await two.send(request("Agent", "StateSync", rid="before"))

@@ -17,6 +17,8 @@ from hub_support import close_of, insecure, recv_json, request, ws_url
 from livehub import LiveHub, start_live_hub, stop_live_hub
 
 STATES = ("Break", "Available")
+# a request answered by exactly one event (the agent's unchanged SetAgentState)
+ONE_EVENT = ("Simulator", "FailNext", {"subtopic": "Hold"})
 
 
 async def synced(url: str, **kwargs: Any) -> websockets.ClientConnection:
@@ -40,8 +42,7 @@ async def test_a_flood_is_rate_limited_and_other_apps_are_unaffected() -> None:
         started = loop.time()
         n = 300
         for i in range(n):
-            label = STATES[i % 2]
-            await flooder.send(request("Agent", "UpdateState", {"label": label}, rid=f"f{i}"))
+            await flooder.send(request(*ONE_EVENT, rid=f"f{i}"))
         answers = await collect(flooder, n)
         elapsed = loop.time() - started
         limited = [m for m in answers if m["subtopic"] == "Error"]
@@ -52,7 +53,7 @@ async def test_a_flood_is_rate_limited_and_other_apps_are_unaffected() -> None:
         assert {m["message"]["type"] for m in limited} == {"RATE_LIMITED"}
         assert all("seq" not in m for m in limited)  # to the sender only, not journaled
         assert 20 <= len(done) <= 20 + 20 * elapsed + 1
-        assert limited[0]["message"]["request"]["data"]["label"] in STATES
+        assert limited[0]["message"]["request"]["data"] == ONE_EVENT[2]
         # the peer got exactly the events of the accepted commands, in order, nothing else
         seen = await collect(peer, len(done))
         assert [m["requestId"] for m in seen] == [m["requestId"] for m in done]
@@ -177,7 +178,7 @@ async def test_a_stalled_reader_is_dropped_and_the_other_app_receives_everything
         stalled = await synced(ws_url(live.url), sock=sock, max_queue=1)
         shrink_server_side(live, sock)
         healthy = await synced(ws_url(live.url))
-        # the healthy app drives the load: UpdateState requests, 20 in flight, read as they come
+        # the healthy app drives the load: one-event requests, 20 in flight, read as they come
         received: list[dict[str, Any]] = []
         sent = 0
         dropped_at: int | None = None
@@ -185,8 +186,7 @@ async def test_a_stalled_reader_is_dropped_and_the_other_app_receives_everything
         async def pump(count: int) -> None:
             nonlocal sent
             for _ in range(count):
-                await healthy.send(request("Agent", "UpdateState", {"label": STATES[sent % 2]},
-                                           rid=f"u{sent}"))  # fmt: skip
+                await healthy.send(request(*ONE_EVENT, rid=f"u{sent}"))
                 sent += 1
             received.extend(await collect(healthy, count))
 

@@ -128,8 +128,9 @@ async def test_drain_delivers_what_was_queued_then_closes_1012() -> None:
         assert app.close_code == 1012
         events = [m for m in received if "seq" in m]
         # every command that reached the hub before the drain ran and was delivered
-        assert [m["seq"] for m in events] == list(range(1, 51))
-        assert [m["requestId"] for m in events] == [f"u{i}" for i in range(50)]
+        # (each state change: SetAgentState, then CcpAgentState)
+        assert [m["seq"] for m in events] == list(range(1, 101))
+        assert [m["requestId"] for m in events] == [f"u{i}" for i in range(50) for _ in "ab"]
         code, reason, _ = await close_of(ws_url(live.url))
         assert (code, reason) == (1012, "server shutting down")
         health = await asyncio.to_thread(_get, f"{live.http}/healthz")
@@ -156,8 +157,8 @@ async def test_sigterm_drains_and_flushes_the_journal(tmp_path: Path) -> None:
         await app.send(request("Simulator", "IncomingCall", {"phoneNumber": "+15551234567"}))
         await app.send(request("InboundCall", "Answer"))
         await app.send(request("InboundCall", "Hold"))
-        received = [await recv_json(app) for _ in range(3 + 3 + 2)]
-        assert [m["seq"] for m in received] == list(range(1, 9))
+        received = [await recv_json(app) for _ in range(4 + 4 + 2)]
+        assert [m["seq"] for m in received] == list(range(1, 11))
         code = await asyncio.to_thread(hub.terminate)
         try:
             async with asyncio.timeout(5):
@@ -170,7 +171,7 @@ async def test_sigterm_drains_and_flushes_the_journal(tmp_path: Path) -> None:
         db = sqlite3.connect(journal)
         rows = db.execute("SELECT seq, data FROM events WHERE login = 'agent1' ORDER BY seq")
         assert [(s, json.loads(d)) for s, d in rows] == [(m["seq"], m) for m in received]
-        assert db.execute("SELECT seq FROM agents WHERE login = 'agent1'").fetchone() == (8,)
+        assert db.execute("SELECT seq FROM agents WHERE login = 'agent1'").fetchone() == (10,)
         db.close()
         wal = journal.with_name(journal.name + "-wal")
         assert not wal.exists() or wal.stat().st_size == 0  # checkpointed on the way out

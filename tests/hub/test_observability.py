@@ -108,7 +108,7 @@ async def test_metrics_audit_and_health(tmp_path: Path) -> None:
         assert value(m, "ctibridge_app_connections") == 0
         published = value(m, "ctibridge_events_published_total")
         seqs = [msg["seq"] for msg in received if "seq" in msg]
-        assert published == len(seqs) + 3  # and agent2's ringing call
+        assert published == len(seqs) + 4  # and agent2's ringing call (with its CcpAgentState)
         assert value(m, "ctibridge_journal_lag_seconds_count") > 0
         assert value(m, "ctibridge_backend_throttles_total") == 0
 

@@ -26,13 +26,14 @@ def journaled(tmp_path: Path, max_events: int = 10_000) -> Settings:
 
 
 async def toggles(url: str, n: int) -> list[dict[str, Any]]:
-    """``n`` state changes by one app; the events it received."""
+    """``n`` state changes by one app; the events it received (two each: SetAgentState, then
+    CcpAgentState)."""
     ws = await websockets.connect(ws_url(url))
     await recv_json(ws), await recv_json(ws)
     for i in range(n):
         label = ("Break", "Available")[i % 2]
         await ws.send(request("Agent", "UpdateState", {"label": label}, rid=f"t{i}"))
-    events = [await recv_json(ws) for _ in range(n)]
+    events = [await recv_json(ws) for _ in range(2 * n)]
     await ws.close()
     return events
 
@@ -45,7 +46,7 @@ async def first(url: str, n: int, **query: Any) -> tuple[Any, list[dict[str, Any
 async def test_replay_then_live_events(tmp_path: Path) -> None:
     live = await start_live_hub(journaled(tmp_path))
     try:
-        events = await toggles(live.url, 6)
+        events = await toggles(live.url, 3)
         ws, replay = await first(live.url, 3, resumeFrom=3)
         assert replay == events[3:]  # the same messages, byte for byte as journaled
         await ws.send(request("Agent", "UpdateState", {"label": "Lunch"}, rid="live"))
@@ -66,7 +67,7 @@ async def test_replay_then_live_events(tmp_path: Path) -> None:
 async def test_resume_gap_after_retention(tmp_path: Path) -> None:
     live = await start_live_hub(journaled(tmp_path, max_events=3))
     try:
-        await toggles(live.url, 8)
+        await toggles(live.url, 4)  # 8 events
         live.hub.journal.prune()  # type: ignore[attr-defined]  # as it does every 1000 events
         ws, replay = await first(live.url, 3, resumeFrom=5)
         assert [m["seq"] for m in replay] == [6, 7, 8]
@@ -75,7 +76,7 @@ async def test_resume_gap_after_retention(tmp_path: Path) -> None:
             ws, answer = await first(live.url, 3, resumeFrom=resume)
             agent, call, gap = answer
             assert (agent["subtopic"], call["subtopic"]) == ("StateSync", "StateSync")
-            assert agent["message"]["agentState"]["label"] == "Available"  # after 8 toggles
+            assert agent["message"]["agentState"]["name"] == "Available"  # after 4 toggles
             assert (gap["topic"], gap["subtopic"]) == ("System", "Error")
             assert gap["message"]["type"] == "RESUME_GAP" and "seq" not in gap
             await ws.close()
@@ -90,7 +91,7 @@ async def test_a_restart_publishes_what_changed_then_the_current_state(tmp_path:
         ws, _ = await first(live.url, 2)
         await ws.send(request("Simulator", "IncomingCall", {"phoneNumber": "+15551234567"}))
         await ws.send(request("InboundCall", "Answer"))
-        events = [await recv_json(ws) for _ in range(6)]
+        events = [await recv_json(ws) for _ in range(8)]  # each: 2 legs, SetAgentState, Ccp
         contact = events[0]["message"]["call"]["ResponseActual"]["contactId"]
         await ws.close()
     finally:
@@ -98,24 +99,25 @@ async def test_a_restart_publishes_what_changed_then_the_current_state(tmp_path:
 
     again = await start_live_hub(settings)  # a fresh simulator: agent1 Available, no call
     try:
-        assert again.hub.boot_seq["agent1"] == 6
-        ws, answer = await first(again.url, 3 + 2, resumeFrom=6)
-        changed, (agent, call) = answer[:3], answer[3:]
-        assert [m["seq"] for m in changed] == [7, 8, 9]
+        assert again.hub.boot_seq["agent1"] == 8
+        ws, answer = await first(again.url, 4 + 2, resumeFrom=8)
+        changed, (agent, call) = answer[:4], answer[4:]
+        assert [m["seq"] for m in changed] == [9, 10, 11, 12]
         legs = [m["message"]["call"] for m in changed[:2]]
         assert [(c["CallType"], c["event"]) for c in legs] == [("agent", "DROPPED"),
                                                                 ("inbound", "DROPPED")]  # fmt: skip
         assert {c["ResponseActual"]["contactId"] for c in legs} == {contact}
-        assert changed[2]["subtopic"] == "SetAgentState"
-        assert changed[2]["message"]["data"]["state"] == "Available"
-        assert agent["message"]["agentState"]["label"] == "Available" and "seq" not in agent
+        assert [m["subtopic"] for m in changed[2:]] == ["SetAgentState", "CcpAgentState"]
+        assert changed[2]["message"]["event"] == "Available"
+        assert agent["message"]["agentState"]["name"] == "Available" and "seq" not in agent
         assert call["message"]["calls"] == []
         await ws.send(request("Agent", "UpdateState", {"label": "Break"}, rid="next"))
-        assert (await recv_json(ws))["seq"] == 10  # seq goes on from the journal
+        assert (await recv_json(ws))["seq"] == 13  # seq goes on from the journal
+        assert (await recv_json(ws))["seq"] == 14
         await ws.close()
         # an app that had seen the restart's events resumes without a StateSync
-        ws, replay = await first(again.url, 1, resumeFrom=9)
-        assert replay[0]["seq"] == 10
+        ws, replay = await first(again.url, 2, resumeFrom=12)
+        assert [m["seq"] for m in replay] == [13, 14]
         await ws.send(request("Agent", "GetStates", rid="q"))
         assert (await recv_json(ws))["requestId"] == "q"  # nothing in between
         await ws.close()

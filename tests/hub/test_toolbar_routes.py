@@ -6,6 +6,8 @@ import re
 
 import httpx
 
+from ctibridge.hub.toolbar import COMMANDS
+
 ASSETS = {"toolbar.css": "text/css", "main.js": "text/javascript", "auth.js": "text/javascript"}
 
 
@@ -42,7 +44,9 @@ async def test_every_asset_and_module_the_page_loads_is_served(live):
 async def test_config_names_the_backend_and_the_hubs_clock(live):
     async with httpx.AsyncClient(base_url=live.http) as http:
         before = (await http.get("/config")).json()
-        assert before == {"backend": "sim", "now": live.clock.now_ms()}
+        assert before == {"backend": "sim", "now": live.clock.now_ms(), "commands": COMMANDS}
+        # the simulator panel's FailNext menu: the subtopic registry's commands
+        assert "Hold" in COMMANDS and "StateSync" not in COMMANDS
         await live.advance(5)
         after = (await http.get("/config")).json()
         assert after["now"] - before["now"] == 5000

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ctibridge import protocol as p
 from ctibridge.actions import Endpoint
+from ctibridge.protocol.registry import SUBTOPICS
 from ctibridge.protocol.requests import (
     Digits,
     MakeCallData,
@@ -28,7 +29,6 @@ from ctibridge.protocol.requests import (
     StateRef,
     Target,
 )
-from ctibridge.protocol.subtopics import SUBTOPICS
 
 SAMPLES = Path(__file__).parents[1] / "fixtures" / "samples"
 ID = "1233dc5f-6d09-4752-85a0-cfca6fc445e7"
@@ -88,7 +88,9 @@ PUBLISHED: dict[str, tuple[str, str, RequestData]] = {
     ),
 }
 # published without data, but we require the digits (samples/README.md)
-REFUSED = {"inboundcall-senddtmf-request.json": ("INVALID_DATA", "data")}
+REFUSED = {
+    "inboundcall-senddtmf-request.json": ("INVALID_DATA", "data: expected digits 0-9 * # , (1-64)")
+}
 
 
 def test_every_published_request_is_covered() -> None:
@@ -407,13 +409,18 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("Simulator", "FailNext", {"subtopic": "hold"}, "subtopic"),
     ("Simulator", "PreviewCall", {"campaign": "x"}, "phoneNumber"),
 ]
+INVALID = [(t, s, d, "data" if c.startswith("exactly one of") else c) for t, s, d, c in INVALID]
 
 
 @pytest.mark.parametrize(("topic", "subtopic", "data", "code"), INVALID)
 def test_invalid_data(topic: str, subtopic: str, data: Any, code: str) -> None:
     msg = request(topic, subtopic, data, requestId="r-9")
     err = error_of(frame(msg))
-    assert (err.type, err.code) == ("INVALID_DATA", code)
+    # the code names the field at fault and what the subtopic's data must be (§5)
+    shape = SUBTOPICS[topic][subtopic][1]  # type: ignore[index]
+    assert shape is not None
+    path = "data" if code == "data" else f"data.{code}"
+    assert (err.type, err.code) == ("INVALID_DATA", f"{path}: expected {shape.expects}")
     assert (err.topic, err.request, err.request_id) == (topic, msg, "r-9")
     assert err.text == p.ERROR_TEXT["INVALID_DATA"]
 
@@ -508,7 +515,8 @@ def mutated(**changes: Any) -> dict[str, Any]:
 )
 def test_invalid_message(msg: dict[str, Any], code: str) -> None:
     err = error_of(frame(msg))
-    assert (err.type, err.code) == ("INVALID_MESSAGE", code)
+    assert err.type == "INVALID_MESSAGE"
+    assert err.code.startswith(f"{code}: expected "), err.code  # the field and its shape
     assert err.request == msg
     assert err.topic == (msg["topic"] if isinstance(msg.get("topic"), str) else "System")
 
@@ -531,7 +539,10 @@ def test_request_id_and_limits_accepted() -> None:
 def test_unknown_topic(topic: str) -> None:
     msg = mutated(topic=topic, requestId="r")
     err = error_of(frame(msg))
-    assert (err.type, err.code, err.topic, err.request_id) == ("UNKNOWN_TOPIC", "topic", topic, "r")
+    assert (err.type, err.topic, err.request_id) == ("UNKNOWN_TOPIC", topic, "r")
+    assert err.code.startswith(f"topic {topic}: ")
+    hint = "did you mean InboundCall?" if topic == "inboundcall" else "expected one of"
+    assert hint in err.code
     assert err.text == p.ERROR_TEXT["UNKNOWN_TOPIC"]
 
 
@@ -549,12 +560,16 @@ def test_unknown_topic(topic: str) -> None:
 )
 def test_unknown_subtopic(topic: str, subtopic: str) -> None:
     err = error_of(frame(request(topic, subtopic)))
-    assert (err.type, err.code, err.topic) == ("UNKNOWN_SUBTOPIC", "subtopic", topic)
+    assert (err.type, err.topic) == ("UNKNOWN_SUBTOPIC", topic)
+    assert err.code.startswith(f"{subtopic}: ")
+    if subtopic == "mute":
+        assert err.code == "mute: did you mean Mute?"
 
 
 def test_envelope_errors_come_before_topic_errors() -> None:
     err = error_of(frame({"channel": "Amazon", "topic": "Foo", "subtopic": "x"}))
-    assert (err.type, err.code, err.topic) == ("INVALID_MESSAGE", "source", "Foo")
+    assert (err.type, err.topic) == ("INVALID_MESSAGE", "Foo")
+    assert err.code == "source: expected a string of 1-64 characters naming the app"
 
 
 # --- error table ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from ctibridge.model import (
 
 SAMPLES = Path(__file__).parents[1] / "fixtures" / "samples"
 IGNORED = {"seq", "requestId"}  # compared nowhere (§2)
-EXTENSIONS = {"nextState"}  # [ext] keys we may add
+EXTENSIONS = {"nextState", "routingProfile", "queues"}  # [ext] keys we may add
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -196,6 +196,7 @@ TALKING_BUTTONS = {
     "4f9d6eda-8df1-481b-a2e6-e4379b7401f4": frozenset({"disconnect", "hold"}),
 }
 
+F: frozenset[str] = frozenset()
 ALL_AGENT_BUTTONS = frozenset({"NotReady", "Ready", "make_call", "mute"})
 READY_BUTTONS = frozenset({"NotReady", "make_call", "mute"})
 
@@ -225,9 +226,9 @@ def set_agent_state_ready() -> p.Envelope:
 
 def set_agent_state_busy_muted() -> p.Envelope:
     at = ms("2020-04-09T13:45:37.151Z")
-    return p.agent_state_event(
-        snapshot(READY, muted=True, contacts=(TALKING,)), BUSY, at, frozenset({"unmute"})
-    )
+    snap = snapshot(READY, muted=True, contacts=(TALKING,))
+    buttons = frozenset({"NotReady", "Ready", "unmute"})
+    return p.agent_state_event(snap, BUSY, at, buttons, mute_only=True)
 
 
 def statesync_logged_out() -> p.Envelope:
@@ -235,7 +236,8 @@ def statesync_logged_out() -> p.Envelope:
 
 
 def login_success() -> p.Envelope:
-    return p.login_success(snapshot(READY), READY, 0, READY_BUTTONS)
+    info = AgentInfo(login="agent1", name="Agent 1", extension="", softphone_enabled=False)
+    return p.login_success(snapshot(READY, info=info))
 
 
 def logout_success() -> p.Envelope:
@@ -256,9 +258,10 @@ CASES: dict[str, tuple[Callable[[], p.Envelope], str]] = {
     "incoming-call-event-agent.json": (incoming_call_agent, SHAPE),  # see its own test
     "call-statesync-response.json": (call_statesync, VALUES),
     "agent-setagentstate-event.json": (set_agent_state_ready, VALUES),
-    "agent-setagentstate-response-3.json": (set_agent_state_busy_muted, SHAPE),
+    "agent-setagentstate-ready-event.json": (set_agent_state_ready, VALUES),
+    "agent-setagentstate-response-3.json": (set_agent_state_busy_muted, VALUES),
     "agent-statesync-response-loggedout.json": (statesync_logged_out, VALUES),
-    "agent-loginsuccess-response.json": (login_success, SHAPE),
+    "agent-loginsuccess-response.json": (login_success, VALUES),
     "agent-logoutsuccess-response.json": (logout_success, VALUES),
     "agent-ccpagentstate-response.json": (ccp_agent_state, VALUES),
 }
@@ -277,11 +280,6 @@ def expected_shape(name: str) -> dict[str, Any]:
         keys = sample("clear-contact-response-agent.json")
         keys["message"]["call"]["ResponseActual"]["previousStatus"] = None
         return keys
-    if name == "agent-setagentstate-response-3.json":
-        # that page lists only mute/unmute; we always send the five agent buttons
-        data["message"]["rules"]["ButtonStates"] = sample("agent-setagentstate-event.json")[
-            "message"
-        ]["rules"]["ButtonStates"]
     return data
 
 
@@ -297,6 +295,9 @@ def test_values_match_sample(name: str) -> None:
     actual = plain(render())
     if actual["topic"] == "Agent" and actual["subtopic"] == "SetAgentState":
         assert actual["message"]["data"].pop("nextState") is None
+    if actual["subtopic"] == "LoginSuccess":  # [ext] keys after the published ones
+        assert actual["message"]["agentInfo"].pop("routingProfile") == "Basic Routing Profile"
+        assert actual["message"]["agentInfo"].pop("queues") == []
     assert without(actual, *IGNORED) == sample(name)
 
 
@@ -365,12 +366,32 @@ def test_call_event_fields_follow_the_model() -> None:
         phone_number="+15557654321",
         previous_status="connected",
     )
-    env = p.call_event(contact, third, "hold", frozenset({"disconnect", "resume"}))
+    with pytest.raises(ValueError):  # an outbound contact's event names its agent (User)
+        p.call_event(contact, third, "Hold", frozenset({"disconnect", "resume"}))
+    user = p.agent_info(snapshot(READY))
+    env = p.call_event(contact, third, "Hold", frozenset({"disconnect", "resume"}), user)
     assert (env.topic, env.subtopic) == ("OutboundCall", "OutboundCallStateChange")
     call = plain(env)["message"]["call"]
     assert call["id"] == "c3"
-    assert call["event"] == call["ResponseFields"]["CallState"] == "hold"
-    assert call["CallType"] == call["ResponseFields"]["Type"] == "outbound"
+    assert call["event"] == call["ResponseFields"]["CallState"] == "Hold"
+    # the published outbound vocabulary: CallType of a third party is Consult, then User
+    assert call["CallType"] == "Consult"
+    assert list(call)[-2:] == ["CallType", "User"]
+    assert call["User"] == {
+        "name": "Agent 1",
+        "extension": "",
+        "loginName": "agent1",
+        "muted": False,
+        "softphoneEnabled": True,
+        "routingProfile": "Basic Routing Profile",
+        "queues": [],
+    }
+    assert call["ResponseFields"]["Type"] == call["ResponseActual"]["type"] == "outbound"
+    agent_leg = plain(p.call_event(contact, contact.connections[0], "CustAnswered", F, user))
+    assert agent_leg["message"]["call"]["CallType"] == "Regular-Call"
+    inbound = plain(p.call_event(TALKING, TALKING.connections[0], "connected", F, user))
+    assert "User" not in inbound["message"]["call"]
+    assert inbound["message"]["call"]["CallType"] == "agent"
     assert call["ResponseFields"]["MediaProperties"] == {
         "callType": "outbound",
         "queueName": None,
@@ -420,13 +441,22 @@ def test_call_statesync_attributes_and_missing_buttons() -> None:
 # --- agent messages ------------------------------------------------------------------------------
 
 
+MISSED = AgentState("MissedCallAgent", "MissedCallAgent", "error")
+
+
 @pytest.mark.parametrize(
-    ("state", "has_reason"), [(READY, False), (OFFLINE, False), (NOT_READY, True), (BUSY, True)]
-)
-def test_reason_code_only_for_not_routable_and_system(state: AgentState, has_reason: bool) -> None:
-    data = plain(p.agent_state_event(snapshot(state), state, 0, frozenset()))["message"]["data"]
-    assert ("reasonCode" in data) is has_reason
-    if has_reason:
+    ("state", "published"),
+    [(READY, "Ready"), (AVAILABLE, "Ready"), (OFFLINE, "Offline"), (NOT_READY, "Not_Ready"),
+     (BREAK, "Not_Ready"), (BUSY, "Not_Ready"), (MISSED, "Not_Ready")],
+)  # fmt: skip
+def test_data_state_is_the_published_name(state: AgentState, published: str) -> None:
+    message = plain(p.agent_state_event(snapshot(state), state, 0, frozenset()))["message"]
+    data = message["data"]
+    assert data["state"] == published
+    assert message["event"] == message["rules"]["ResponseActual"]["name"] == state.label
+    assert data["type"] == state.type
+    assert ("reasonCode" in data) is (published == "Not_Ready")
+    if published == "Not_Ready":  # the Connect state's name
         assert data["reasonCode"] == {"id": state.label}
         assert list(data)[6:8] == ["reasonCode", "stateChangeTime"]
 
@@ -437,7 +467,8 @@ def test_set_agent_state_follows_the_model() -> None:
     message = plain(p.agent_state_event(snap, BUSY, at, frozenset({"unmute"})))["message"]
     assert message["event"] == "Busy"
     assert message["source"] == "event"
-    assert message["data"]["state"] == "Busy"
+    assert message["data"]["state"] == "Not_Ready"
+    assert message["data"]["reasonCode"] == {"id": "Busy"}
     assert message["data"]["type"] == "system"
     assert message["data"]["muted"] is True
     assert message["data"]["stateChangeTime"] == "2022-05-06T07:08:09.010Z"
@@ -477,19 +508,27 @@ def test_agent_statesync_logged_in() -> None:
     env = p.agent_statesync(snap, NOT_READY, ms("2020-04-09T13:35:22.838Z"), ALL_AGENT_BUTTONS)
     message = plain(env)["message"]
     assert message["loginState"] == "LoggedIn"
+    # LoginSuccess's agentInfo (then the [ext] keys) and agentState = rules.ResponseActual
     assert message["agentInfo"] == {
         "name": "Agent 7",
-        "loginName": "agent7",
         "extension": "107",
+        "loginName": "agent7",
+        "muted": False,
         "softphoneEnabled": False,
         "routingProfile": "Sales",
         "queues": ["Sales", "Support"],
     }
+    login_info = sample("agent-loginsuccess-response.json")["message"]["agentInfo"]
+    assert shape_errors(message["agentInfo"], login_info) == []
     assert message["agentState"] == {
-        "label": "Not Ready",
-        "code": "Not Ready",
+        "agentStateARN": None,
         "type": "not_routable",
+        "name": "Not Ready",
+        "startTimestamp": "2020-04-09T13:35:22.838Z",
     }
+    assert message["agentState"] == message["rules"]["ResponseActual"]
+    logout_state = sample("agent-logoutsuccess-response.json")["message"]["agentState"]
+    assert shape_errors(message["agentState"], logout_state) == []
     # rules: the same object as SetAgentState's
     rules = plain(
         p.agent_state_event(snap, NOT_READY, ms("2020-04-09T13:35:22.838Z"), ALL_AGENT_BUTTONS)
@@ -499,21 +538,13 @@ def test_agent_statesync_logged_in() -> None:
     assert shape_errors(message["rules"], expected_rules) == []
 
 
-def test_login_success_carries_state_and_rules() -> None:
-    message = plain(login_success())["message"]
-    assert message["loginState"] == "LoggedIn"
-    assert message["agentState"]["name"] == "Ready"
-    assert message["rules"]["ButtonStates"]["count"] == 5
-    assert message["agentInfo"] == {
-        "name": "Agent 1",
-        "extension": "",
-        "loginName": "agent1",
-        "muted": False,
-        "softphoneEnabled": True,
-    }
-    assert list(message["agentInfo"]) == list(
-        sample("agent-loginsuccess-response.json")["message"]["agentInfo"]
-    )
+def test_mute_event_carries_only_mute_and_unmute() -> None:
+    snap = snapshot(READY, muted=False, contacts=(TALKING,))
+    buttons = frozenset({"NotReady", "Ready", "mute"})
+    rules = plain(p.agent_state_event(snap, BUSY, 0, buttons, mute_only=True))["message"]["rules"]
+    assert rules["ButtonStates"] == {"items": {"mute": "Enable", "unmute": "Hide"}, "count": 2}
+    full = plain(p.agent_state_event(snap, BUSY, 0, buttons))["message"]["rules"]["ButtonStates"]
+    assert full["count"] == 5 and list(full["items"]) == list(p.AGENT_BUTTONS)
 
 
 def test_get_states() -> None:
@@ -559,7 +590,11 @@ def test_error_event_shape() -> None:
 
 def test_protocol_error_event() -> None:
     err = p.ProtocolError(
-        "UNKNOWN_SUBTOPIC", "subtopic", topic="Agent", request={"a": 1}, request_id="q"
+        "UNKNOWN_SUBTOPIC",
+        "hld: did you mean Hold?",
+        topic="Agent",
+        request={"a": 1},
+        request_id="q",
     )
     assert plain(p.protocol_error_event(err)) == {
         "channel": "Amazon",
@@ -567,7 +602,7 @@ def test_protocol_error_event() -> None:
         "subtopic": "Error",
         "message": {
             "type": "UNKNOWN_SUBTOPIC",
-            "code": "subtopic",
+            "code": "hld: did you mean Hold?",
             "text": p.ERROR_TEXT["UNKNOWN_SUBTOPIC"],
             "request": {"a": 1},
         },

@@ -14,6 +14,7 @@ import msgspec
 
 from .. import actions as act
 from ..model import AgentSnapshot, Connection, Contact, Directory
+from ..protocol.registry import REGISTRY
 from ..protocol.requests import (
     Digits,
     MakeCallData,
@@ -23,7 +24,7 @@ from ..protocol.requests import (
     StateRef,
     Target,
 )
-from .views import on_connected_call, situation
+from .views import connection_buttons, on_connected_call, situation
 
 
 class Refused(Exception):
@@ -66,11 +67,59 @@ def _live_contact(ctx: Context) -> Contact:
     return contact
 
 
-def _leg(contact: Contact, connection_id: str) -> Connection:
-    leg = contact.connection(connection_id)
-    if leg is None:
-        raise Refused(f"unknown connectionId {connection_id}")
+def _enabled(contact: Contact, leg: Connection | None, button: str) -> bool:
+    """Whether ``button`` is Enable on ``leg`` (the §4.2 table: one statement of what is legal)."""
+    return leg is not None and button in connection_buttons(contact, leg, situation(contact))
+
+
+def _require(contact: Contact, leg: Connection | None, button: str) -> Connection:
+    """``leg`` when its ``button`` is Enable, else the refusal naming the button and situation."""
+    if leg is None or not _enabled(contact, leg, button):
+        where = "the call" if leg is None else f"the {leg.role.replace('_', '-')} connection"
+        raise Refused(f"{button} is not enabled on {where} ({situation(contact)})")
     return leg
+
+
+def _contact_button(ctx: Context, button: str) -> Contact:
+    """The live voice contact, when its contact-level ``button`` (agent connection) is Enable."""
+    contact = _live_contact(ctx)
+    _require(contact, contact.agent_leg, button)
+    return contact
+
+
+def _other_legs(contact: Contact) -> list[Connection]:
+    return [c for c in (contact.customer_leg, contact.third_party_leg) if c is not None]
+
+
+def _named_leg(contact: Contact, wanted: str | None, button: str) -> Connection | None:
+    """The leg an id in ``data`` picks (§3.1 "Ids in data"): a customer or third-party leg's
+    id picks that leg (its ``button`` must be Enable); no id, the contactId or the agent leg's
+    id mean "the leg the verb normally acts on" - None here.  The customer leg's id may equal
+    the contactId (it does in the published samples): it then means the usual leg too."""
+    if wanted is None or wanted == contact.contact_id:
+        return None
+    leg = contact.connection(wanted)
+    if leg is None:
+        raise Refused(f"unknown id {wanted}: not the contactId or a connectionId of the call")
+    if leg.role == "agent":
+        return None
+    return _require(contact, leg, button)
+
+
+def _usual_leg(contact: Contact, button: str) -> Connection:
+    """The leg a verb acts on by default: the customer leg if its ``button`` is Enable, else the
+    third party's (in a consult the active leg is the one whose hold/resume is Enable)."""
+    for leg in _other_legs(contact):
+        if _enabled(contact, leg, button):
+            return leg
+    return _require(contact, None, button)
+
+
+def _leg_for(ctx: Context, data: RequestData, button: str) -> tuple[Contact, Connection]:
+    contact = _live_contact(ctx)
+    wanted = _data(data, OptionalId).id
+    leg = _named_leg(contact, wanted, button)
+    return contact, leg if leg is not None else _usual_leg(contact, button)
 
 
 def _connected_customer(contact: Contact) -> Connection:
@@ -78,13 +127,6 @@ def _connected_customer(contact: Contact) -> Connection:
     if customer is None or customer.status != "connected":
         raise Refused("the customer leg is not connected")
     return customer
-
-
-def _ringing(ctx: Context) -> Contact:
-    contact = _live_contact(ctx)
-    if situation(contact) != "ringing":
-        raise Refused("no call is ringing")
-    return contact
 
 
 def _endpoint(ctx: Context, target: act.Endpoint, *, phone_only: bool = False) -> act.Endpoint:
@@ -108,64 +150,43 @@ def _endpoint(ctx: Context, target: act.Endpoint, *, phone_only: bool = False) -
 
 
 # --- call control ---------------------------------------------------------------------------
+# A verb with a button is refused exactly when that button is Hide on the connection it acts on
+# (_require); the planners add only what the table cannot say (targets, which leg).
 
 
 def answer(ctx: Context, data: RequestData) -> act.Action:
-    return act.Accept(contact_id=_ringing(ctx).contact_id)
+    return act.Accept(contact_id=_contact_button(ctx, "answer").contact_id)
 
 
 def accept_warm_transfer(ctx: Context, data: RequestData) -> act.Action:
-    contact = _ringing(ctx)
+    contact = _contact_button(ctx, "answer")
     if contact.kind != "transfer":
         raise Refused("the ringing call is not a transfer")
     return act.Accept(contact_id=contact.contact_id)
 
 
 def reject(ctx: Context, data: RequestData) -> act.Action:
-    return act.Reject(contact_id=_ringing(ctx).contact_id)
+    return act.Reject(contact_id=_contact_button(ctx, "reject").contact_id)
 
 
 def hold(ctx: Context, data: RequestData) -> act.Action:
-    contact = _live_contact(ctx)
-    wanted = _data(data, OptionalId).id
-    if wanted is not None and wanted != contact.contact_id and contact.connection(wanted) is None:
-        raise Refused(f"unknown contactId {wanted}")
-    if situation(contact) in ("ringing", "dialling", "preview"):
-        raise Refused("the call is not connected")
-    leg = contact.connection(wanted) if wanted and wanted != contact.contact_id else None
-    if leg is None:
-        # the active leg: the customer in a 2-party call, else the connected one
-        legs = [c for c in (contact.customer_leg, contact.third_party_leg) if c is not None]
-        leg = next((c for c in legs if c.status == "connected"), None)
-    if leg is None or leg.role == "agent" or leg.status != "connected":
-        raise Refused("no connected leg to hold")
+    contact, leg = _leg_for(ctx, data, "hold")
     return act.Hold(contact_id=contact.contact_id, connection_id=leg.connection_id)
 
 
 def resume(ctx: Context, data: RequestData) -> act.Action:
-    contact = _live_contact(ctx)
-    wanted = _data(data, OptionalId).id
-    if wanted is not None:
-        leg = _leg(contact, wanted)
-    else:
-        legs = [c for c in (contact.customer_leg, contact.third_party_leg) if c is not None]
-        found = next((c for c in legs if c.status == "hold"), None)
-        if found is None:
-            raise Refused("no leg is on hold")
-        leg = found
-    if leg.status != "hold":
-        raise Refused(f"connection {leg.connection_id} is not on hold")
+    contact, leg = _leg_for(ctx, data, "resume")
     return act.Resume(contact_id=contact.contact_id, connection_id=leg.connection_id)
 
 
 def disconnect(ctx: Context, data: RequestData) -> act.Action:
     contact = _live_contact(ctx)
-    wanted = _data(data, OptionalId).id
-    if situation(contact) == "ringing":
-        raise Refused("the call is ringing (use Reject)")
-    leg = _leg(contact, wanted) if wanted is not None else contact.agent_leg
-    if leg is None or leg.status == "disconnected":
-        raise Refused("the connection is already disconnected")
+    leg = _named_leg(contact, _data(data, OptionalId).id, "disconnect")
+    if leg is None:
+        # the call ends for the agent: the agent leaves (a consulted agent keeps the customer)
+        _usual_leg(contact, "disconnect")
+        leg = contact.agent_leg
+        assert leg is not None  # a leg with disconnect Enable means the agent is on the call
     return act.Hangup(contact_id=contact.contact_id, connection_id=leg.connection_id)
 
 
@@ -179,29 +200,15 @@ def clear_contact(ctx: Context, data: RequestData) -> act.Action:
     else:
         found = next((c for c in snapshot.contacts if c.ended), None)
         if found is None:
-            raise Refused("no contact to clear")
+            raise Refused("no contact in ACW, missed or rejected to clear")
         contact = found
-    if not contact.ended:
-        raise Refused("the contact is not in ACW, missed or rejected")
+    _require(contact, contact.agent_leg, "clearContact")
     return act.Clear(contact_id=contact.contact_id)
-
-
-def _consult_ready(ctx: Context) -> Contact:
-    contact = _live_contact(ctx)
-    customer = contact.customer_leg
-    agent = contact.agent_leg
-    if agent is None or agent.status != "connected":
-        raise Refused("the agent is not connected to the call")
-    if customer is None or customer.status not in ("connected", "hold"):
-        raise Refused("the customer leg is not connected or on hold")
-    if contact.third_party_leg is not None:
-        raise Refused("a third party is already on the call")
-    return contact
 
 
 def consult(ctx: Context, data: RequestData) -> act.Action:
     target = _data(data, Target).endpoint
-    contact = _consult_ready(ctx)
+    contact = _contact_button(ctx, "consult")
     if target is None:
         raise Refused("no consult target")
     return act.AddParty(contact_id=contact.contact_id, endpoint=_endpoint(ctx, target))
@@ -209,7 +216,7 @@ def consult(ctx: Context, data: RequestData) -> act.Action:
 
 def external_consult(ctx: Context, data: RequestData) -> act.Action:
     target = _data(data, Target).endpoint
-    contact = _consult_ready(ctx)
+    contact = _contact_button(ctx, "consult")
     if target is None:
         raise Refused("no phone number")
     return act.AddParty(
@@ -218,55 +225,44 @@ def external_consult(ctx: Context, data: RequestData) -> act.Action:
 
 
 def swap(ctx: Context, data: RequestData) -> act.Action:
-    contact = _live_contact(ctx)
-    if situation(contact) not in ("consult", "consult_swapped"):
-        raise Refused("needs a customer and a third party, one connected and one on hold")
-    return act.Swap(contact_id=contact.contact_id)
+    return act.Swap(contact_id=_contact_button(ctx, "swap").contact_id)
 
 
 def conference(ctx: Context, data: RequestData) -> act.Action:
+    return act.Conference(contact_id=_contact_button(ctx, "conference").contact_id)
+
+
+def _blind_transferable(ctx: Context) -> Contact:
+    """A two-party call with the customer connected: it can be sent to a target."""
     contact = _live_contact(ctx)
-    third = contact.third_party_leg
-    if contact.customer_leg is None or contact.customer_leg.status == "disconnected":
-        raise Refused("no customer leg")
-    if third is None or third.status == "connecting":
-        raise Refused("no connected third party")
-    return act.Conference(contact_id=contact.contact_id)
+    _connected_customer(contact)
+    if contact.third_party_leg is not None:
+        raise Refused("a third party is on the call (transfer without a target)")
+    return contact
 
 
 def transfer(ctx: Context, data: RequestData) -> act.Action:
     target = _data(data, Target).endpoint
-    contact = _live_contact(ctx)
-    if target is not None:
-        _connected_customer(contact)
-        if contact.third_party_leg is not None:
-            raise Refused("a third party is on the call (transfer without a target)")
+    if target is not None:  # blind: no button of its own (§4.2)
+        contact = _blind_transferable(ctx)
         return act.Transfer(contact_id=contact.contact_id, endpoint=_endpoint(ctx, target))
-    third = contact.third_party_leg
-    if third is None or third.status == "connecting":
-        raise Refused("no connected third party to transfer to")
-    return act.Transfer(contact_id=contact.contact_id)
+    return act.Transfer(contact_id=_contact_button(ctx, "transfer").contact_id)
 
 
 def queue_transfer(ctx: Context, data: RequestData) -> act.Action:
     qt = _data(data, QueueTransferData)
-    contact = _live_contact(ctx)
+    _live_contact(ctx)
     endpoint = _endpoint(ctx, act.Endpoint(kind="queue", value=qt.queue_name))
-    if qt.warm:
-        contact = _consult_ready(ctx)
+    if qt.warm:  # as Consult, to the queue
+        contact = _contact_button(ctx, "consult")
         return act.AddParty(contact_id=contact.contact_id, endpoint=endpoint)
-    _connected_customer(contact)
-    if contact.third_party_leg is not None:
-        raise Refused("a third party is on the call")
+    contact = _blind_transferable(ctx)
     return act.Transfer(contact_id=contact.contact_id, endpoint=endpoint)
 
 
 def number_pad(ctx: Context, data: RequestData) -> act.Action:
     digits = _data(data, Digits).digits
-    contact = _live_contact(ctx)
-    agent = contact.agent_leg
-    if agent is None or agent.status != "connected":
-        raise Refused("the agent is not connected to the call")
+    contact = _contact_button(ctx, "numberpad")
     # the active leg: the connected third party while consulting, else the connected customer
     third, customer = contact.third_party_leg, contact.customer_leg
     legs = [c for c in (third, customer) if c is not None and c.status == "connected"]
@@ -304,8 +300,7 @@ def make_call(ctx: Context, data: RequestData) -> act.Action:
         if preview is None:
             raise Refused("no phone number and no preview contact offered")
         return act.AcceptPreview(contact_id=preview.contact_id)
-    if snapshot.state.type == "offline":
-        raise Refused("the agent is offline")
+    # an Offline agent may dial (Amazon Connect allows it); a logged-out one may not
     if any(not c.ended for c in snapshot.contacts):
         raise Refused("the agent is on a call")
     if call.queue is not None and call.queue not in ctx.directory.queues:
@@ -328,9 +323,8 @@ def update_state(ctx: Context, data: RequestData) -> act.Action:
     _logged_in(ctx)
     state = ctx.directory.find_state(ref.label, ref.code)
     if state is None:
-        raise StateNotFound(f"no state {ref.label or ref.code!s}")
-    if state.type == "offline":
-        raise Refused("use Logout to go offline")
+        names = ", ".join(s.label for s in ctx.directory.states)
+        raise StateNotFound(f"no state {ref.label or ref.code!s}: expected one of {names}")
     return act.SetState(state=state)
 
 
@@ -396,5 +390,9 @@ AGENT_PLANNERS: dict[str, Planner] = {
     "Logout": logout,
 }
 
-# which request data carries ids that must belong to the agent (checked for FORBIDDEN)
-ID_CARRYING: frozenset[str] = frozenset({"Hold", "Resume", "Disconnect", "ClearContact"})
+# every command row of the subtopic registry has its planner here, and only those (checked
+# once, at import: a registry row without a planner is a bug, not a runtime refusal)
+_COMMANDS = {row.name for row in REGISTRY if row.kind == "command"}
+_PLANNED = set(CALL_PLANNERS) | set(AGENT_PLANNERS)
+if _PLANNED != _COMMANDS:
+    raise RuntimeError(f"planners and the subtopic registry differ: {_PLANNED ^ _COMMANDS}")

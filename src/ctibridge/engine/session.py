@@ -14,7 +14,7 @@ with ``code`` ``timeout``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Literal
 
 import msgspec
@@ -22,12 +22,16 @@ import msgspec
 from .. import protocol as p
 from ..actions import Action
 from ..model import AgentSnapshot, AgentState, Connection, Contact, Directory
+from ..protocol.registry import ID_CARRYING, QUERIES
 from ..protocol.requests import OptionalId, Request
-from .commands import AGENT_PLANNERS, CALL_PLANNERS, ID_CARRYING, Context, Refused, StateNotFound
+from .commands import AGENT_PLANNERS, CALL_PLANNERS, Context, Refused, StateNotFound
 from .views import agent_buttons, connection_buttons, event_name, shown_state, situation
 
 DEFAULT_DEADLINE_MS = 10_000
 CALL_TOPICS = ("InboundCall", "OutboundCall")
+# agent requests answered by SetAgentState + CcpAgentState, and those answered by a Mute event
+STATE_REQUESTS = frozenset({"UpdateState", "SetNotReady"})
+MUTE_REQUESTS = frozenset({"Mute", "Unmute"})
 ROLE_RANK = {"agent": 0, "customer": 1, "third_party": 2}
 
 
@@ -118,6 +122,7 @@ class Inflight(msgspec.Struct):
     deadline: int
     broadcasts: int = 0
     agent_events: int = 0
+    ccp_events: int = 0
     contact_id: str | None = None
 
 
@@ -144,9 +149,19 @@ class AgentSession:
     # views -------------------------------------------------------------------------------------
 
     @staticmethod
-    def _agent_view(snapshot: AgentSnapshot, previous: AgentView | None, now: int) -> AgentView:
+    def _agent_view(
+        snapshot: AgentSnapshot, previous: AgentView | None, now: int, before_since: int = 0
+    ) -> AgentView:
+        # a state's start is when the agent entered it (§3.3).  A chosen state starts at the
+        # backend's time when the backend says it was (re-)entered since its last snapshot
+        # (``before_since``: that snapshot's time); otherwise a state shown before keeps its
+        # start, and one the agent comes to - back from a call, say, where the backend still
+        # has the time it was chosen before the call - starts now
         shown = shown_state(snapshot)
-        if shown == snapshot.state:
+        entered = shown == snapshot.state and (
+            previous is None or snapshot.state_since > before_since
+        )
+        if entered:
             since = snapshot.state_since
         elif previous is not None and previous.shown == shown:
             since = previous.since
@@ -161,9 +176,16 @@ class AgentSession:
             buttons=agent_buttons(snapshot),
         )
 
-    def agent_event(self) -> p.Envelope:
+    def agent_event(self, *, mute_only: bool = False) -> p.Envelope:
         v = self.agent_view
-        return p.agent_state_event(self.snapshot, v.shown, v.since, v.buttons)
+        return p.agent_state_event(self.snapshot, v.shown, v.since, v.buttons, mute_only=mute_only)
+
+    def ccp_event(self) -> p.Envelope:
+        """``Agent/CcpAgentState``: follows every change of the agent's state (§3.2)."""
+        return p.ccp_agent_state(self.agent_view.shown)
+
+    def user(self) -> p.AgentInfoMessage:
+        return p.agent_info(self.snapshot)
 
     def statesync(self) -> list[p.Envelope]:
         """What a newly connected app gets first: the Agent and the call StateSync answers."""
@@ -214,19 +236,35 @@ class AgentSession:
                 if key[0] == contact_id and key not in new_views:
                     ranked.append((ROLE_RANK[old.connection.role], 99, _dropped(old, now)))
             ranked.sort(key=lambda r: (r[0], r[1]))
+            user = p.agent_info(snapshot)
             for _, _, view in ranked:
-                events.append(p.call_event(view.contact, view.connection, view.event, view.buttons))
+                events.append(
+                    p.call_event(view.contact, view.connection, view.event, view.buttons, user)
+                )
         self.conn_views = new_views
         self.contact_order = new_ids
 
         previous = self.agent_view
+        before = self.snapshot
         self.snapshot = snapshot
-        self.agent_view = self._agent_view(snapshot, previous, now)
-        if self.agent_view.logged_in != previous.logged_in:
-            render = p.login_success if snapshot.logged_in else p.logout_success
-            v = self.agent_view
-            events.append(render(snapshot, v.shown, v.since, v.buttons))
-        elif self.agent_view != previous:
+        v = self.agent_view = self._agent_view(snapshot, previous, now, before.state_since)
+        if v.logged_in != previous.logged_in and not v.logged_in:
+            # with the state and rules the agent had when it logged out (published sample)
+            events.append(
+                p.logout_success(before, previous.shown, previous.since, previous.buttons)
+            )
+            return events
+        if v.logged_in != previous.logged_in:
+            events.append(p.login_success(snapshot))
+        if (v.shown, v.since) != (previous.shown, previous.since) or (
+            v.logged_in != previous.logged_in
+        ):
+            events += [self.agent_event(), self.ccp_event()]
+        elif msgspec.structs.replace(previous, muted=v.muted, buttons=v.buttons) == v and (
+            v.muted != previous.muted
+        ):
+            events.append(self.agent_event(mute_only=True))
+        elif v != previous:
             events.append(self.agent_event())
         return events
 
@@ -373,6 +411,8 @@ class Engine:
                 flight.broadcasts += 1
                 if env.topic == "Agent":
                     flight.agent_events += 1
+                if env.subtopic == "CcpAgentState":
+                    flight.ccp_events += 1
             outs.append(Broadcast(s.login, p.with_request_id(p.with_seq(env, s.seq), rid)))
         return outs
 
@@ -411,26 +451,26 @@ class Engine:
         self._finished.append(done)
 
     def _answer(self, s: AgentSession, flight: Inflight) -> list[Output]:
-        """Make sure a successful command is answered by at least one event."""
+        """Make sure a successful command is answered by at least one event; a state change
+        request by SetAgentState then CcpAgentState (§3.2), also when nothing changed."""
         req = flight.request
         if req.topic == "Agent":
+            if req.subtopic in STATE_REQUESTS and not flight.ccp_events:
+                answer = [] if flight.agent_events else [s.agent_event()]
+                return self._broadcast(s, [*answer, s.ccp_event()])
             if flight.agent_events:
                 return []
-            v = s.agent_view
-            render: Callable[..., p.Envelope] = {
-                "Login": p.login_success,
-                "Logout": p.logout_success,
-            }.get(req.subtopic, p.agent_state_event)
-            return self._broadcast(s, [render(s.snapshot, v.shown, v.since, v.buttons)])
+            return self._broadcast(s, [s.agent_event(mute_only=req.subtopic in MUTE_REQUESTS)])
         if flight.broadcasts:
             return []
         contact = s.snapshot.voice_contact
         if req.topic in CALL_TOPICS and contact is not None:
             views = list(_contact_views(contact))
             agent = views[0]
-            return self._broadcast(
-                s, [p.call_event(agent.contact, agent.connection, agent.event, agent.buttons)]
+            env = p.call_event(
+                agent.contact, agent.connection, agent.event, agent.buttons, s.user()
             )
+            return self._broadcast(s, [env])
         return self._broadcast(s, [s.agent_event()])
 
     def _pump(self, s: AgentSession, now: int) -> list[Output]:
@@ -442,7 +482,7 @@ class Engine:
 
     def _start(self, s: AgentSession, origin: str, req: Request, now: int) -> list[Output]:
         login = s.login
-        if req.subtopic in ("StateSync", "GetStates", "CcpAgentState"):
+        if req.subtopic in QUERIES:
             self._done(s, origin, req, "ok")
             return [Reply(login, origin, self.query(login, req))]
         forbidden = self._forbidden(s, req)

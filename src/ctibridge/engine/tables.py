@@ -16,13 +16,19 @@ Deliberate deviations from / additions to PROTOCOL.md §4.2, each a row the publ
 * ``third_party_only*`` — the customer hung up during a consult; the call goes on with the third
   party, whose leg keeps its own hold/resume/disconnect buttons and the agent keeps numberpad
   while connected.
+* ``consult_ringing_live`` — the agent resumed the customer while the consulted party still
+  rings: the customer leg can be held or disconnected again, the agent can send digits to it.
+
+This table is also the precondition of every verb that has a button (§4.2, last paragraph):
+``engine/commands.py`` refuses a verb exactly when its button is ``Hide`` on the connection it
+would act on, so a button is ``Enable`` exactly when its verb is accepted.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from ..model import AgentState, ConnectionRole, ConnectionStatus, ContactState
+from ..model import AgentState, ConnectionRole, ConnectionStatus, ContactFailure, ContactState
 
 Situation = Literal[
     "ringing",
@@ -31,6 +37,7 @@ Situation = Literal[
     "two_party",
     "two_party_held",
     "consult_ringing",
+    "consult_ringing_live",
     "consult",
     "consult_swapped",
     "conference",
@@ -49,7 +56,7 @@ Leg = ConnectionStatus | None  # None: the contact has no such leg
 SITUATIONS: dict[tuple[Leg, Leg], Situation] = {
     ("connected", None): "two_party",
     ("hold", None): "two_party_held",
-    ("connected", "connecting"): "consult_ringing",
+    ("connected", "connecting"): "consult_ringing_live",
     ("hold", "connecting"): "consult_ringing",
     ("hold", "connected"): "consult",
     ("connected", "hold"): "consult_swapped",
@@ -66,16 +73,23 @@ CALL_BUTTONS: dict[Situation, dict[ConnectionRole, frozenset[str]]] = {
     "ringing": {"agent": _({"answer", "reject"})},
     "preview": {},
     "dialling": {"customer": _({"disconnect"})},
+    # published Answer event and call StateSync: transfer is Hide on a two-party call (a blind
+    # Transfer with a target is still accepted: it has no button of its own)
     "two_party": {
-        "agent": _({"consult", "numberpad", "transfer"}),
+        "agent": _({"consult", "numberpad"}),
         "customer": _({"disconnect", "hold"}),
     },
     "two_party_held": {
-        "agent": _({"consult", "transfer"}),
+        "agent": _({"consult"}),
         "customer": _({"disconnect", "resume"}),
     },
     "consult_ringing": {
         "customer": _({"disconnect", "resume"}),
+        "third_party": _({"disconnect"}),
+    },
+    "consult_ringing_live": {
+        "agent": _({"numberpad"}),
+        "customer": _({"disconnect", "hold"}),
         "third_party": _({"disconnect"}),
     },
     "consult": {
@@ -117,7 +131,31 @@ ENDED_EVENT: dict[ContactState, str] = {
     "acw": "ACW",
     "missed": "missed",
     "rejected": "rejected",
-    "error": "error",
+    # a failed dial is a "missed-like end" (§3.1 MakeCall); outbound contacts rename it ACW
+    "error": "missed",
+}
+
+# Outbound contacts (§4.1): the published campaign events replace the connection's event name.
+# (event name as above, connection role) -> campaign event; a pair not listed keeps its name.
+CAMPAIGN_EVENT: dict[tuple[str, ConnectionRole], str] = {
+    ("connecting", "agent"): "Initiate",
+    ("connecting", "customer"): "Initiate",
+    ("connected", "agent"): "CustAnswered",
+    ("connected", "customer"): "CustAnswered",
+    ("hold", "customer"): "Hold",
+    ("hold", "agent"): "Hold",
+    ("connecting", "third_party"): "Consult",
+    ("connected", "third_party"): "Consult",
+    ("hold", "third_party"): "Hold",
+    ("missed", "agent"): "ACW",
+    ("rejected", "agent"): "ACW",
+}
+# situation -> the campaign event every live connection of an outbound contact shows in it, where
+# the situation names it better than the connection's own status does
+CAMPAIGN_SITUATION_EVENT: dict[Situation, str] = {
+    "preview": "Preview",
+    "conference": "Conference",
+    "consult_swapped": "Swapped",
 }
 DROPPED = "DROPPED"
 
@@ -126,31 +164,48 @@ def _system(name: str) -> AgentState:
     return AgentState(label=name, code=name, type="system")
 
 
-# The agent's shown state while handling a contact (§3.3), by what the contact is doing.
-SystemCase = Literal["ringing", "dialling", "talking", "acw", "missed"]
+def _error(name: str) -> AgentState:
+    return AgentState(label=name, code=name, type="error")
+
+
+# The agent's shown state while handling a contact (§3.3), by what the contact is doing; after a
+# failure it is one of Amazon Connect's agent error states (type error).
+SystemCase = Literal[
+    "ringing", "dialling", "talking", "acw", "missed", "busy", "no_answer", "failed"
+]
 SYSTEM_STATE: dict[SystemCase, AgentState] = {
     "ringing": _system("PendingBusy"),
     "dialling": _system("CallingCustomer"),
     "talking": _system("Busy"),
     "acw": _system("AfterCallWork"),
-    "missed": _system("MissedCallAgent"),
+    "missed": _error("MissedCallAgent"),
+    "busy": _error("LineEngagedCustomer"),
+    "no_answer": _error("MissedCallCustomer"),
+    "failed": _error("FailedConnectCustomer"),
 }
 SYSTEM_CASE_OF_END: dict[ContactState, SystemCase] = {
     "acw": "acw",
-    "error": "acw",
+    "error": "failed",  # refined by the contact's failure (SYSTEM_CASE_OF_FAILURE)
     "missed": "missed",
     "rejected": "missed",
 }
-
-# Agent buttons (§4.4): each button is enabled when every listed condition holds.
-AgentCondition = Literal[
-    "logged_in", "routable", "not_routable", "no_contact", "no_live_contact", "not_offline",
-    "on_connected_call", "muted", "unmuted",
-]  # fmt: skip
-AGENT_BUTTONS: dict[str, frozenset[AgentCondition]] = {
-    "Ready": frozenset({"logged_in", "not_routable", "no_contact"}),
-    "NotReady": frozenset({"logged_in", "routable"}),
-    "make_call": frozenset({"logged_in", "not_offline", "no_live_contact"}),
-    "mute": frozenset({"on_connected_call", "unmuted"}),
-    "unmute": frozenset({"on_connected_call", "muted"}),
+SYSTEM_CASE_OF_FAILURE: dict[ContactFailure, SystemCase] = {
+    "busy": "busy",
+    "no_answer": "no_answer",
+    "failed": "failed",
 }
+
+# Agent buttons (§4.4, as the published samples show them): each button is enabled when every
+# listed condition holds.  ``not_routable`` is about the state the agent shows (a system or error
+# state is not routable).  Deviation kept from the samples: ``mute`` is Enable on an idle agent
+# (Get Agent States, Set Not Ready, LogoutSuccess samples) although Mute needs a connected call.
+AgentCondition = Literal["logged_in", "not_routable", "no_live_contact", "muted", "unmuted"]
+AGENT_BUTTONS: dict[str, frozenset[AgentCondition]] = {
+    "NotReady": frozenset({"logged_in"}),
+    "Ready": frozenset({"logged_in", "not_routable"}),
+    "make_call": frozenset({"logged_in", "no_live_contact"}),
+    "mute": frozenset({"logged_in", "unmuted"}),
+    "unmute": frozenset({"logged_in", "muted"}),
+}
+# the buttons a Mute / Unmute event carries (the published Mute sample: count 2)
+MUTE_BUTTONS: tuple[str, ...] = ("mute", "unmute")

@@ -6,10 +6,13 @@ from ..model import AgentSnapshot, AgentState, Connection, Contact
 from .tables import (
     AGENT_BUTTONS,
     CALL_BUTTONS,
+    CAMPAIGN_EVENT,
+    CAMPAIGN_SITUATION_EVENT,
     ENDED_EVENT,
     LIVE_EVENT,
     SITUATIONS,
     SYSTEM_CASE_OF_END,
+    SYSTEM_CASE_OF_FAILURE,
     SYSTEM_STATE,
     AgentCondition,
     Situation,
@@ -48,10 +51,19 @@ def connection_buttons(contact: Contact, connection: Connection, sit: Situation)
 
 def event_name(contact: Contact, connection: Connection) -> str:
     if contact.ended:
-        return (
+        name = (
             ENDED_EVENT[contact.state] if connection.role == "agent" else LIVE_EVENT["disconnected"]
         )
-    return LIVE_EVENT[connection.status]
+    else:
+        name = LIVE_EVENT[connection.status]
+    if contact.topic != "OutboundCall":
+        return name
+    # outbound contacts speak the published campaign vocabulary (§4.1)
+    if not contact.ended and connection.status != "disconnected":
+        by_situation = CAMPAIGN_SITUATION_EVENT.get(situation(contact))
+        if by_situation is not None:
+            return by_situation
+    return CAMPAIGN_EVENT.get((name, connection.role), name)
 
 
 def system_case(snapshot: AgentSnapshot) -> SystemCase | None:
@@ -59,6 +71,8 @@ def system_case(snapshot: AgentSnapshot) -> SystemCase | None:
     if contact is None or not snapshot.logged_in:
         return None
     if contact.ended:
+        if contact.state == "error" and contact.failure is not None:
+            return SYSTEM_CASE_OF_FAILURE[contact.failure]
         return SYSTEM_CASE_OF_END[contact.state]
     sit = situation(contact)
     if sit == "ringing":
@@ -86,18 +100,10 @@ def agent_conditions(snapshot: AgentSnapshot) -> frozenset[AgentCondition]:
     held: set[AgentCondition] = set()
     if snapshot.logged_in:
         held.add("logged_in")
-    if snapshot.state.type == "routable":
-        held.add("routable")
-    else:
+    if shown_state(snapshot).type != "routable":
         held.add("not_routable")
-    if snapshot.state.type != "offline":
-        held.add("not_offline")
-    if not snapshot.contacts:
-        held.add("no_contact")
     if all(c.ended for c in snapshot.contacts):
         held.add("no_live_contact")
-    if on_connected_call(snapshot):
-        held.add("on_connected_call")
     held.add("muted" if snapshot.muted else "unmuted")
     return frozenset(held)
 

@@ -34,6 +34,7 @@ from starlette.websockets import WebSocket
 
 from .. import __version__, auth
 from .. import protocol as p
+from ..protocol.registry import QUERIES
 from .core import (
     CLOSE_FORBIDDEN,
     CLOSE_IDLE,
@@ -41,7 +42,6 @@ from .core import (
     CLOSE_UNAUTHORIZED,
     CLOSE_UNKNOWN_AGENT,
     JOURNAL_UNAVAILABLE,
-    QUERIES,
     AppConnection,
     Hub,
 )

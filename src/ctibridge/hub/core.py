@@ -52,6 +52,7 @@ from ..clock import Clock
 from ..engine import Broadcast, Engine, Execute, Finished, Output, Reply, Simulate
 from ..journal import Journal, open_journal
 from ..model import AgentSnapshot
+from ..protocol.registry import QUERIES
 from ..protocol.requests import Request
 from ..settings import Settings
 from .audit import AuditLog
@@ -68,7 +69,6 @@ CLOSE_FORBIDDEN = 4403  # the token does not name this agent, or the page's orig
 CLOSE_UNKNOWN_AGENT = 4404
 CLOSE_IDLE = 4408  # nothing received for [limits] idle_timeout_s
 
-QUERIES = frozenset({"StateSync", "GetStates", "CcpAgentState"})
 JOURNAL_UNAVAILABLE = "journal unavailable"
 JOURNAL_RETRY_S = 0.5  # how often a failing journal is tried again
 _THROTTLE_MARKERS = ("Throttl", "TooManyRequests", "429")

@@ -3,8 +3,9 @@
 The page (``static/toolbar/``: HTML, CSS and ES modules, no build step) is served at ``/`` (an
 agent picker) and ``/agent/{login}`` (that agent's toolbar); its assets under ``/toolbar/``.
 ``GET /config`` tells it what it cannot learn from the protocol: the backend's name (the
-simulator panel is shown for ``sim`` only) and the hub's clock, so "time in state" is measured
-on the clock that stamped the events (the simulator's may be a manual one).
+simulator panel is shown for ``sim`` only), the commands that panel can make fail, and the hub's
+clock, so "time in state" is measured on the clock that stamped the events (the simulator's may
+be a manual one).
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..protocol.registry import REGISTRY
 from .core import Hub
+
+# what the simulator panel offers to make fail (Simulator/FailNext): the registry's commands
+COMMANDS = [row.name for row in REGISTRY if row.kind == "command"]
 
 STATIC = Path(__file__).resolve().parent.parent / "static" / "toolbar"
 
@@ -29,7 +34,9 @@ def toolbar_routes(hub: Hub) -> list[BaseRoute]:
         return FileResponse(page, headers={"Cache-Control": "no-cache"})
 
     async def config(request: Request) -> Response:
-        return JSONResponse({"backend": hub.backend.name, "now": hub.clock.now_ms()})
+        return JSONResponse(
+            {"backend": hub.backend.name, "now": hub.clock.now_ms(), "commands": COMMANDS}
+        )
 
     return [
         Route("/", toolbar_page),

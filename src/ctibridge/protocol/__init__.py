@@ -12,6 +12,7 @@ from .asyncapi import asyncapi_document
 from .decode import MAX_FRAME_BYTES, decode_request
 from .errors import ERROR_TEXT, ProtocolError, failure_for
 from .render import (
+    agent_info,
     agent_state_event,
     agent_statesync,
     call_event,
@@ -25,16 +26,27 @@ from .render import (
 )
 from .requests import Request
 from .schema import json_schema
-from .wire import AGENT_BUTTONS, CALL_BUTTONS, Envelope, encode, iso, with_request_id, with_seq
+from .wire import (
+    AGENT_BUTTONS,
+    CALL_BUTTONS,
+    AgentInfoMessage,
+    Envelope,
+    encode,
+    iso,
+    with_request_id,
+    with_seq,
+)
 
 __all__ = [
     "AGENT_BUTTONS",
     "CALL_BUTTONS",
     "ERROR_TEXT",
     "MAX_FRAME_BYTES",
+    "AgentInfoMessage",
     "Envelope",
     "ProtocolError",
     "Request",
+    "agent_info",
     "agent_state_event",
     "agent_statesync",
     "asyncapi_document",

@@ -15,8 +15,9 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from .errors import ProtocolError
+from .registry import SUBTOPICS, unknown_subtopic, unknown_topic
 from .requests import NoData, Request, Topic
-from .subtopics import SUBTOPICS, InvalidData
+from .subtopics import InvalidData
 
 MAX_FRAME_BYTES = 65536
 MAX_REQUEST_ID = 64
@@ -67,6 +68,23 @@ def _fault(err: msgspec.ValidationError) -> str:
 def _data_fault(err: msgspec.ValidationError) -> str:
     path = _fault(err)
     return path.removeprefix("data.") if path.startswith("data.") else "data"
+
+
+# what each envelope field must be (§2): the INVALID_MESSAGE code names the field and this
+_ENVELOPE_EXPECTS: dict[str, str] = {
+    "channel": '"Amazon"',
+    "topic": "a string: InboundCall, OutboundCall or Agent",
+    "subtopic": "a string naming a subtopic of the topic",
+    "source": "a string of 1-64 characters naming the app",
+    "requestId": f"a string of at most {MAX_REQUEST_ID} characters",
+}
+
+
+def _envelope_fault(err: msgspec.ValidationError) -> str:
+    field = _fault(err)
+    if field in _ENVELOPE_EXPECTS:
+        return f"{field}: expected {_ENVELOPE_EXPECTS[field]}"
+    return f"{field or 'message'}: expected an object with channel, topic, subtopic, source"
 
 
 def _frame_size(frame: bytes | str) -> int:
@@ -137,13 +155,13 @@ def decode_request(frame: bytes | str) -> Request:
     try:
         env = msgspec.convert(raw, RequestEnvelope)
     except msgspec.ValidationError as err:
-        raise fail("INVALID_MESSAGE", _fault(err)) from None
+        raise fail("INVALID_MESSAGE", _envelope_fault(err)) from None
     table = SUBTOPICS.get(cast(Topic, env.topic))
     if table is None:
-        raise fail("UNKNOWN_TOPIC", "topic")
+        raise fail("UNKNOWN_TOPIC", unknown_topic(env.topic))
     entry = table.get(env.subtopic.strip())
     if entry is None:
-        raise fail("UNKNOWN_SUBTOPIC", "subtopic")
+        raise fail("UNKNOWN_SUBTOPIC", unknown_subtopic(cast(Topic, env.topic), env.subtopic))
     canonical, shape = entry
     if shape is None:
         data: Any = NoData()
@@ -151,9 +169,9 @@ def decode_request(frame: bytes | str) -> Request:
         try:
             data = shape.parse(raw)
         except msgspec.ValidationError as err:
-            raise fail("INVALID_DATA", _data_fault(err)) from None
+            raise fail("INVALID_DATA", shape.fault(_data_fault(err))) from None
         except InvalidData as err:
-            raise fail("INVALID_DATA", err.code) from None
+            raise fail("INVALID_DATA", shape.fault(err.code)) from None
     return Request(
         topic=cast(Topic, env.topic),
         subtopic=canonical,

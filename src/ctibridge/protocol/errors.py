@@ -1,13 +1,16 @@
 """Error types as data (PROTOCOL.md §3, §5): each type's sentence, and each subtopic's failure type.
 
 A :class:`ProtocolError` is the client's fault (a bad frame or request); call-control failures are
-the engine's business, which looks their type and text up with :func:`failure_for`.  Both are
+the engine's business, which looks their type and text up with :func:`failure_for` (from the
+subtopic's registry row).  Both are
 rendered once, at the edge, by :func:`ctibridge.protocol.render.error_event`.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .registry import BY_NAME
 
 ERROR_TEXT: dict[str, str] = {
     # call control (§3.1)
@@ -47,54 +50,14 @@ ERROR_TEXT: dict[str, str] = {
     "SHUTTING_DOWN": "The hub is shutting down; reconnect and resume later.",
 }
 
-# canonical subtopic -> its failure type.  The answer-only subtopics (StateSync, GetStates,
-# CcpAgentState) have none in §3 and are deliberately absent.
-_FAILURE_TYPE: dict[str, str] = {
-    "Answer": "ANSWER_CALL_FAILED",
-    "AcceptWarmTransfer": "ANSWER_CALL_FAILED",
-    "Reject": "REJECT_CALL_FAILED",
-    "Hold": "HOLD_CALL_FAILED",
-    "Resume": "RESUME_CALL_FAILED",
-    "Disconnect": "DISCONNECT_CALL_FAILED",
-    "ClearContact": "CLEAR_CONTACT_FAILED",
-    "Consult": "CONSULT_CALL_FAILED",
-    "ExternalConsult": "CONSULT_CALL_FAILED",
-    "Swap": "SWAP_CALL_FAILED",
-    "Conference": "CONFERENCE_CALL_FAILED",
-    "Transfer": "TRANSFER_CALL_FAILED",
-    "QueueTransfer": "TRANSFER_CALL_FAILED",
-    "NumberPad": "SEND_DTMF_FAILED",
-    "ConsultDrop": "CONSULT_DROP_FAILED",
-    "Skip": "SKIP_CONTACT_FAILED",
-    "MakeCall": "MAKE_CALL_FAILED",
-    "UpdateState": "UPDATE_AGENT_STATE_FAILED",
-    "SetNotReady": "UPDATE_AGENT_STATE_FAILED",
-    "Mute": "MUTE_FAILED",
-    "Unmute": "MUTE_FAILED",
-    "Login": "LOGIN_FAILED",
-    "Logout": "LOGOUT_FAILED",
-    "IncomingCall": "SIMULATOR_FAILED",
-    "CustomerHangup": "SIMULATOR_FAILED",
-    "ThirdPartyAnswer": "SIMULATOR_FAILED",
-    "ThirdPartyHangup": "SIMULATOR_FAILED",
-    "OutboundResult": "SIMULATOR_FAILED",
-    "Configure": "SIMULATOR_FAILED",
-    "FailNext": "SIMULATOR_FAILED",
-    "PreviewCall": "SIMULATOR_FAILED",
-    "Reset": "SIMULATOR_FAILED",
-}
-
-# where a subtopic's sentence is not its type's: ExternalConsult shares Consult's type (§3.1)
-_FAILURE_TEXT: dict[str, str] = {"ExternalConsult": "External consult failed."}
-
 
 def failure_for(subtopic: str) -> tuple[str, str]:
-    """The failure ``(type, text)`` of a canonical subtopic; KeyError for answer-only ones."""
-    try:
-        type_ = _FAILURE_TYPE[subtopic]
-    except KeyError:
-        raise KeyError(f"subtopic {subtopic!r} has no failure type") from None
-    return type_, _FAILURE_TEXT.get(subtopic, ERROR_TEXT[type_])
+    """The failure ``(type, text)`` of a canonical subtopic (its registry row); KeyError for
+    answer-only ones."""
+    row = BY_NAME.get(subtopic)
+    if row is None or row.failure is None:
+        raise KeyError(f"subtopic {subtopic!r} has no failure type")
+    return row.failure, row.text or ERROR_TEXT[row.failure]
 
 
 class ProtocolError(Exception):

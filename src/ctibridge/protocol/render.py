@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 from msgspec import UNSET
 
@@ -24,6 +24,7 @@ from .wire import (
     AgentRules,
     AgentStateActual,
     AgentStateData,
+    AgentStateName,
     AgentStateSyncMessage,
     Call,
     CallAttribute,
@@ -40,7 +41,6 @@ from .wire import (
     Envelope,
     ErrorMessage,
     GetStatesMessage,
-    LoginAgentInfo,
     LoginSuccessMessage,
     LogoutAgentInfo,
     LogoutSuccessMessage,
@@ -51,11 +51,17 @@ from .wire import (
     iso,
 )
 
-CALL_EVENTS: frozenset[str] = frozenset(
-    {"connecting", "connected", "hold", "missed", "rejected", "ACW", "DROPPED"}
-)
-# state types whose SetAgentState data carries ``reasonCode`` (as published)
-_REASON_CODE_TYPES: frozenset[str] = frozenset({"not_routable", "system"})
+CALL_EVENTS: frozenset[str] = frozenset(get_args(CallEventName))
+# state type -> SetAgentState ``data.state`` (§4.4): every state that is not routable or offline is
+# published as Not_Ready with the Connect state's name in ``reasonCode.id``
+AGENT_STATE_NAME: dict[str, AgentStateName] = {
+    "routable": "Ready",
+    "not_routable": "Not_Ready",
+    "system": "Not_Ready",
+    "error": "Not_Ready",
+    "offline": "Offline",
+}
+MUTE_BUTTONS: tuple[str, ...] = ("mute", "unmute")
 _NO_BUTTONS: frozenset[str] = frozenset()
 
 
@@ -73,11 +79,27 @@ def _call_buttons(buttons: frozenset[str]) -> tuple[CallButtonStates, CallButton
     return CallButtonStates(items=items, count=11), flags
 
 
-@lru_cache(maxsize=1 << len(AGENT_BUTTONS))
-def _agent_buttons(buttons: frozenset[str]) -> AgentButtonStates:
+@lru_cache(maxsize=2 << len(AGENT_BUTTONS))
+def _agent_buttons(buttons: frozenset[str], mute_only: bool = False) -> AgentButtonStates:
     _check_buttons(buttons, AGENT_BUTTONS)
-    items = AgentButtonItems(**{b: "Enable" if b in buttons else "Hide" for b in AGENT_BUTTONS})
-    return AgentButtonStates(items=items, count=5)
+    names = MUTE_BUTTONS if mute_only else AGENT_BUTTONS
+    items = AgentButtonItems(**{b: "Enable" if b in buttons else "Hide" for b in names})
+    return AgentButtonStates(items=items, count=2 if mute_only else 5)
+
+
+def agent_info(snapshot: AgentSnapshot) -> AgentInfoMessage:
+    """The agent's ``agentInfo`` (§4.4): LoginSuccess, Agent/StateSync, ``User`` of outbound
+    call events."""
+    info = snapshot.info
+    return AgentInfoMessage(
+        name=info.name,
+        extension=info.extension,
+        loginName=info.login,
+        muted=snapshot.muted,
+        softphoneEnabled=info.softphone_enabled,
+        routingProfile=info.routing_profile,
+        queues=info.queues,
+    )
 
 
 def _call_variables(contact: Contact) -> dict[str, str]:
@@ -89,11 +111,19 @@ def _queue_timestamp(contact: Contact) -> str | None:
 
 
 def call_event(
-    contact: Contact, connection: Connection, event: str, buttons: frozenset[str]
+    contact: Contact,
+    connection: Connection,
+    event: str,
+    buttons: frozenset[str],
+    user: AgentInfoMessage | None = None,
 ) -> Envelope:
-    """``<topic>StateChange`` for one connection of ``contact`` (§4.1)."""
+    """``<topic>StateChange`` for one connection of ``contact`` (§4.1); an outbound contact's
+    events carry the agent's ``user`` and the published outbound CallType."""
     if event not in CALL_EVENTS:
         raise ValueError(f"unknown call event {event!r}")
+    outbound = contact.topic == "OutboundCall"
+    if outbound and user is None:
+        raise ValueError("an outbound call event needs the agent's User")
     call_event_name = cast(CallEventName, event)
     button_states, flags = _call_buttons(buttons)
     since = iso(connection.since)
@@ -130,7 +160,12 @@ def call_event(
         ),
         id=connection.connection_id,
         event=call_event_name,
-        CallType=connection.type,
+        CallType=(
+            ("Consult" if connection.role == "third_party" else "Regular-Call")
+            if outbound
+            else connection.type
+        ),
+        User=user if outbound and user is not None else UNSET,
     )
     return Envelope(
         topic=contact.topic,
@@ -185,26 +220,35 @@ def _label(state: AgentState) -> StateLabel:
 
 
 def agent_state_event(
-    snapshot: AgentSnapshot, shown: AgentState, shown_since: int, buttons: frozenset[str]
+    snapshot: AgentSnapshot,
+    shown: AgentState,
+    shown_since: int,
+    buttons: frozenset[str],
+    *,
+    mute_only: bool = False,
 ) -> Envelope:
     """``Agent/SetAgentState`` (§4.4): ``shown`` is the state the agent shows (maybe a system
-    state), since ``shown_since``; ``buttons`` the enabled agent buttons."""
+    or error state), since ``shown_since``; ``buttons`` the enabled agent buttons, of which a
+    Mute/Unmute event (``mute_only``) carries only mute and unmute."""
     info = snapshot.info
+    state = AGENT_STATE_NAME[shown.type]
     data = AgentStateData(
         muted=snapshot.muted,
         name=info.name,
         extension=info.extension,
         loginName=info.login,
         softphoneEnabled=info.softphone_enabled,
-        state=shown.label,
-        reasonCode=ReasonCode(id=shown.label) if shown.type in _REASON_CODE_TYPES else UNSET,
+        state=state,
+        reasonCode=ReasonCode(id=shown.label) if state == "Not_Ready" else UNSET,
         stateChangeTime=iso(shown_since),
         type=shown.type,
         nextState=None if snapshot.next_state is None else _label(snapshot.next_state),
     )
-    message = SetAgentStateMessage(
-        rules=_rules(shown, shown_since, buttons), data=data, event=shown.label, source="event"
+    rules = AgentRules(
+        ButtonStates=_agent_buttons(buttons, mute_only),
+        ResponseActual=_state_actual(shown, shown_since),
     )
+    message = SetAgentStateMessage(rules=rules, data=data, event=shown.label, source="event")
     return Envelope(topic="Agent", subtopic="SetAgentState", message=message)
 
 
@@ -217,39 +261,19 @@ def agent_statesync(
             loginState="LoggedOut", agentInfo=None, agentState=None, rules=""
         )
     else:
-        info = snapshot.info
         message = AgentStateSyncMessage(
             loginState="LoggedIn",
-            agentInfo=AgentInfoMessage(
-                name=info.name,
-                loginName=info.login,
-                extension=info.extension,
-                softphoneEnabled=info.softphone_enabled,
-                routingProfile=info.routing_profile,
-                queues=info.queues,
-            ),
-            agentState=_label(shown),
+            agentInfo=agent_info(snapshot),
+            agentState=_state_actual(shown, shown_since),
             rules=_rules(shown, shown_since, buttons),
         )
     return Envelope(topic="Agent", subtopic="StateSync", message=message)
 
 
-def login_success(
-    snapshot: AgentSnapshot, shown: AgentState, shown_since: int, buttons: frozenset[str]
-) -> Envelope:
-    """``Agent/LoginSuccess`` (§3.2)."""
-    info = snapshot.info
+def login_success(snapshot: AgentSnapshot) -> Envelope:
+    """``Agent/LoginSuccess`` (§3.2), as the published sample: the state follows separately."""
     message = LoginSuccessMessage(
-        loginState="LoggedIn",
-        agentInfo=LoginAgentInfo(
-            name=info.name,
-            extension=info.extension,
-            loginName=info.login,
-            muted=snapshot.muted,
-            softphoneEnabled=info.softphone_enabled,
-        ),
-        agentState=_state_actual(shown, shown_since),
-        rules=_rules(shown, shown_since, buttons),
+        loginState="LoggedIn", agentInfo=agent_info(snapshot), agentState=None, rules=None
     )
     return Envelope(topic="Agent", subtopic="LoginSuccess", message=message)
 
@@ -257,7 +281,7 @@ def login_success(
 def logout_success(
     snapshot: AgentSnapshot, shown: AgentState, shown_since: int, buttons: frozenset[str]
 ) -> Envelope:
-    """``Agent/LogoutSuccess`` (§3.2)."""
+    """``Agent/LogoutSuccess`` (§3.2): the state and rules the agent had when it logged out."""
     info = snapshot.info
     message = LogoutSuccessMessage(
         loginState="LoggedOut",

@@ -1,7 +1,7 @@
 """JSON Schema of every message, generated from the msgspec types (never written by hand).
 
 Each request (per topic and subtopic, aliases included) and each event or answer (per topic and
-subtopic) becomes one Struct type built from the tables - ``subtopics.SUBTOPICS`` for requests,
+subtopic) becomes one Struct type built from the tables - ``registry.SUBTOPICS`` for requests,
 ``wire.EVENTS`` for events - with ``topic`` and ``subtopic`` pinned to their values, so the schema
 says exactly which ``data`` / ``message`` goes with which subtopic.
 """
@@ -15,7 +15,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from .decode import RequestEnvelope, RequestId, Source
-from .subtopics import SUBTOPICS
+from .registry import SUBTOPICS
 from .wire import EVENTS
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -1,10 +1,9 @@
-"""The subtopic table: topic -> subtopic (or alias) -> (canonical name, data shape).
+"""The data shapes of requests: what a subtopic's ``data`` must be (PROTOCOL.md §3, §7).
 
-Theory of operation: a request names a topic and a subtopic; :data:`SUBTOPICS` maps that pair to
-the canonical subtopic and the :class:`DataShape` its ``data`` must have.  A shape is a msgspec
-wire type (what the app sends, which is also what the JSON Schema shows) plus a ``build`` function
-turning the validated wire value into the typed request value of ``requests.py``.  Subtopics whose
-shape is None take no data; any ``data`` sent with them is ignored.
+A shape is a msgspec wire type (what the app sends, which is also what the JSON Schema shows), a
+``build`` function turning the validated wire value into the typed request value of
+``requests.py``, and the sentence an app is told when its data does not fit (``expects``, §5).
+Which subtopic takes which shape is one column of the subtopic registry (``registry.py``).
 
 Deliberate choices where PROTOCOL.md is silent:
 
@@ -37,18 +36,16 @@ from .requests import (
     RequestData,
     SimConfigure,
     SimContactRef,
-    SimFailNext,
     SimIncomingCall,
     SimOutboundResult,
     SimPreviewCall,
     StateRef,
     Target,
-    Topic,
 )
 
 PHONE_PATTERN = r"^\+?[0-9]{7,15}$"
 DIGITS_PATTERN = r"^[0-9*#,]{1,64}$"
-STATE_TYPES = ("routable", "not_routable", "offline", "system")
+STATE_TYPES = ("routable", "not_routable", "offline", "system", "error")
 
 PhoneNumber = Annotated[
     str, Meta(pattern=PHONE_PATTERN, description="optional '+' then 7-15 digits")
@@ -70,7 +67,8 @@ _STATE_TYPE_SEP_RE = re.compile(r"[\s_]+")
 
 
 class InvalidData(ValueError):
-    """Raised by a shape's ``build``: ``code`` names the field at fault or the reason."""
+    """Raised by a shape's ``build``: ``code`` names the field at fault (``data`` or a key of it);
+    the decoder adds what the shape expects."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -154,6 +152,7 @@ class DataShape:
     wire: Any
     build: Callable[[Any], RequestData]
     required: bool = True
+    expects: str = ""  # told to an app whose data does not fit (§5), after "expected"
     holder: type[msgspec.Struct] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -161,6 +160,11 @@ class DataShape:
         spec = ("data", self.wire) if self.required else ("data", self.wire | None, None)
         holder = msgspec.defstruct(f"{self.name}Holder", [spec], frozen=True)
         object.__setattr__(self, "holder", holder)
+
+    def fault(self, field: str) -> str:
+        """The ``code`` of INVALID_DATA: the field at fault and what this shape expects."""
+        path = "data" if field in ("", "data") else f"data.{field}"
+        return f"{path}: expected {self.expects}"
 
     def parse(self, request: Mapping[str, Any]) -> RequestData:
         """The typed data of ``request``; ValidationError / InvalidData when it does not fit."""
@@ -190,7 +194,7 @@ def _target(value: str | TargetObject | None) -> Target:
     )
     given = [Endpoint(kind, v) for kind, v in candidates if v is not None]
     if len(given) != 1:
-        raise InvalidData("exactly one of phoneNumber, quickConnect, agentName")
+        raise InvalidData("data")
     return Target(given[0])
 
 
@@ -237,119 +241,83 @@ def _incoming_call(value: IncomingCallObject) -> SimIncomingCall:
     )
 
 
-def _fail_next(value: FailNextObject) -> SimFailNext:
-    canonical = COMMAND_SUBTOPICS.get(value.subtopic.strip())
-    if canonical is None:
-        raise InvalidData("subtopic")
-    return SimFailNext(canonical, value.error)
-
-
-CONTACT_ID = DataShape("ContactId", ContactIdText, _optional_id, required=False)
-CONNECTION_ID = DataShape("ConnectionId", ConnectionIdText, _optional_id, required=False)
-CONSULT_TARGET = DataShape("ConsultTarget", TargetText | TargetObject, _target)
-EXTERNAL_TARGET = DataShape("ExternalTarget", PhoneNumber, lambda v: Target(Endpoint("phone", v)))
-TRANSFER_TARGET = DataShape("TransferTarget", TargetText | TargetObject, _target, required=False)
+PHONE_TEXT = "a phone number string (optional '+' then 7-15 digits)"
+TARGETS = "a phone number string or one of {phoneNumber} {quickConnect} {agentName}"
+PHONE_OR_MAKE_CALL = "a phone number string or {phoneNumber, queue?}"
+ID_OF_CALL = "an id of the call: the contactId or a connectionId (string)"
+CONTACT_ID = DataShape("ContactId", ContactIdText, _optional_id, required=False, expects=ID_OF_CALL)
+CONNECTION_ID = DataShape(
+    "ConnectionId", ConnectionIdText, _optional_id, required=False, expects=ID_OF_CALL
+)
+CONSULT_TARGET = DataShape("ConsultTarget", TargetText | TargetObject, _target, expects=TARGETS)
+EXTERNAL_TARGET = DataShape(
+    "ExternalTarget", PhoneNumber, lambda v: Target(Endpoint("phone", v)), expects=PHONE_TEXT
+)
+TRANSFER_TARGET = DataShape(
+    "TransferTarget", TargetText | TargetObject, _target, required=False, expects=TARGETS
+)
 QUEUE_TRANSFER = DataShape(
     "QueueTransfer",
     QueueTransferObject,
     lambda v: QueueTransferData(v.queue_name, v.is_warm_transfer),
+    expects="{queueName, isWarmTransfer?}",
 )
-DIGITS = DataShape("Digits", DigitText, Digits)
-MAKE_CALL = DataShape("MakeCall", PhoneNumber | MakeCallObject, _make_call)
+DIGITS = DataShape("Digits", DigitText, Digits, expects="digits 0-9 * # , (1-64)")
+MAKE_CALL = DataShape(
+    "MakeCall", PhoneNumber | MakeCallObject, _make_call, expects=PHONE_OR_MAKE_CALL
+)
 # OutboundCall/MakeCall without data accepts the offered preview
 MAKE_CALL_OR_PREVIEW = DataShape(
-    "MakeCallOrPreview", PhoneNumber | MakeCallObject, _make_call, required=False
+    "MakeCallOrPreview",
+    PhoneNumber | MakeCallObject,
+    _make_call,
+    required=False,
+    expects=PHONE_OR_MAKE_CALL + " (none: accept the offered preview)",
 )
-STATE = DataShape("State", StateObject, _state_ref)
-REASON_CODE = DataShape("ReasonCode", ReasonCodeObject, lambda v: StateRef(v.reason_code_id))
-INCOMING_CALL = DataShape("IncomingCall", IncomingCallObject, _incoming_call)
+STATE = DataShape(
+    "State",
+    StateObject,
+    _state_ref,
+    expects=(
+        "{label} or {code} naming one of the agent's states (Agent/GetStates lists them), "
+        "type? one of " + ", ".join(STATE_TYPES)
+    ),
+)
+REASON_CODE = DataShape(
+    "ReasonCode",
+    ReasonCodeObject,
+    lambda v: StateRef(v.reason_code_id),
+    expects="{ReasonCodeId} naming one of the agent's not-routable states",
+)
+INCOMING_CALL = DataShape(
+    "IncomingCall",
+    IncomingCallObject,
+    _incoming_call,
+    expects="{phoneNumber, dnis?, queue?, attributes?, ringSeconds?}",
+)
 CONTACT_REF = DataShape(
     "ContactRef",
     ContactRefObject,
     lambda v: SimContactRef(v.contact_id if v else None),
     required=False,
+    expects="{contactId?}",
 )
 OUTBOUND_RESULT = DataShape(
-    "OutboundResult", OutboundResultObject, lambda v: SimOutboundResult(v.result, v.contact_id)
+    "OutboundResult",
+    OutboundResultObject,
+    lambda v: SimOutboundResult(v.result, v.contact_id),
+    expects='{result: "answer" | "busy" | "noAnswer" | "failed", contactId?}',
 )
 CONFIGURE = DataShape(
     "Configure",
     ConfigureObject,
     lambda v: SimConfigure(v.answer_seconds, v.ring_seconds) if v else SimConfigure(),
     required=False,
+    expects="{answerSeconds?, ringSeconds?} (seconds >= 0)",
 )
-FAIL_NEXT = DataShape("FailNext", FailNextObject, _fail_next)
 PREVIEW_CALL = DataShape(
-    "PreviewCall", PreviewCallObject, lambda v: SimPreviewCall(v.phone_number, v.campaign)
+    "PreviewCall",
+    PreviewCallObject,
+    lambda v: SimPreviewCall(v.phone_number, v.campaign),
+    expects="{phoneNumber, campaign?}",
 )
-
-Entry = tuple[str, DataShape | None]
-
-# Call control is the same under both call topics (§3.1), except: MakeCall without data (accept the
-# preview) and Skip exist only under OutboundCall.
-_CALL: dict[str, Entry] = {
-    "Answer": ("Answer", None),
-    "Reject": ("Reject", None),
-    "Hold": ("Hold", CONTACT_ID),
-    "SetHold": ("Hold", CONTACT_ID),
-    "Resume": ("Resume", CONNECTION_ID),
-    "Disconnect": ("Disconnect", CONNECTION_ID),
-    "ClearContact": ("ClearContact", CONTACT_ID),
-    "Consult": ("Consult", CONSULT_TARGET),
-    "ExternalConsult": ("ExternalConsult", EXTERNAL_TARGET),
-    "Swap": ("Swap", None),
-    "Conference": ("Conference", None),
-    "Transfer": ("Transfer", TRANSFER_TARGET),
-    "QueueTransfer": ("QueueTransfer", QUEUE_TRANSFER),
-    "NumberPad": ("NumberPad", DIGITS),
-    "SendDTMF": ("NumberPad", DIGITS),
-    "SendDigits": ("NumberPad", DIGITS),
-    "ConsultDrop": ("ConsultDrop", None),
-    "AcceptWarmTransfer": ("AcceptWarmTransfer", None),
-    "StateSync": ("StateSync", None),
-}
-
-SUBTOPICS: dict[Topic, dict[str, Entry]] = {
-    "InboundCall": {
-        **_CALL,
-        "MakeCall": ("MakeCall", MAKE_CALL),
-        "SetMakeCall": ("MakeCall", MAKE_CALL),
-    },
-    "OutboundCall": {
-        **_CALL,
-        "MakeCall": ("MakeCall", MAKE_CALL_OR_PREVIEW),
-        "SetMakeCall": ("MakeCall", MAKE_CALL_OR_PREVIEW),
-        "Skip": ("Skip", None),
-    },
-    "Agent": {
-        "StateSync": ("StateSync", None),
-        "UpdateState": ("UpdateState", STATE),
-        "Update": ("UpdateState", STATE),
-        "GetStates": ("GetStates", None),
-        "GetAgentState": ("GetStates", None),
-        "Mute": ("Mute", None),
-        "Unmute": ("Unmute", None),
-        "SetNotReady": ("SetNotReady", REASON_CODE),
-        "Login": ("Login", None),
-        "Logout": ("Logout", None),
-        "CcpAgentState": ("CcpAgentState", None),
-    },
-    "Simulator": {
-        "IncomingCall": ("IncomingCall", INCOMING_CALL),
-        "CustomerHangup": ("CustomerHangup", CONTACT_REF),
-        "ThirdPartyAnswer": ("ThirdPartyAnswer", CONTACT_REF),
-        "ThirdPartyHangup": ("ThirdPartyHangup", CONTACT_REF),
-        "OutboundResult": ("OutboundResult", OUTBOUND_RESULT),
-        "Configure": ("Configure", CONFIGURE),
-        "FailNext": ("FailNext", FAIL_NEXT),
-        "PreviewCall": ("PreviewCall", PREVIEW_CALL),
-        "Reset": ("Reset", None),
-    },
-}
-
-# every call-control / agent subtopic or alias -> canonical name (Simulator/FailNext names these)
-COMMAND_SUBTOPICS: dict[str, str] = {
-    name: canonical
-    for topic in ("InboundCall", "OutboundCall", "Agent")
-    for name, (canonical, _) in SUBTOPICS[topic].items()
-}

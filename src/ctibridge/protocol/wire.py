@@ -34,7 +34,15 @@ CALL_BUTTONS: tuple[str, ...] = (
 AGENT_BUTTONS: tuple[str, ...] = ("NotReady", "Ready", "make_call", "mute", "unmute")
 
 ButtonState = Literal["Enable", "Hide"]
-CallEventName = Literal["connecting", "connected", "hold", "missed", "rejected", "ACW", "DROPPED"]
+CallEventName = Literal[
+    "connecting", "connected", "hold", "missed", "rejected", "ACW", "DROPPED",
+    # the published campaign events of outbound contacts (§4.1)
+    "Preview", "Initiate", "CustAnswered", "Hold", "Consult", "Conference", "Swapped",
+]  # fmt: skip
+# ``CallType`` of an outbound contact's connections (§4.1); inbound ones carry the connection type
+OutboundCallType = Literal["Regular-Call", "Consult"]
+# ``data.state`` of SetAgentState: the published normalised state (§4.4)
+AgentStateName = Literal["Ready", "Not_Ready", "Offline"]
 
 
 # --- call events (§4.1, §4.2) --------------------------------------------------------------------
@@ -101,6 +109,18 @@ class CallResponseFields(msgspec.Struct, frozen=True, kw_only=True):
     DN: str
 
 
+class AgentInfoMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """``agentInfo`` of LoginSuccess and Agent/StateSync, ``User`` of outbound call events."""
+
+    name: str
+    extension: str
+    loginName: str
+    muted: bool
+    softphoneEnabled: bool
+    routingProfile: str  # [ext]
+    queues: tuple[str, ...]  # [ext]
+
+
 class Call(msgspec.Struct, frozen=True, kw_only=True):
     ButtonStates: CallButtonStates
     ActionsAllowed: None
@@ -112,7 +132,8 @@ class Call(msgspec.Struct, frozen=True, kw_only=True):
     ResponseFields: CallResponseFields
     id: str
     event: CallEventName
-    CallType: ConnectionType
+    CallType: ConnectionType | OutboundCallType
+    User: AgentInfoMessage | UnsetType = UNSET  # outbound contacts only
 
 
 class CallEventMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -151,16 +172,18 @@ class CallStateSyncMessage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AgentButtonItems(msgspec.Struct, frozen=True, kw_only=True):
-    NotReady: ButtonState
-    Ready: ButtonState
-    make_call: ButtonState
+    """All five, or only ``mute`` and ``unmute`` in a Mute/Unmute event (published Mute sample)."""
+
+    NotReady: ButtonState | UnsetType = UNSET
+    Ready: ButtonState | UnsetType = UNSET
+    make_call: ButtonState | UnsetType = UNSET
     mute: ButtonState
     unmute: ButtonState
 
 
 class AgentButtonStates(msgspec.Struct, frozen=True, kw_only=True):
     items: AgentButtonItems
-    count: Literal[5]
+    count: Literal[5, 2]
 
 
 class AgentStateActual(msgspec.Struct, frozen=True, kw_only=True):
@@ -182,7 +205,7 @@ class ReasonCode(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class StateLabel(msgspec.Struct, frozen=True, kw_only=True):
-    """An agent state as apps name it: ``{label, code, type}``."""
+    """An agent state as apps name it (GetStates, nextState): ``{label, code, type}``."""
 
     label: str
     code: str
@@ -195,8 +218,8 @@ class AgentStateData(msgspec.Struct, frozen=True, kw_only=True):
     extension: str
     loginName: str
     softphoneEnabled: bool
-    state: str
-    # only for not-routable and system states, as published
+    state: AgentStateName
+    # the Connect state's name, for every state but Ready and Offline (as published)
     reasonCode: ReasonCode | UnsetType = UNSET
     stateChangeTime: str
     type: StateType
@@ -210,30 +233,14 @@ class SetAgentStateMessage(msgspec.Struct, frozen=True, kw_only=True):
     source: Literal["event"]
 
 
-class AgentInfoMessage(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    loginName: str
-    extension: str
-    softphoneEnabled: bool
-    routingProfile: str
-    queues: tuple[str, ...]
-
-
 class AgentStateSyncMessage(msgspec.Struct, frozen=True, kw_only=True):
-    """Logged out: ``agentInfo``, ``agentState`` null and ``rules`` "", as published."""
+    """Logged in: LoginSuccess's ``agentInfo`` and ``agentState`` (= ``rules.ResponseActual``)
+    shapes; logged out: ``agentInfo``, ``agentState`` null and ``rules`` "", as published."""
 
     loginState: Literal["LoggedIn", "LoggedOut"]
     agentInfo: AgentInfoMessage | None
-    agentState: StateLabel | None
+    agentState: AgentStateActual | None
     rules: AgentRules | Literal[""]
-
-
-class LoginAgentInfo(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    extension: str
-    loginName: str
-    muted: bool
-    softphoneEnabled: bool
 
 
 class LogoutAgentInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -245,10 +252,13 @@ class LogoutAgentInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LoginSuccessMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """As the published LoginSuccess sample: ``agentState`` and ``rules`` null - the state the
+    agent returns to follows as SetAgentState and CcpAgentState events."""
+
     loginState: Literal["LoggedIn"]
-    agentInfo: LoginAgentInfo
-    agentState: AgentStateActual
-    rules: AgentRules
+    agentInfo: AgentInfoMessage
+    agentState: None
+    rules: None
 
 
 class LogoutSuccessMessage(msgspec.Struct, frozen=True, kw_only=True):

@@ -247,10 +247,12 @@ async def test_make_call_is_a_flow_routed_outbound_contact(stubbed: Any) -> None
     )
     await backend.execute("agent1", dial)
     c = backend.snapshot("agent1").contacts[0]
-    assert (c.contact_id, c.kind, c.topic, c.ani) == (
+    # DNIS is the dialled number of an outbound contact (§4.1); the caller id is not known
+    assert (c.contact_id, c.kind, c.topic, c.ani, c.dnis) == (
         "c-out",
         "outbound",
         "InboundCall",
+        None,
         "+15551234567",
     )
     assert [(x.role, x.type, x.status) for x in c.connections] == [

@@ -259,7 +259,7 @@ async def test_bridge_loss_and_reconnect(bridge_browser: Any) -> None:
         await wait_for(lambda: not b.backend.alive("agent1"), "the bridge to be gone")
         # the apps are told the last known state
         events = await flush(app)
-        assert [(e["subtopic"], e["message"]["data"]["state"]) for e in events] == [
+        assert [(e["subtopic"], e["message"]["event"]) for e in events] == [
             ("SetAgentState", "Break")
         ]
         result = await app.request("Agent", "UpdateState", {"label": "Available"})
@@ -272,7 +272,10 @@ async def test_bridge_loss_and_reconnect(bridge_browser: Any) -> None:
         app.drain()
         await b.open()
         events = await flush(app)
-        assert [e["message"]["data"]["state"] for e in events] == ["Available"]
+        assert [(e["subtopic"], e["message"]["name"]) for e in events[1:]] == [
+            ("CcpAgentState", "Available")
+        ]  # a state change: SetAgentState, then CcpAgentState
+        assert events[0]["message"]["event"] == "Available"
         assert (await app.request("Agent", "UpdateState", {"label": "Lunch"})).ok
 
 

@@ -277,6 +277,7 @@ class ReportMapper:
         if report.queue_since is not None:
             self.queue_since.setdefault(cid, report.queue_since)
         number = dialled[0] if dialled else None
+        outbound = kind in ("outbound", "preview")
         legs: tuple[Connection, ...] = (
             self._leg(
                 str(uuid.uuid5(LEG_NAMESPACE, cid)), "agent", "agent", agent, report.since, None
@@ -302,7 +303,9 @@ class ReportMapper:
             connections=legs,
             queue=report.queue,
             queue_since=self.queue_since.get(cid),
-            ani=number,
+            # ANI calls, DNIS is called (§4.1): on an outbound contact the customer is dialled
+            ani=None if outbound else number,
+            dnis=number if outbound else None,
             attributes=self.attributes.get(cid, ()),
         )
 

@@ -50,6 +50,7 @@ from ...model import (
     AgentState,
     Connection,
     Contact,
+    ContactFailure,
     ContactKind,
     ContactState,
     Directory,
@@ -72,6 +73,8 @@ _TimerPurpose = Literal["ring", "answer"]
 _Outcome = OutboundResultKind | Literal["hangup"]
 
 _DTMF_CHARACTERS = frozenset("0123456789*#,ABCDabcd")
+# Simulator/OutboundResult outcome of a dialled customer -> why the contact ended in error
+_FAILURE: dict[str, ContactFailure] = {"busy": "busy", "noAnswer": "no_answer", "failed": "failed"}
 
 
 class SimulatorError(Exception):
@@ -432,11 +435,14 @@ class SimBackend:
         changes: _Changes,
         *,
         customer_stays: bool = False,
+        failure: ContactFailure | None = None,
     ) -> None:
         """``contact`` ends for ``agent`` (legs disconnected, third parties gone), with what
         that means for agents linked to it by a consult (see :meth:`_ended`)."""
-        ended = calls.end(contact, state, now)
-        changes[agent.login] = calls.put_contact(self._latest(agent, changes), ended)
+        ended = calls.end(contact, state, now, failure)
+        # mute ends with the call: the next call starts unmuted, as in the CCP
+        latest = replace(self._latest(agent, changes), muted=False)
+        changes[agent.login] = calls.put_contact(latest, ended)
         self._ended(agent, contact, now, changes, customer_stays=customer_stays)
 
     def _ended(
@@ -478,7 +484,10 @@ class SimBackend:
         customer left either, the call is over."""
         link = self._consult_from(agent.login, contact.contact_id, leg_id)
         new = calls.drop_third_party(contact, leg_id, now)
-        changes[agent.login] = calls.put_contact(self._latest(agent, changes), new)
+        latest = self._latest(agent, changes)
+        if new.ended:  # mute ends with the call
+            latest = replace(latest, muted=False)
+        changes[agent.login] = calls.put_contact(latest, new)
         if link is not None:
             self._end_target(link, now, changes)
         if new.ended:
@@ -631,6 +640,9 @@ class SimBackend:
         snap = calls.remove_contact(agent.snap, contact.contact_id)
         if snap.next_state is not None:
             snap = replace(snap, state=snap.next_state, next_state=None, state_since=self._now())
+        elif not snap.contacts:
+            # back to the state held before the call: entered again now (§3.3)
+            snap = replace(snap, state_since=self._now())
         self._commit({agent.login: snap})
 
     def _add_party(self, agent: _Agent, action: AddParty) -> None:
@@ -795,8 +807,8 @@ class SimBackend:
 
     def _dial(self, agent: _Agent, action: Dial) -> None:
         snap = agent.snap
-        if not snap.logged_in or snap.state.type == "offline":
-            raise BackendError("InvalidStateException: the agent is offline")
+        if not snap.logged_in:  # an Offline agent may dial, as in Amazon Connect
+            raise BackendError("InvalidStateException: the agent is logged out")
         if any(c.state == "live" for c in snap.contacts):
             raise BackendError("InvalidStateException: the agent is already on a call")
         if action.endpoint.kind not in ("phone", "quick_connect"):
@@ -819,7 +831,8 @@ class SimBackend:
             ),
             queue=action.queue,
             queue_since=now if action.queue is not None else None,
-            ani=number,
+            ani="",  # the agent's outbound caller id: not known to the simulator
+            dnis=number,
         )
         self._commit({agent.login: calls.put_contact(snap, contact)})
 
@@ -832,7 +845,7 @@ class SimBackend:
     def _accept_preview(self, agent: _Agent, action: AcceptPreview) -> None:
         contact = self._preview(agent, action.contact_id)
         now = self._now()
-        number = contact.ani
+        number = contact.dnis
         customer = calls.customer_leg(contact.contact_id, "outbound", "connecting", number, now)
         new = calls.set_roles(contact, ["agent"], "connecting", now)
         new = calls.with_legs(new, (*new.connections, customer))
@@ -850,8 +863,10 @@ class SimBackend:
         if result == "answer":
             new = calls.set_roles(contact, ["agent", "customer"], "connected", now)
             changes[agent.login] = calls.put_contact(agent.snap, new)
-        else:
+        elif result == "hangup":
             self._end(agent, contact, "acw", now, changes)
+        else:  # the agent is left in Connect's error state for the outcome (§3.3)
+            self._end(agent, contact, "error", now, changes, failure=_FAILURE[result])
         self._commit(changes)
 
     def _third_party_outcome(
@@ -1001,7 +1016,8 @@ class SimBackend:
             state="live",
             since=now,
             connections=(calls.agent_leg(self._new_id(), now),),
-            ani=data.phone_number,
+            ani="",
+            dnis=data.phone_number,
             campaign=data.campaign or "",
         )
         self._commit({agent.login: calls.put_contact(snap, contact)})

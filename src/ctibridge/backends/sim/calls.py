@@ -17,6 +17,7 @@ from ...model import (
     ConnectionStatus,
     ConnectionType,
     Contact,
+    ContactFailure,
     ContactState,
 )
 
@@ -84,14 +85,16 @@ def drop_leg(contact: Contact, connection_id: str) -> Contact:
     )
 
 
-def end(contact: Contact, state: ContactState, now: int) -> Contact:
+def end(
+    contact: Contact, state: ContactState, now: int, failure: ContactFailure | None = None
+) -> Contact:
     """The call is over for the agent: agent and customer legs disconnected, third parties gone."""
     legs = (
         set_status(leg, "disconnected", now)
         for leg in contact.connections
         if leg.role != "third_party"
     )
-    return replace(contact, state=state, since=now, connections=tuple(legs))
+    return replace(contact, state=state, since=now, connections=tuple(legs), failure=failure)
 
 
 def drop_third_party(contact: Contact, connection_id: str, now: int) -> Contact:

@@ -78,7 +78,7 @@ STATE_TYPE: dict[str, StateType] = {
     "not_routable": "not_routable",
     "offline": "offline",
     "system": "system",
-    "error": "system",
+    "error": "error",  # Connect's agent error states (MissedCallAgent, ...): §3.3
     "init": "offline",
 }
 ROLE_RANK: dict[ConnectionRole, int] = {"agent": 0, "customer": 1, "third_party": 2}
@@ -153,6 +153,9 @@ class SnapshotMapper:
             legs.append(self._leg(conn, role, kind, state != "live"))
         legs.sort(key=lambda leg: ROLE_RANK[leg.role])
         customer = initial.endpoint.phoneNumber if initial and initial.endpoint else None
+        system = raw.systemEndpoint.phoneNumber if raw.systemEndpoint is not None else None
+        # ANI calls, DNIS is called (§4.1): on an outbound contact the customer is the dialled one
+        ani, dnis = (system, customer) if kind in ("outbound", "preview") else (customer, system)
         return Contact(
             contact_id=raw.contactId,
             kind=kind,
@@ -162,8 +165,8 @@ class SnapshotMapper:
             connections=tuple(legs),
             queue=raw.queue.name if raw.queue is not None else None,
             queue_since=raw.queueTimestamp,
-            ani=customer,
-            dnis=raw.systemEndpoint.phoneNumber if raw.systemEndpoint is not None else None,
+            ani=ani,
+            dnis=dnis,
             attributes=tuple(sorted((a.name, a.value) for a in raw.attributes.values())),
         )
 

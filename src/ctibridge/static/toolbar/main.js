@@ -10,11 +10,6 @@ import {
 } from "./view.js";
 
 const SOURCE = "ctibridge-toolbar";
-// commands the simulator can make fail (Simulator/FailNext)
-const FAILABLE = [
-  "Hold", "Resume", "Answer", "Reject", "Disconnect", "ClearContact", "Consult", "Swap",
-  "Conference", "Transfer", "NumberPad", "MakeCall", "UpdateState", "Mute", "Unmute",
-];
 
 // --- what each button asks the hub ----------------------------------------------------------------
 
@@ -93,7 +88,6 @@ class Toolbar {
     document.title = `${this.login} · Agent toolbar`;
     keypad(document.querySelector("#dialer .keypad"));
     this.checkDialler();
-    document.getElementById("sim-fail-subtopic").replaceChildren(...FAILABLE.map((s) => el("option", { value: s }, s)));
     this.wire();
     this.render();
     this.link.open();
@@ -113,6 +107,9 @@ class Toolbar {
       const config = await response.json();
       this.skew = config.now - (sent + Date.now()) / 2;
       this.backend = config.backend;
+      // the commands the simulator can make fail (Simulator/FailNext): the hub's subtopic registry
+      const failable = config.commands ?? [];
+      document.getElementById("sim-fail-subtopic").replaceChildren(...failable.map((s) => el("option", { value: s }, s)));
       document.getElementById("sim").hidden = this.backend !== "sim";
       tick(this.hubNow());
     } catch (error) {

@@ -74,7 +74,14 @@ function agentRules(agent, rules) {
     agent.buttons = new Set();
     return;
   }
-  agent.buttons = enabledItems(rules.ButtonStates?.items);
+  const items = rules.ButtonStates?.items ?? {};
+  if (rules.ButtonStates?.count === 2) {
+    // a Mute/Unmute event carries only mute and unmute (PROTOCOL.md §4.4): the others stand
+    for (const name of Object.keys(items)) agent.buttons.delete(name);
+    for (const name of enabledItems(items)) agent.buttons.add(name);
+  } else {
+    agent.buttons = enabledItems(items);
+  }
   const actual = rules.ResponseActual;
   if (actual) {
     agent.state = { label: actual.name, code: actual.name, type: actual.type };
@@ -92,8 +99,8 @@ function agentSync(model, m) {
     agent.name = m.agentInfo.name;
     agent.loginName = m.agentInfo.loginName;
     agent.queues = m.agentInfo.queues ?? [];
+    agent.muted = Boolean(m.agentInfo.muted);
     agentRules(agent, m.rules);
-    if (m.agentState) agent.state = { ...m.agentState };
   }
   model.agent = agent;
 }
@@ -105,7 +112,8 @@ function setAgentState(model, m) {
   agent.name = d.name;
   agent.loginName = d.loginName;
   agentRules(agent, m.rules);
-  agent.state = { label: d.state, code: d.state, type: d.type };
+  // data.state is the published Ready / Not_Ready / Offline; the Connect state's name is the event
+  agent.state = { label: m.event, code: m.event, type: d.type };
   agent.since = time(d.stateChangeTime);
   agent.muted = d.muted;
   agent.nextState = d.nextState ?? null;
@@ -118,7 +126,9 @@ function loginChange(model, m) {
   agent.loginName = m.agentInfo?.loginName ?? agent.loginName;
   agent.muted = Boolean(m.agentInfo?.muted);
   agent.nextState = null;
-  agentRules(agent, m.rules);
+  // LoginSuccess carries no state (SetAgentState follows); LogoutSuccess the rules the agent had
+  // before it logged out, which a logged-out toolbar does not offer
+  agentRules(agent, m.loginState === "LoggedIn" ? m.rules : null);
 }
 
 const AGENT_MESSAGES = {

@@ -387,7 +387,7 @@ function summary(direction, m) {
     const status = a.status === call.event ? "" : ` (${a.status})`;
     return `${m.subtopic} ${a.type}${a.phoneNumber ? ` ${a.phoneNumber}` : ""} ${call.event}${status}`;
   }
-  if (m.subtopic === "SetAgentState") return `${m.subtopic} ${m.message.data.state}`;
+  if (m.subtopic === "SetAgentState") return `${m.subtopic} ${m.message.event}`;
   if (m.subtopic === "Error") return `${m.topic}/Error ${m.message.type}`;
   return `${m.topic}/${m.subtopic}`;
 }
