@@ -1,4 +1,4 @@
-"""Names PROTOCOL.md revision 2 prescribes, written here once for the tests' oracles (never read
+"""Names protocol.md revision 2 prescribes, written here once for the tests' oracles (never read
 from the code under test)."""
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -44,12 +45,14 @@ import pytest
 
 from ctibridge.cli import build_parser
 from ctibridge.config import load_settings
+from ctibridge.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 VENV_BIN = Path(sys.executable).parent
 DEFAULT_ADDRESS = "127.0.0.1:8765"
-BLOCK = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
+# a fenced block, also one indented inside a list item (its lines are dedented)
+BLOCK = re.compile(r"^( *)```(\w*)\n(.*?)^\1```$", re.M | re.S)
 SERVE = re.compile(r"^(?:\.venv/bin/)?ctibridge serve\b(.*)$")
 MAKE = re.compile(r"^make (\w+)\b")
 
@@ -67,7 +70,10 @@ class Block:
 
 def readme_blocks() -> list[Block]:
     text = README.read_text()
-    return [Block(text.count("\n", 0, m.start()) + 1, m[1], m[2]) for m in BLOCK.finditer(text)]
+    return [
+        Block(text.count("\n", 0, m.start()) + 1, m[2], textwrap.dedent(m[3]))
+        for m in BLOCK.finditer(text)
+    ]
 
 
 def kind_of(block: Block) -> str | None:
@@ -75,7 +81,7 @@ def kind_of(block: Block) -> str | None:
         return "python"
     if block.lang in ("sh", "bash", "shell"):
         return "shell"
-    if block.lang in ("toml", "json"):
+    if block.lang in ("toml", "json", "caddyfile"):
         return block.lang
     if block.lang == "text":
         if re.search(r"^\$ ctibridge ", block.text, re.M):
@@ -193,7 +199,9 @@ def check_serve(command: str, block: Block, tmp_path: Path) -> None:
     block) loads."""
     args = build_parser().parse_args(["serve", *shlex.split(command)])
     if args.config:
-        toml = next(b for b in BLOCKS if b.lang == "toml" and b.line > block.line)
+        toml = min(
+            (b for b in BLOCKS if b.lang == "toml"), key=lambda b: abs(b.line - block.line)
+        )  # the configuration shown next to the command
         path = tmp_path / args.config
         path.write_text(toml.text)
         load_settings(str(path), {}, {"backend": args.backend})
@@ -315,6 +323,15 @@ def check_json(block: Block) -> None:
         assert named == called, f"the policy names {sorted(named)}, the code calls {sorted(called)}"
 
 
+def check_caddyfile(block: Block) -> None:
+    """A reverse proxy in front of the hub: one site block that forwards to the address a hub
+    listens on by default."""
+    assert block.text.count("{") == block.text.count("}") == 1
+    targets = re.findall(r"^\s*reverse_proxy\s+(\S+)\s*$", block.text, re.M)
+    defaults = Settings()
+    assert targets == [f"{defaults.host}:{defaults.port}"], targets
+
+
 NEEDS_HUB = {"python": run_python, "shell": run_shell}
 
 
@@ -332,7 +349,9 @@ def test_transcript_reproduces_on_a_fresh_hub(block: Block, make_run: MakeRun) -
     run_transcript(block, make_run)
 
 
-@pytest.mark.parametrize("block", blocks_of("usage", "layout", "toml", "json"), ids=lambda b: b.id)
+@pytest.mark.parametrize(
+    "block", blocks_of("usage", "layout", "toml", "json", "caddyfile"), ids=lambda b: b.id
+)
 def test_reference_block_matches_the_code(block: Block, tmp_path: Path) -> None:
     kind = kind_of(block)
     if kind == "usage":
@@ -341,6 +360,8 @@ def test_reference_block_matches_the_code(block: Block, tmp_path: Path) -> None:
         check_layout(block)
     elif kind == "json":
         check_json(block)
+    elif kind == "caddyfile":
+        check_caddyfile(block)
     else:
         path = tmp_path / "ctibridge.toml"
         path.write_text(block.text)

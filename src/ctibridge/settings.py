@@ -16,7 +16,7 @@ BackendName = Literal["sim", "streams", "connect", "hybrid"]
 
 
 class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Who may act for which agent (tokens, PROTOCOL.md §1) and which web pages may connect."""
+    """Who may act for which agent (tokens, docs/protocol.md §1) and which web pages may connect."""
 
     # HMAC-SHA256 key that signs tokens (`ctibridge token create`); set it with
     # CTIBRIDGE_AUTH_SECRET or secret_file rather than in a config file others can read
@@ -67,7 +67,7 @@ class LimitSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class JournalSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Where broadcast events are kept for resume (PROTOCOL.md §6) and for how long."""
+    """Where broadcast events are kept for resume (docs/protocol.md §6) and for how long."""
 
     # SQLite file (WAL); None keeps events in memory only (lost on restart)
     path: str | None = None

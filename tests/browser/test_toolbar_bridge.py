@@ -33,14 +33,14 @@ async def test_the_toolbar_answers_holds_and_hangs_up_through_the_bridge(
             await toolbar.press("agent", "answer")
             await toolbar.expect_buttons(
                 {
-                    "agent": frozenset({"consult", "numberpad", "transfer"}),
+                    "agent": frozenset({"consult", "numberpad"}),
                     "customer": frozenset({"disconnect", "hold"}),
                 }
             )
             await toolbar.press("customer", "hold")
             await toolbar.expect_buttons(
                 {
-                    "agent": frozenset({"consult", "transfer"}),
+                    "agent": frozenset({"consult"}),
                     "customer": frozenset({"disconnect", "resume"}),
                 }
             )

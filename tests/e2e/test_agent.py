@@ -1,4 +1,4 @@
-"""The Agent topic (PROTOCOL.md §3.2-§3.3, §4.4) over a live hub: UpdateState / Update,
+"""The Agent topic (docs/protocol.md §3.2-§3.3, §4.4) over a live hub: UpdateState / Update,
 SetNotReady, GetStates / GetAgentState, Mute / Unmute, Login / Logout, CcpAgentState, StateSync."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ButtonStates per PROTOCOL.md §4.2, for every situation row, read off the wire.
+"""ButtonStates per docs/protocol.md §4.2, for every situation row, read off the wire.
 
 ``EXPECTED`` is the §4.2 table written out literally (not imported from the engine).  For each
 situation, every call event of the step that reached it and every connection in a call StateSync
@@ -30,7 +30,7 @@ from ctibridge.client import Client
 S = frozenset
 NONE: frozenset[str] = S()
 
-# situation -> role -> enabled buttons (every other button "Hide"), PROTOCOL.md §4.2
+# situation -> role -> enabled buttons (every other button "Hide"), docs/protocol.md §4.2
 EXPECTED: dict[str, dict[str, frozenset[str]]] = {
     "ringing": {"agent": S({"answer", "reject"}), "customer": NONE},
     "2-party connected": {

@@ -1,4 +1,4 @@
-"""Every call-control subtopic of PROTOCOL.md §3.1 (and its aliases) succeeding, over a real
+"""Every call-control subtopic of docs/protocol.md §3.1 (and its aliases) succeeding, over a real
 WebSocket, under both call topics: the exact events in order (agent connection, customer,
 third party, then the agent's SetAgentState), their event/status/previousStatus and buttons.
 
@@ -429,7 +429,7 @@ async def test_preview_skip(live):
 
 async def test_call_statesync(live, topic):
     c = await live.connect()
-    # with no contact the answer carries the requested topic (PROTOCOL.md is silent: an app that
+    # with no contact the answer carries the requested topic (protocol.md is silent: an app that
     # only speaks OutboundCall must get an OutboundCall answer; InboundCall is only the on-connect
     # default, where there is no request)
     answer = await query(c, topic, "StateSync")

@@ -1,4 +1,4 @@
-"""ClearContact (PROTOCOL.md §3.1, §3.3, §4.1): from ACW, missed and rejected it yields exactly two
+"""ClearContact (protocol.md §3.1, §3.3, §4.1): from ACW, missed and rejected it yields exactly two
 DROPPED events (agent, then the customer leg) and the agent's SetAgentState back to where it
 belongs; with nothing to clear, or an injected failure, CLEAR_CONTACT_FAILED to every app and the
 contact can still be cleared."""

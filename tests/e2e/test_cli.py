@@ -1,4 +1,4 @@
-"""The command line (PROTOCOL.md §8) as a subprocess against the live hub: ``ctibridge send`` and
+"""The command line (protocol.md §8) as a subprocess against the live hub: ``ctibridge send`` and
 ``ctibridge sim`` print the events a request causes as JSON lines and exit 0 on success, 1 when
 the request fails; a WebSocket app of the same agent sees the same events."""
 
@@ -169,7 +169,8 @@ async def test_ctibridge_url_names_the_hub(live, scheme):
     env = {"CTIBRIDGE_URL": f"{scheme}://127.0.0.1:{live.port}"}
     code, out, err = await run("send", "--agent", "agent1", request, env=env)
     assert (code, err) == (0, "")
-    assert json.loads(out.splitlines()[0])["message"]["data"]["state"] == "Break"
+    message = json.loads(out.splitlines()[0])["message"]
+    assert (message["event"], message["data"]["state"]) == ("Break", "Not_Ready")
 
 
 @pytest.mark.parametrize(

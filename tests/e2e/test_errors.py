@@ -1,4 +1,4 @@
-"""Bad input (PROTOCOL.md §5, protocol errors): each gets the §5 error, sent to the sending
+"""Bad input (docs/protocol.md §5, protocol errors): each gets the §5 error, sent to the sending
 connection only (no seq: not journaled, §6), the connection stays open and keeps working, and no
 other app hears anything."""
 

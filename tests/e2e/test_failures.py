@@ -1,4 +1,4 @@
-"""Failures of every subtopic (PROTOCOL.md §3, §5): a precondition that does not hold, and an
+"""Failures of every subtopic (docs/protocol.md §3, §5): a precondition that does not hold, and an
 Amazon Connect refusal injected with ``Simulator/FailNext``.  Either way the request gets exactly
 one error event, of the §5 shape, with its requestId, sent to every app of the agent (same seq);
 nothing changes (StateSync before == after); after an injected failure the same request succeeds.

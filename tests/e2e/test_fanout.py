@@ -1,4 +1,4 @@
-"""Fan-out (PROTOCOL.md §1, §6): every app of an agent receives the same events in the same order,
+"""Fan-out (protocol.md §1, §6): every app of an agent receives the same events in the same order,
 seq strictly increasing by 1; an app that joins mid-call first gets the two StateSync answers
 showing the live call; other agents' apps hear nothing."""
 

@@ -1,4 +1,4 @@
-"""The HTTP side of the hub (PROTOCOL.md §1 [ext]) against a live server: commands posted over HTTP
+"""The HTTP side of the hub (protocol.md §1 [ext]) against a live server: commands posted over HTTP
 reach the agent's WebSocket apps; state, agents, health, metrics and schema endpoints."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Outbound contacts speak the published outbound vocabulary (PROTOCOL.md §4.1, revision 2):
+"""Outbound contacts speak the published outbound vocabulary (docs/protocol.md §4.1, revision 2):
 campaign events on every connection, CallType Regular-Call / Consult, the agent as User."""
 
 from __future__ import annotations

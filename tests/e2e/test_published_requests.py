@@ -1,5 +1,5 @@
 """Every published sample request (tests/fixtures/samples/*-request*.json), sent as published to
-a live hub in a situation where it applies, has the effect PROTOCOL.md revision 2 gives it.
+a live hub in a situation where it applies, has the effect docs/protocol.md revision 2 gives it.
 
 The samples' ids and names are examples: the published agent connection id (``1233dc5f-…``,
 the agent leg of the published Answer event) is replaced by the live call's agent leg id, and the

@@ -1,8 +1,8 @@
 """Every kind of message the hub sends over the wire, compared key for key with the published
-samples (PROTOCOL.md §2; tests/fixtures/samples/README.md): the same keys at every level, the
+samples (docs/protocol.md §2; tests/fixtures/samples/README.md): the same keys at every level, the
 same value types; ``seq``/``requestId`` ignored; a sample null matches anything; ``nextState`` is
 the one [ext] key allowed.  Messages with no published sample (GetStates, errors, the logged-in
-Agent/StateSync) are held to the literal shapes PROTOCOL.md gives them."""
+Agent/StateSync) are held to the literal shapes docs/protocol.md gives them."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from ctibridge.client import Client
 
 Message = dict[str, Any]
 
-# values the samples happen to show filled but PROTOCOL.md makes null in some cases:
+# values the samples happen to show filled but docs/protocol.md makes null in some cases:
 # previousStatus is null for a new connection (§4.1); queueName/queueTimestamp are null for a
 # contact that came through no queue (§4.3 writes them null when there is none to show).
 CALL_NULLABLE = ("previousStatus", "queueName", "queueTimestamp")
@@ -32,7 +32,7 @@ CALL_NULLABLE = ("previousStatus", "queueName", "queueTimestamp")
 CALL_OPEN = ("CallVariables",)
 
 
-# [ext] keys PROTOCOL.md allows beyond the samples': nextState (SetAgentState), routingProfile and
+# [ext] keys protocol.md allows beyond the samples': nextState (SetAgentState), routingProfile and
 # queues (agentInfo)
 EXT = ("nextState", "routingProfile", "queues")
 

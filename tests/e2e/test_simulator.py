@@ -1,4 +1,4 @@
-"""The Simulator topic (PROTOCOL.md §7) over a live hub: incoming calls with queue and attributes,
+"""The Simulator topic (protocol.md §7) over a live hub: incoming calls with queue and attributes,
 queued delivery, agent-to-agent consults where the other agent really rings and answers on its own
 socket, previews, dialled outcomes, Configure and Reset, and the simulator's own errors."""
 

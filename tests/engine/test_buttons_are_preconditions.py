@@ -1,4 +1,4 @@
-"""A call button is Enable exactly when its verb, sent now, is accepted (PROTOCOL.md §4.2).
+"""A call button is Enable exactly when its verb, sent now, is accepted (docs/protocol.md §4.2).
 
 Walks every situation (reached through the simulator), presses every one of the eleven buttons
 on every connection of the contact - enabled or not - from a fresh copy of the situation, and

@@ -1,4 +1,4 @@
-"""Command deadlines with time as an input (PROTOCOL.md §6): a command without a backend result
+"""Command deadlines with time as an input (docs/protocol.md §6): a command without a backend result
 by its deadline fails with code ``timeout``; a late result is ignored; the next command runs."""
 
 from __future__ import annotations

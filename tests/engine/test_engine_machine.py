@@ -1,6 +1,6 @@
 """Random sequences of commands and simulator events against the engine, checking invariants.
 
-The oracle for buttons below is written from PROTOCOL.md §4.2 row by row, independently of the
+The oracle for buttons below is written from docs/protocol.md §4.2 row by row, independently of the
 engine's own tables, and evaluated on the engine's current snapshot after every step.
 """
 

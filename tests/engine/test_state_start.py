@@ -1,4 +1,4 @@
-"""A state's start is when the agent entered it (PROTOCOL.md §3.3, revision 2), whatever time
+"""A state's start is when the agent entered it (docs/protocol.md §3.3, revision 2), whatever time
 the backend still carries for the chosen state: snapshots in, SetAgentState out, plain calls."""
 
 from __future__ import annotations

@@ -70,6 +70,10 @@ async def test_a_full_disk_withholds_events_and_seq_never_repeats(tmp_path: Path
         for event in events:
             assert event["seq"] not in seen, f"seq {event['seq']} repeated: {json.dumps(event)}"
             seen[event["seq"]] = event
-        mine = [m["requestId"] for m in events if str(m.get("requestId")).startswith("after")]
+        mine = [
+            m["requestId"]
+            for m in events
+            if str(m.get("requestId")).startswith("after") and m["subtopic"] == "SetAgentState"
+        ]
         assert mine == [f"after{i}" for i in range(5)]
         await app.close()

@@ -1,5 +1,5 @@
 """MemoryJournal: the newest ``capacity`` events per agent by seq; ``since`` is what a resuming
-app gets (PROTOCOL.md §6)."""
+app gets (docs/protocol.md §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rendered events and answers against the published samples (PROTOCOL.md §2: same keys, nesting
+"""Rendered events and answers against the published samples (protocol.md §2: same keys, nesting
 and value types; the [ext] key ``nextState`` allowed), and their values where the inputs match."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Command preconditions (PROTOCOL.md §3): each subtopic's planner turns a request into the one
+"""Command preconditions (docs/protocol.md §3): each subtopic's planner turns a request into the one
 backend action that carries it out, or refuses it with the reason as the failure's ``code``.
 
 Planners are pure: they read the agent's snapshot and directory and the typed request data.

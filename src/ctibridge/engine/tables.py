@@ -1,4 +1,4 @@
-"""The engine's rules as literal tables (PROTOCOL.md §4.1, §4.2, §3.3, §4.4).
+"""The engine's rules as literal tables (docs/protocol.md §4.1, §4.2, §3.3, §4.4).
 
 Theory of operation: a contact's *situation* is looked up from the statuses of its customer and
 third-party legs (``SITUATIONS``); the situation and a connection's role give that connection's
@@ -7,7 +7,7 @@ state and the connection's status (``LIVE_EVENT`` / ``ENDED_EVENT``).  The agent
 while handling a contact is a system state looked up in ``SYSTEM_STATE``.  Code looks these up;
 it never re-derives them.
 
-Deliberate deviations from / additions to PROTOCOL.md §4.2, each a row the published table lacks:
+Deliberate deviations from / additions to protocol.md §4.2, each a row the published table lacks:
 
 * ``preview`` — a campaign preview offered to the agent: no call buttons (it is accepted with
   ``OutboundCall/MakeCall`` or skipped with ``Skip``, which are not among the eleven buttons).

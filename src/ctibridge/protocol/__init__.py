@@ -1,4 +1,4 @@
-"""The message API (PROTOCOL.md): requests in, events and answers out, as msgspec types.
+"""The message API (docs/protocol.md): requests in, events and answers out, as msgspec types.
 
 * ``decode_request`` turns one frame into a typed :class:`Request` or raises :class:`ProtocolError`.
 * The render functions build wire :class:`Envelope` values from the model; ``encode`` makes bytes.

@@ -16,7 +16,7 @@ ASYNCAPI_VERSION = "3.0.0"
 _SCHEMA_REF = "#/components/schemas/{name}"
 
 _DESCRIPTION = (
-    "One JSON message API for Amazon Connect agent call control (PROTOCOL.md revision 2: the "
+    "One JSON message API for Amazon Connect agent call control (docs/protocol.md revision 2: the "
     'published Acqueon "Amazon" messages). An app opens '
     "`/ws?agent=<login>` and acts for that agent: it sends requests (`source`) and receives "
     "every event of the agent (`message`), in order, each broadcast carrying a per-agent `seq`. "

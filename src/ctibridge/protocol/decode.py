@@ -1,4 +1,4 @@
-"""One frame in, one typed :class:`Request` out, or a :class:`ProtocolError` (PROTOCOL.md §2-§5).
+"""One frame in, one typed :class:`Request` out, or a :class:`ProtocolError` (protocol.md §2-§5).
 
 Checks run in the order of §5's error types, so each bad request gets the most basic fault: size
 (before parsing), JSON object, envelope fields, topic, subtopic, data.  The frame is parsed once

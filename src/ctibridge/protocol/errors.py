@@ -1,4 +1,4 @@
-"""Error types as data (PROTOCOL.md §3, §5): each type's sentence, and each subtopic's failure type.
+"""Error types as data (protocol.md §3, §5): each type's sentence, and each subtopic's failure type.
 
 A :class:`ProtocolError` is the client's fault (a bad frame or request); call-control failures are
 the engine's business, which looks their type and text up with :func:`failure_for` (from the
@@ -61,7 +61,7 @@ def failure_for(subtopic: str) -> tuple[str, str]:
 
 
 class ProtocolError(Exception):
-    """A request the hub cannot accept (PROTOCOL.md §5, protocol errors): the client's fault.
+    """A request the hub cannot accept (docs/protocol.md §5, protocol errors): the client's fault.
 
     ``topic`` is the request's topic when it was a string, else ``"System"``; ``request`` the parsed
     request object (None when the frame was not a JSON object); ``request_id`` the request's

@@ -1,4 +1,4 @@
-"""Model values -> wire events and answers (PROTOCOL.md §4, §5).
+"""Model values -> wire events and answers (docs/protocol.md §4, §5).
 
 Render functions only translate: which buttons are enabled, which event a connection shows and
 which state the agent shows are the engine's decisions, passed in.  Button objects depend only on

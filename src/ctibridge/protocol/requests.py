@@ -56,7 +56,7 @@ class StateRef(msgspec.Struct, frozen=True):
     type: str | None = None
 
 
-# --- Simulator topic (PROTOCOL.md §7) ---------------------------------------------------------
+# --- Simulator topic (protocol.md §7) ---------------------------------------------------------
 
 
 class SimIncomingCall(msgspec.Struct, frozen=True):

@@ -1,11 +1,11 @@
-"""The data shapes of requests: what a subtopic's ``data`` must be (PROTOCOL.md §3, §7).
+"""The data shapes of requests: what a subtopic's ``data`` must be (docs/protocol.md §3, §7).
 
 A shape is a msgspec wire type (what the app sends, which is also what the JSON Schema shows), a
 ``build`` function turning the validated wire value into the typed request value of
 ``requests.py``, and the sentence an app is told when its data does not fit (``expects``, §5).
 Which subtopic takes which shape is one column of the subtopic registry (``registry.py``).
 
-Deliberate choices where PROTOCOL.md is silent:
+Deliberate choices where docs/protocol.md is silent:
 
 * Consult / Transfer accept a plain string: a phone number (optional ``+`` then 7-15 digits)
   becomes a phone endpoint; any other name an ``agent`` endpoint (the engine resolves agent vs

@@ -1,4 +1,4 @@
-"""Events and answers as they go on the wire (PROTOCOL.md §4, §5): one msgspec Struct per object.
+"""Events and answers as they go on the wire (protocol.md §4, §5): one msgspec Struct per object.
 
 Field names are the wire names (the published interface mixes ``PascalCase``, ``camelCase`` and
 ``snake_case``, so no ``rename`` rule fits) and field order is the samples' order, so an encoded

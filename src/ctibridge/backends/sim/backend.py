@@ -232,7 +232,7 @@ class SimBackend:
                 self._skip_preview(agent, action)
 
     def simulate(self, login: str, subtopic: str, data: object) -> None:
-        """Carry out one ``Simulator`` request for ``login`` (PROTOCOL.md §7)."""
+        """Carry out one ``Simulator`` request for ``login`` (docs/protocol.md §7)."""
         agent = self._agents[login]
         entry = self._simulations.get(subtopic)
         if entry is None:

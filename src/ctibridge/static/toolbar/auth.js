@@ -1,4 +1,4 @@
-// The hub token of this browser tab (PROTOCOL.md §1), for the toolbar and the bridge page.
+// The hub token of this browser tab (docs/protocol.md §1), for the toolbar and the bridge page.
 //
 // A link made by `ctibridge token create ... --url` carries the token in the URL fragment
 // (`/agent/agent1#token=...`): a fragment is never sent to the server, so the token is in no

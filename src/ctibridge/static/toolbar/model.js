@@ -76,7 +76,7 @@ function agentRules(agent, rules) {
   }
   const items = rules.ButtonStates?.items ?? {};
   if (rules.ButtonStates?.count === 2) {
-    // a Mute/Unmute event carries only mute and unmute (PROTOCOL.md §4.4): the others stand
+    // a Mute/Unmute event carries only mute and unmute (docs/protocol.md §4.4): the others stand
     for (const name of Object.keys(items)) agent.buttons.delete(name);
     for (const name of enabledItems(items)) agent.buttons.add(name);
   } else {
