@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from harness import chromium
+from harness import ENDED_EARLY, chromium
 from worlds import EndOfScenario, World, connect_world, sim_world, streams_world
 
 BACKENDS = ("sim", "streams", "connect")
-ENDED_EARLY: list[str] = []
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

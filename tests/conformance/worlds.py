@@ -18,6 +18,7 @@ from ctibridge.backends.streams import StreamsBackend
 from ctibridge.client import Client, Result
 from ctibridge.clock import ManualClock, RealClock
 from ctibridge.config import BridgeConfig
+from ctibridge.conform.drivers import CUSTOMER, Driver, EndOfScenario
 from ctibridge.hub import Hub
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backends" / "connect"))
@@ -28,11 +29,12 @@ from ctibridge.settings import AuthSettings, Settings
 # no tokens: these tests are about the backends, not auth (tests/hub covers auth)
 TEST_SETTINGS = Settings(auth=AuthSettings(insecure=True))
 
-CUSTOMER = "+15551234567"
+__all__ = ["CUSTOMER", "EndOfScenario"]
 
 
-class World:
-    """A hub with one backend, an app of ``agent1`` and the outside world's side of a call."""
+class World(Driver):
+    """A hub with one backend, an app of ``agent1`` and the outside world's side of a call (a
+    driver of ctibridge.conform: its scenarios run in every world)."""
 
     name = ""
     # subtopics Connect cannot carry out with this backend (they fail with ``unsupported_code``)
@@ -40,8 +42,8 @@ class World:
     unsupported_code = ""
 
     def __init__(self, served: Served, client: Client) -> None:
+        super().__init__(client)
         self.served = served
-        self.client = client
 
     async def request(self, topic: str, subtopic: str, *data: Any) -> Result:
         """Send one request as the app (a world may first prepare what Connect will answer)."""
@@ -73,11 +75,6 @@ class World:
     async def in_ccp(self, subtopic: str, data: Any = None) -> list[Message]:
         """The agent does ``subtopic`` in the CCP (for verbs the backend cannot carry out)."""
         raise EndOfScenario(f"{self.name} cannot see {subtopic} done in the CCP")
-
-
-class EndOfScenario(Exception):
-    """The scenario reached a verb this backend cannot carry out and whose effect it cannot see
-    either; its documented failure has been checked, and the scenario ends there."""
 
 
 class SimWorld(World):
