@@ -10,6 +10,8 @@ from . import schema
 from .diff import Message, Mismatch
 from .rules import CallModel, check_agent_event
 
+Finding = tuple[Message, Mismatch]
+
 
 def is_call_event(message: Message) -> bool:
     return str(message.get("subtopic", "")).endswith("CallStateChange")
@@ -23,21 +25,23 @@ class StreamChecker:
         self.pending: list[Message] = []
         self.knows_contacts = False  # after a call StateSync or a first call event
 
-    def feed(self, message: Message) -> list[Mismatch]:
-        out = schema.check(message)
+    def feed(self, message: Message) -> list[Finding]:
+        """What is wrong with ``message`` or, once a change's call events are complete, with any
+        of them (each finding names its message)."""
+        out: list[Finding] = [(message, m) for m in schema.check(message)]
         seq = message.get("seq")
         if isinstance(seq, int) and self.check_seq:
             if self.last_seq is not None and seq != self.last_seq + 1:
-                out.append(Mismatch("seq", self.last_seq + 1, seq,
-                                    "§6 seq strictly increasing by 1"))  # fmt: skip
+                out.append((message, Mismatch("seq", self.last_seq + 1, seq,
+                                              "§6 seq strictly increasing by 1")))  # fmt: skip
             self.last_seq = seq
         if is_call_event(message):
             try:
                 if self._starts_batch(message):
                     out += self.flush()
             except (KeyError, TypeError) as e:  # it cannot say which situation it is in
-                out.append(Mismatch("message.call", "a published shape", f"unreadable: {e!r}",
-                                    "§4.1"))  # fmt: skip
+                out.append((message, Mismatch("message.call", "a published shape",
+                                              f"unreadable: {e!r}", "§4.1")))  # fmt: skip
                 return out
             self.pending.append(message)
             self.knows_contacts = True
@@ -49,9 +53,10 @@ class StreamChecker:
                 self.knows_contacts = True
             elif message.get("subtopic") == "SetAgentState" and not out:
                 on_contact = self.model.on_voice_contact() if self.knows_contacts else None
-                out += check_agent_event(message, on_contact)
+                out += [(message, m) for m in check_agent_event(message, on_contact)]
         except (KeyError, TypeError, AttributeError) as e:
-            out.append(Mismatch("message", "a published shape", f"unreadable: {e!r}", "§4"))
+            out.append((message, Mismatch("message", "a published shape", f"unreadable: {e!r}",
+                                          "§4")))  # fmt: skip
         return out
 
     def _starts_batch(self, message: Message) -> bool:
@@ -67,11 +72,12 @@ class StreamChecker:
             or actual["contactId"] != first["contactId"]
         )
 
-    def flush(self) -> list[Mismatch]:
+    def flush(self) -> list[Finding]:
         batch, self.pending = self.pending, []
         if not batch:
             return []
         try:
             return self.model.check_batch(batch)
         except (KeyError, TypeError, AttributeError) as e:
-            return [Mismatch("message.call", "a published shape", f"unreadable: {e!r}", "§4.1")]
+            problem = Mismatch("message.call", "a published shape", f"unreadable: {e!r}", "§4.1")
+            return [(batch[0], problem)]

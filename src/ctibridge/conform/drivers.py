@@ -194,10 +194,20 @@ class LiveDriver(Driver):
             self.operator.done()
 
     async def reset(self) -> None:
-        state = await self.client.request("InboundCall", "StateSync")
-        if state.events and state.events[0]["message"].get("calls"):
-            raise AssertionError("the agent is on a contact: end it before the next scenario")
+        """End what the last scenario left (a call is disconnected, an ended contact cleared:
+        requests the kit can send), then Available."""
+        for _ in range(3):
+            state = await self.client.request("InboundCall", "StateSync")
+            calls = state.events[0]["message"].get("calls") if state.events else None
+            if not calls:
+                break
+            agent = next((c for c in calls if c.get("type") == "agent"), calls[0])
+            verb = "ClearContact" if agent.get("status") == "disconnected" else "Disconnect"
+            await self.client.request("InboundCall", verb)
+        else:
+            raise AssertionError("the agent is still on a contact: end it in the CCP")
         await self.client.request("Agent", "UpdateState", {"label": "Available"})
+        self.client.drain()
 
     async def ring(self, phone: str = CUSTOMER, **extra: Any) -> list[Message]:
         return await self._ask("ring", phone=phone)

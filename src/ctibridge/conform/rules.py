@@ -175,26 +175,23 @@ class CallModel:
                 call["connectionId"], role, call["status"], call["status"]
             )
 
-    def check_batch(self, events: list[Message]) -> list[Mismatch]:
+    def check_batch(self, events: list[Message]) -> list[tuple[Message, Mismatch]]:
         """Apply a batch of call events (those one change caused), then check each one's buttons
         against the situation the whole batch leaves its contact in."""
         applied = [(e, *self.apply(e)) for e in events]
-        out: list[Mismatch] = []
+        out: list[tuple[Message, Mismatch]] = []
         for event, contact, leg in applied:
             want, rule = contact.expected(leg)
             if want is None:
                 continue
-            call = event["message"]["call"]
-            out += values(
-                call, {f"ButtonStates.items.{b}": v for b, v in button_items(want).items()}, rule
-            )
-            out += values(
-                call, {f"ResponseActual.buttonStates.{b}": b in want for b in BUTTONS}, rule
-            )
+            items = {f"message.call.ButtonStates.items.{b}": v
+                     for b, v in button_items(want).items()}  # fmt: skip
+            flags = {f"message.call.ResponseActual.buttonStates.{b}": b in want for b in BUTTONS}
+            out += [(event, m) for m in values(event, items | flags, rule)]
         for _event, contact, leg in applied:
             if leg.role == "agent" and leg.event == "DROPPED":
                 self.contacts.pop(contact.contact_id, None)
-        return [Mismatch(f"message.call.{m.path}", m.expected, m.got, m.reference) for m in out]
+        return out
 
     def on_voice_contact(self) -> bool:
         """A live call (an ended contact in ACW is not one: §3.1 MakeCall's precondition is

@@ -53,6 +53,8 @@ async def run_one(entry: Entry, session: Session) -> Outcome:
     start = time.monotonic()
     outcome = Outcome(entry.name, entry.doc, "PASS")
     try:
+        await session.driver.reset()
+        session.client.drain()
         await session.start()
         await entry.run(session)
     except Nonconformance as e:
@@ -110,8 +112,6 @@ async def run(
                     LiveDriver(client, operator or ConsoleOperator(), timeout)
                     if live else SimDriver(client)
                 )  # fmt: skip
-                await driver.reset()
-                client.drain()
                 outcome = await run_one(entry, Session(driver, url, token))
             finally:
                 await client.close()

@@ -141,8 +141,8 @@ class Session:
         self.steps.append(step)
         found: list[Mismatch] = []
         for event in events:
-            found += self.checker.feed(event)
-        found += self.checker.flush()
+            found += [m for _, m in self.checker.feed(event)]
+        found += [m for _, m in self.checker.flush()]
         if expected is not None:
             if len(events) != len(expected):
                 found.append(Mismatch("events", [e.label for e in expected],
@@ -602,6 +602,6 @@ async def resume_after_disconnect(s: Session) -> None:
     if found:
         raise Nonconformance(f"resumeFrom={last}", found)
     resumed = StreamChecker()
-    problems = [m for e in got for m in resumed.feed(e)] + resumed.flush()
+    problems = [m for e in got for _, m in resumed.feed(e)] + [m for _, m in resumed.flush()]
     if problems:
         raise Nonconformance(f"resumeFrom={last}", problems)

@@ -8,8 +8,7 @@ import asyncio
 from collections.abc import Callable
 
 from ..client import Client
-from .checker import StreamChecker
-from .diff import Message, Mismatch
+from .checker import Finding, StreamChecker
 from .scenarios import describe
 
 
@@ -27,29 +26,27 @@ async def watch(
     client = await Client.connect(url, agent, token=token, source="ctibridge-conform-watch")
     checker = StreamChecker()
     count = 0
-    last: Message = {}
 
-    def emit(message: Message, found: list[Mismatch]) -> None:
+    def emit(found: list[Finding]) -> None:
         nonlocal count
-        where = f"seq {message.get('seq')}" if "seq" in message else "(no seq)"
-        for m in found:
+        for message, m in found:
             count += 1
+            where = f"seq {message.get('seq')}" if "seq" in message else "(no seq)"
             report(f"VIOLATION {where} {describe(message)}: {m}")
 
     try:
         for message in client.sync:
-            emit(message, checker.feed(message))
+            emit(checker.feed(message))
         while stop is None or not stop.is_set():
             try:
                 message = await client.next_event(timeout=settle)
             except TimeoutError:
-                emit(last, checker.flush())
+                emit(checker.flush())
                 continue
-            last = message
-            emit(message, checker.feed(message))
+            emit(checker.feed(message))
     except ConnectionError:
         pass
     finally:
-        emit(last, checker.flush())
+        emit(checker.flush())
         await client.close()
     return count
