@@ -332,6 +332,10 @@ async def test_watch_reports_each_violation_with_the_rule(monkeypatch: pytest.Mo
     )
 
 
-async def test_conform_needs_a_url(capsys: pytest.CaptureFixture[str]) -> None:
-    assert await asyncio.to_thread(main, ["conform"]) == 2
-    assert "give the endpoint's URL" in capsys.readouterr().err
+async def test_the_url_defaults_to_ctibridge_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with served_hub() as hub:
+        monkeypatch.setenv("CTIBRIDGE_URL", hub.url)
+        code, out = await conform(capsys, "--only", "number_pad")
+    assert (code, out.splitlines()[0]) == (0, "PASS number_pad")

@@ -20,7 +20,10 @@ def add_parser(sub: Any, func: Any) -> None:
         "else live (asks you for each step it cannot cause). --watch URL checks every message "
         "an agent's stream carries and prints only violations. Exit 0 only when all pass.",
     )
-    p.add_argument("url", nargs="?", help="the hub, e.g. ws://127.0.0.1:8765")
+    p.add_argument(
+        "url", nargs="?", default=os.environ.get("CTIBRIDGE_URL", "ws://127.0.0.1:8765"),
+        help="the endpoint (default: $CTIBRIDGE_URL, else ws://127.0.0.1:8765)",
+    )  # fmt: skip
     p.add_argument("--watch", metavar="URL", help="watch mode: lint the agent's live stream")
     p.add_argument("--agent", default="agent1", help="the agent to act for (default agent1)")
     p.add_argument(
@@ -52,9 +55,6 @@ async def conform(args: argparse.Namespace) -> int:
         found = await watch(args.watch, args.agent, args.token,
                             lambda line: print(line, flush=True))  # fmt: skip
         return 1 if found else 0
-    if not args.url:
-        print("ctibridge conform: give the endpoint's URL (or --watch URL)", file=sys.stderr)
-        return 2
     from .report import junit, page
     from .runner import run, select
 

@@ -41,7 +41,7 @@ h1{font-size:1.4rem;margin:0 0 .25rem}.meta{color:#57606a;margin:0 0 1.25rem}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.45rem .6rem;
 border-bottom:1px solid #d0d7de;vertical-align:top}th{background:#f6f8fa}
 .PASS{color:#116329}.FAIL{color:#a40e26}.SKIP{color:#7d4e00}
-.st{font-weight:700;white-space:nowrap}.doc{color:#57606a}
+.st{font-weight:700;white-space:nowrap}.t{white-space:nowrap}.doc{color:#57606a}
 pre{background:#fff1f0;border-left:3px solid #a40e26;padding:.5rem .7rem;margin:.4rem 0 0;
 white-space:pre-wrap;font:13px/1.4 ui-monospace,monospace}
 details{margin-top:.3rem;color:#57606a;font-size:13px}
@@ -59,7 +59,7 @@ def page(outcomes: list[Outcome], url: str, mode: str) -> str:
             f'<div class="doc">{html.escape(o.doc)}</div>{detail}'
             + (f"<details><summary>{len(o.steps)} steps</summary><ol>{steps}</ol></details>"
                if o.steps else "")
-            + f"</td><td>{o.seconds:.2f} s</td></tr>"
+            + f"</td><td class=\"t\">{o.seconds:.2f} s</td></tr>"
         )  # fmt: skip
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
