@@ -331,6 +331,8 @@ class ConnectWorld(World):
         response: dict[str, Any] = {}
         if subtopic in ("UpdateState", "Logout"):
             name = "Offline" if subtopic == "Logout" else data[0]["label"]
+            if name not in STATUS_ID:  # refused by the backend before it asks Connect
+                return
             params |= {"UserId": "u-1", "AgentStatusId": STATUS_ID[name]}
             f.set_status(name)
         elif subtopic == "Disconnect":

@@ -605,3 +605,77 @@ async def resume_after_disconnect(s: Session) -> None:
     problems = [m for e in got for _, m in resumed.feed(e)] + [m for _, m in resumed.flush()]
     if problems:
         raise Nonconformance(f"resumeFrom={last}", problems)
+
+
+def _answer(step: str, events: list[Message], fields: dict[str, Any], reference: str) -> Message:
+    """The one answer a request gets, to the sender only (no seq: §6), with ``fields``."""
+    if len(events) != 1:
+        got = [describe(e) for e in events]
+        raise Nonconformance(step, [Mismatch("events", ["one answer"], got, reference)])
+    found = values(events[0], fields, reference)
+    if "seq" in events[0]:
+        found.append(Mismatch("seq", None, events[0]["seq"], "§6 answers to one app carry no seq"))
+    if found:
+        raise Nonconformance(step, found)
+    return events[0]
+
+
+@scenario()
+async def protocol_errors(s: Session) -> None:
+    """Bad requests get a protocol error to the sender only, the connection stays open (§5)."""
+    cases: list[tuple[str, str, tuple[Any, ...], dict[str, Any]]] = [
+        ("Nope", "Answer", (), {"message.type": "UNKNOWN_TOPIC"}),
+        (IB, "answer", (), {"message.type": "UNKNOWN_SUBTOPIC",
+                            "message.code": "answer: did you mean Answer?"}),
+        (IB, "NumberPad", ("abc",), {"message.type": "INVALID_DATA",
+                                     "message.code": "data: expected digits 0-9 * # , (1-64)"}),
+    ]  # fmt: skip
+    for topic, subtopic, data, fields in cases:
+        step = f"{topic}/{subtopic}" + (f" {json.dumps(data[0])}" if data else "")
+        result = await s.client.request(topic, subtopic, *data)
+        s.check(step, result.events, None)
+        _answer(step, result.events, {"subtopic": "Error", **fields}, "§5 protocol errors")
+    s.client.drain()
+    await s.client.send_raw("{")
+    events = await s.client.flush()
+    s.check("a frame that is not JSON", events, None)
+    invalid = {"subtopic": "Error", "message.type": "INVALID_JSON"}
+    _answer("a frame that is not JSON", events, invalid, "§5 protocol errors")
+    await s.step("Agent", "UpdateState", {"label": "Available"}, expect=changed("Available"))
+
+
+@scenario()
+async def agent_queries(s: Session) -> None:
+    """GetStates, CcpAgentState and Agent/StateSync answer the requester (§3.2, §4.4); an unknown
+    state is AGENT_STATE_NOT_FOUND."""
+    states = await s.client.request("Agent", "GetStates")
+    answer = _answer("Agent/GetStates", states.events, {"subtopic": "GetStates"}, "§3.2 GetStates")
+    listed = answer["message"].get("states")
+    kinds = {"routable", "not_routable", "offline", "system", "error"}
+    if (
+        not isinstance(listed, list)
+        or not listed
+        or not all(
+            isinstance(x, dict) and set(x) == {"label", "code", "type"} and x["type"] in kinds
+            for x in listed
+        )
+    ):
+        raise Nonconformance(
+            "Agent/GetStates",
+            [Mismatch("message.states", "[{label, code, type}, ...]", listed, "§3.2 GetStates")],
+        )
+    ccp_answer = await s.client.request("Agent", "CcpAgentState")
+    s.check("Agent/CcpAgentState", ccp_answer.events, None)
+    _answer("Agent/CcpAgentState", ccp_answer.events,
+            {"subtopic": "CcpAgentState", "message.name": "Available",
+             "message.type": "routable"}, "published CcpAgentState sample")  # fmt: skip
+    sync = await s.client.request("Agent", "StateSync")
+    _answer("Agent/StateSync", sync.events,
+            {"subtopic": "StateSync", "message.loginState": "LoggedIn",
+             "message.agentState.name": "Available", "message.agentState.type": "routable",
+             "message.rules.ButtonStates.count": 5,
+             "message.agentInfo.loginName": s.client.agent}, "§4.4 Agent/StateSync")  # fmt: skip
+    result = await s.driver.request("Agent", "UpdateState", {"label": "No Such State"})
+    s.check("Agent/UpdateState to an unknown state", result.events,
+            [Expect("Error AGENT_STATE_NOT_FOUND", (({"subtopic": "Error",
+                    "message.type": "AGENT_STATE_NOT_FOUND"}, "§3.2 UpdateState"),))])  # fmt: skip
