@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_passes_against_the_hub_make_run_serves(tmp_path: Path) -> None:
-    """`make run`'s command line (sim backend, demo agents, --insecure, a journal), a separate
-    process; then `ctibridge conform ws://...` as an integrator runs it."""
+@contextlib.contextmanager
+def make_run(tmp_path: Path) -> Iterator[int]:
+    """`make run`'s command line (sim backend, demo agents, --insecure, a journal) in a process
+    of its own, on a free port."""
     port = free_port()
     serve = subprocess.Popen(
         [BIN / "ctibridge", "serve", "--host", "127.0.0.1", "--port", str(port), "--backend",
@@ -73,16 +75,22 @@ def test_passes_against_the_hub_make_run_serves(tmp_path: Path) -> None:
                 if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
                     break
             assert serve.poll() is None, (tmp_path / "serve.log").read_text()
-            subprocess.run(["sleep", "0.05"], check=True)
-        junit, report = tmp_path / "conform.xml", tmp_path / "conform.html"
-        done = subprocess.run(
-            [BIN / "ctibridge", "conform", f"ws://127.0.0.1:{port}", "--junit", str(junit),
-             "--html", str(report)],
-            capture_output=True, text=True, timeout=300, env={**os.environ, "NO_COLOR": "1"},
-        )  # fmt: skip
+            time.sleep(0.05)
+        yield port
     finally:
         serve.terminate()
         serve.wait(30)
+
+
+def test_passes_against_the_hub_make_run_serves(tmp_path: Path) -> None:
+    """`ctibridge conform ws://...` as an integrator runs it, against `make run`'s hub."""
+    junit, report = tmp_path / "conform.xml", tmp_path / "conform.html"
+    with make_run(tmp_path) as port:
+        done = subprocess.run(
+            [BIN / "ctibridge", "conform", f"ws://127.0.0.1:{port}", "--junit", str(junit),
+             "--html", str(report)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert [line for line in lines if line.startswith(("PASS", "FAIL", "SKIP"))] == [
@@ -269,6 +277,59 @@ async def test_live_mode_fails_a_step_nobody_does_within_the_timeout() -> None:
         "of: place a call to the agent's queue now from +15551234567"
     ]
     assert operator.progress >= 1
+
+
+PROMPTS = {
+    "place a call": ("IncomingCall", {"phoneNumber": "+15551234567"}),
+    "hang up the customer's phone": ("CustomerHangup", None),
+}
+
+
+def test_the_command_in_live_mode_prompts_on_the_console(tmp_path: Path) -> None:
+    """`ctibridge conform --live`: a scripted operator reads the prompts on stderr and does each
+    step through the Simulator topic (HTTP); the progress line shows while the kit waits."""
+    with make_run(tmp_path) as port:
+        conform = subprocess.Popen(
+            [BIN / "ctibridge", "conform", f"ws://127.0.0.1:{port}", "--live", "--timeout", "20",
+             "--only", "customer_hangs_up", "--only", "logout_and_login", "--only",
+             "refused_hold"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        asked: list[str] = []
+        err: list[str] = []
+
+        def operator() -> None:
+            assert conform.stderr is not None
+            for line in conform.stderr:
+                err.append(line)
+                if ">>> " not in line:
+                    continue
+                prompt = line.rpartition(">>> ")[2].strip()
+                asked.append(prompt)
+                subtopic, data = next(v for k, v in PROMPTS.items() if prompt.startswith(k))
+                message = {"channel": "Amazon", "topic": "Simulator", "subtopic": subtopic,
+                           "source": "operator", **({"data": data} if data else {})}  # fmt: skip
+                answer = httpx.post(f"http://127.0.0.1:{port}/agents/agent1/messages", json=message)
+                assert answer.status_code == 202, answer.text
+
+        reader = threading.Thread(target=operator)
+        reader.start()
+        out = conform.stdout.read() if conform.stdout else ""
+        assert conform.wait(120) == 0, out + "".join(err)
+        reader.join(10)
+    assert asked == [
+        "place a call to the agent's queue now from +15551234567... waiting 20 s",
+        "hang up the customer's phone now... waiting 20 s",
+    ]
+    # the progress line (rewritten in place with \r, which text mode reads as a line end)
+    assert any(line.startswith("    waiting") and line.rstrip().endswith("s ...") for line in err)
+    assert out.splitlines() == [
+        "PASS customer_hangs_up",
+        "PASS logout_and_login",
+        "SKIP refused_hold",
+        "    needs an injected Amazon Connect failure (driven mode only)",
+        "2 passed, 0 failed, 1 skipped (live mode, protocol revision 2)",
+    ]
 
 
 # --- watch mode -----------------------------------------------------------------------------------
