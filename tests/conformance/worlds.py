@@ -11,14 +11,14 @@ from typing import Any
 
 from botocore.stub import ANY
 from fake_ccp import FakeCcp, fake_ccp
-from harness import FAILURE, Message, Served, chromium, flush, open_bridge, wait_for
+from harness import Message, Served, chromium, flush, open_bridge, wait_for
 
 from ctibridge.backends.sim import SimBackend
 from ctibridge.backends.streams import StreamsBackend
 from ctibridge.client import Client, Result
 from ctibridge.clock import ManualClock, RealClock
 from ctibridge.config import BridgeConfig
-from ctibridge.conform.drivers import CUSTOMER, Driver, EndOfScenario
+from ctibridge.conform.drivers import CUSTOMER, Driver, EndOfScenario, SimDriver
 from ctibridge.hub import Hub
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backends" / "connect"))
@@ -53,58 +53,16 @@ class World(Driver):
     async def before(self, topic: str, subtopic: str, *data: Any) -> None:
         pass
 
-    async def ring(self, phone: str = CUSTOMER, **extra: Any) -> list[Message]:
-        raise NotImplementedError
-
-    async def customer_hangup(self) -> list[Message]:
-        raise NotImplementedError
-
-    async def third_party_answer(self) -> list[Message]:
-        raise NotImplementedError
-
-    async def third_party_hangup(self) -> list[Message]:
-        raise NotImplementedError
-
-    async def outbound_answer(self) -> list[Message]:
-        raise NotImplementedError
-
-    async def fail_next(self, subtopic: str) -> None:
-        """Connect refuses the next command of ``subtopic`` with ``FAILURE``."""
-        raise NotImplementedError
-
     async def in_ccp(self, subtopic: str, data: Any = None) -> list[Message]:
         """The agent does ``subtopic`` in the CCP (for verbs the backend cannot carry out)."""
         raise EndOfScenario(f"{self.name} cannot see {subtopic} done in the CCP")
 
 
-class SimWorld(World):
+class SimWorld(SimDriver, World):
+    """The embedded simulator, driven through the Simulator topic as `ctibridge conform`'s
+    driven mode drives it (one copy: SimDriver)."""
+
     name = "sim"
-
-    async def _sim(self, subtopic: str, data: Any = None) -> list[Message]:
-        args = () if data is None else (data,)
-        self.client.drain()
-        result = await self.client.request("Simulator", subtopic, *args)
-        self.client.drain()
-        assert result.error is None, result.error
-        return result.events
-
-    async def ring(self, phone: str = CUSTOMER, **extra: Any) -> list[Message]:
-        return await self._sim("IncomingCall", {"phoneNumber": phone, **extra})
-
-    async def customer_hangup(self) -> list[Message]:
-        return await self._sim("CustomerHangup")
-
-    async def third_party_answer(self) -> list[Message]:
-        return await self._sim("ThirdPartyAnswer")
-
-    async def third_party_hangup(self) -> list[Message]:
-        return await self._sim("ThirdPartyHangup")
-
-    async def outbound_answer(self) -> list[Message]:
-        return await self._sim("OutboundResult", {"result": "answer"})
-
-    async def fail_next(self, subtopic: str) -> None:
-        await self._sim("FailNext", {"subtopic": subtopic, "error": FAILURE})
 
 
 # request subtopic -> the Streams client method (api_request) the bridge's call turns into
