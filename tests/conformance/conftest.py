@@ -46,6 +46,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if ENDED_EARLY:
-        terminalreporter.section("scenarios ended at a verb the backend cannot do")
+        terminalreporter.section("scenarios ended at a verb or step the backend cannot do")
         for line in ENDED_EARLY:
             terminalreporter.write_line(line)

@@ -21,5 +21,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 @pytest.mark.parametrize("entry", SCENARIOS, ids=[e.name for e in SCENARIOS])
 async def test_scenario(world: World, entry: Entry, request: pytest.FixtureRequest) -> None:
     outcome = await run_one(entry, Session(world, world.served.url))
+    if outcome.status == "SKIP" and world.name != "sim":
+        # a step only the simulator can cause (a preview, a busy line): listed in the summary
+        ENDED_EARLY.extend(f"{request.node.nodeid}: {d}" for d in outcome.details)
+        return
     assert outcome.status == "PASS", "\n".join(outcome.details)
     ENDED_EARLY.extend(f"{request.node.nodeid}: {d}" for d in outcome.details)

@@ -227,6 +227,7 @@ class FakeConnect:
 
 CONNECT_OPERATION = {
     "UpdateState": "put_user_status",
+    "SetNotReady": "put_user_status",
     "Disconnect": "stop_contact",
     "ClearContact": "dismiss_user_contact",
     "MakeCall": "start_outbound_voice_contact",
@@ -287,8 +288,10 @@ class ConnectWorld(World):
         f = self.fake
         params: dict[str, Any] = {"InstanceId": aes.INSTANCE_ID}
         response: dict[str, Any] = {}
-        if subtopic in ("UpdateState", "Logout"):
-            name = "Offline" if subtopic == "Logout" else data[0]["label"]
+        if subtopic in ("UpdateState", "SetNotReady", "Logout"):
+            name = {"Logout": "Offline", "SetNotReady": data and data[0].get("ReasonCodeId")}.get(
+                subtopic, data and data[0].get("label")
+            )
             if name not in STATUS_ID:  # refused by the backend before it asks Connect
                 return
             params |= {"UserId": "u-1", "AgentStatusId": STATUS_ID[name]}

@@ -65,6 +65,13 @@ class Driver:
     async def fail_next(self, subtopic: str) -> None:
         raise CannotCause(f"Amazon Connect refusing {subtopic}")
 
+    async def dial_result(self, result: str) -> list[Message]:
+        """The dialled customer's line: ``busy``, ``noAnswer`` or ``failed``."""
+        raise CannotCause(f"a dialled call ending {result}")
+
+    async def preview(self, phone: str = CUSTOMER) -> list[Message]:
+        raise CannotCause("a campaign offering a preview contact")
+
     async def in_ccp(self, subtopic: str, data: Any = None) -> list[Message]:
         raise EndOfScenario(f"{self.name} cannot see {subtopic} done in the CCP")
 
@@ -105,6 +112,12 @@ class SimDriver(Driver):
 
     async def fail_next(self, subtopic: str) -> None:
         await self._sim("FailNext", {"subtopic": subtopic, "error": FAILURE})
+
+    async def dial_result(self, result: str) -> list[Message]:
+        return await self._sim("OutboundResult", {"result": result})
+
+    async def preview(self, phone: str = CUSTOMER) -> list[Message]:
+        return await self._sim("PreviewCall", {"phoneNumber": phone})
 
 
 async def has_simulator(client: Client) -> bool:

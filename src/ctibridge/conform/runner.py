@@ -22,6 +22,14 @@ from .drivers import (
 )
 from .scenarios import SCENARIOS, Entry, Session
 
+# steps a live instance cannot be asked for: the scenario is skipped before it starts (nothing is
+# left half done on a real instance)
+LIVE_CANNOT = {
+    "fail_next": "an injected Amazon Connect failure",
+    "dial_result": "a dialled line that is busy, not answered or failing",
+    "preview": "a campaign preview offered on demand",
+}
+
 
 @dataclass
 class Outcome:
@@ -98,13 +106,10 @@ async def run(
     mode = "live" if live else "driven"
     outcomes = []
     for entry in entries:
-        if live and "fail_next" in entry.needs:
-            outcome = Outcome(
-                entry.name,
-                entry.doc,
-                "SKIP",
-                ["needs an injected Amazon Connect failure (driven mode only)"],
-            )
+        cannot = sorted(entry.needs & LIVE_CANNOT.keys()) if live else []
+        if cannot:
+            outcome = Outcome(entry.name, entry.doc, "SKIP",
+                              [f"needs {LIVE_CANNOT[cannot[0]]} (driven mode only)"])  # fmt: skip
         else:
             client = await Client.connect(url, agent, token=token, source="ctibridge-conform")
             try:

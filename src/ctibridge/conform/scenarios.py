@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ..client import Client
@@ -678,3 +679,66 @@ async def agent_queries(s: Session) -> None:
     s.check("Agent/UpdateState to an unknown state", result.events,
             [Expect("Error AGENT_STATE_NOT_FOUND", (({"subtopic": "Error",
                     "message.type": "AGENT_STATE_NOT_FOUND"}, "§3.2 UpdateState"),))])  # fmt: skip
+
+
+@scenario()
+async def set_not_ready(s: Session) -> None:
+    """The published SetNotReady request (ReasonCodeId names a not-routable state) acts as
+    UpdateState to it (§3.2)."""
+    await s.step("Agent", "SetNotReady", {"ReasonCodeId": "Break"}, expect=changed("Break"))
+    await s.step("Agent", "UpdateState", {"label": "Available"}, expect=changed("Available"))
+
+
+# Simulator/OutboundResult of a dialled customer -> the agent error state it leaves (§3.3)
+DIAL_ERRORS = {"busy": "LineEngagedCustomer", "noAnswer": "MissedCallCustomer",
+               "failed": "FailedConnectCustomer"}  # fmt: skip
+
+
+@scenario("dial_result")
+async def dial_outcomes(s: Session) -> None:
+    """A dialled customer busy, not answering, or a failed dial: a missed-like end with the
+    agent in its error state (type error, §3.3), cleared back to Available."""
+    for result, state in DIAL_ERRORS.items():
+        await s.step("OutboundCall", "MakeCall", CUSTOMER)
+        await s.cause(partial(s.driver.dial_result, result), f"the dialled call: {result}", [
+            call("agent", "ACW", "disconnected", "connecting", rules.ENDED),
+            call("outbound", "DROPPED", "disconnected", "connecting", rules.ENDED),
+            agent(state), ccp(state),
+        ])  # fmt: skip
+        events = await s.step("OutboundCall", "ClearContact")
+        s.check(f"ClearContact after {result}", events[-2:], changed("Available"), feed=False)
+
+
+@scenario("preview")
+async def preview_skip_and_accept(s: Session) -> None:
+    """A campaign preview (§3.1 Skip, MakeCall without data): offered with no call buttons,
+    skipped, offered again and accepted (dialling)."""
+    offered = [
+        call("agent", "Preview", "connecting", None, rules.PREVIEW),
+        *changed("CallingCustomer"),
+    ]
+    await s.cause(s.driver.preview, "a preview is offered", offered)
+    await s.step("OutboundCall", "Skip", expect=[
+        call("agent", "DROPPED", "disconnected", "connecting", rules.GONE),
+        *changed("Available"),
+    ])  # fmt: skip
+    await s.cause(s.driver.preview, "a preview is offered again", offered)
+    await s.step("OutboundCall", "MakeCall", expect=[
+        call("agent", "Initiate", "connecting", None, rules.DIALLING),  # still connecting
+        call("outbound", "Initiate", "connecting", None, rules.DIALLING),
+    ])  # fmt: skip
+
+
+@scenario("ring", "answer")
+async def external_consult(s: Session) -> None:
+    """The published ExternalConsult request (topic OutboundCall) on an inbound call: a consult,
+    its events under the contact's topic."""
+    await talking(s)
+    events = await s.step("OutboundCall", "ExternalConsult", THIRD, expect=[
+        call("agent", "connected", "connected", "connecting", CONSULT_RINGING),
+        call("inbound", "hold", "hold", "connected", CONSULT_RINGING),
+        third("connecting", "connecting", None, CONSULT_RINGING),
+    ])  # fmt: skip
+    found = [m for e in events for m in values(e, {"topic": IB}, "§3 a contact's topic")]
+    if found:
+        raise Nonconformance("OutboundCall/ExternalConsult", found)
