@@ -21,6 +21,7 @@ import httpx
 import pytest
 from harness import Served
 
+from ctibridge import auth
 from ctibridge.backends.sim import SimBackend
 from ctibridge.cli import main
 from ctibridge.client import Client
@@ -36,12 +37,13 @@ from ctibridge.settings import AuthSettings, Settings
 BIN = Path(sys.executable).parent
 SETTINGS = Settings(auth=AuthSettings(insecure=True))
 NAMES = [e.name for e in SCENARIOS]
+IB = "InboundCall"
 
 
 @contextlib.asynccontextmanager
-async def served_hub() -> AsyncIterator[Served]:
+async def served_hub(settings: Settings = SETTINGS) -> AsyncIterator[Served]:
     clock = ManualClock()
-    async with Served(Hub(SimBackend(clock, seed=7, agents=2), clock, SETTINGS)) as served:
+    async with Served(Hub(SimBackend(clock, seed=7, agents=2), clock, settings)) as served:
         yield served
 
 
@@ -342,9 +344,8 @@ async def watched(hub: Served, traffic: Callable[[Client], Any]) -> list[str]:
     task = asyncio.create_task(watch(hub.url, "agent1", report=lines.append, stop=stop))
     app = await Client.connect(hub.url, "agent1", source="crm")
     try:
+        await attached(hub, 2)  # the watcher and the app
         await traffic(app)
-        await app.flush()
-        await asyncio.sleep(0.5)  # watch's quiet period ends the last change
     finally:
         stop.set()
         count = await asyncio.wait_for(task, 10)
@@ -399,4 +400,51 @@ async def test_the_url_defaults_to_ctibridge_url(
     async with served_hub() as hub:
         monkeypatch.setenv("CTIBRIDGE_URL", hub.url)
         code, out = await conform(capsys, "--only", "number_pad")
+    assert (code, out.splitlines()[0]) == (0, "PASS number_pad")
+
+
+async def attached(hub: Served, count: int) -> None:
+    """Until the hub's /metrics counts ``count`` open app connections."""
+    async with httpx.AsyncClient() as http:
+        for _ in range(400):
+            text = (await http.get(f"{hub.http}/metrics")).text
+            if f"ctibridge_app_connections {float(count)}" in text:
+                return
+            await asyncio.sleep(0.025)
+    raise AssertionError(f"never {count} app connections")
+
+
+async def test_the_watch_command_prints_violations_until_the_hub_closes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ctibridge conform --watch URL`: only violations on stdout; exit 1 when there were any."""
+    monkeypatch.setitem(tables.CALL_BUTTONS["two_party_held"], "agent", frozenset())
+    capsys.readouterr()
+    async with served_hub() as hub:
+        watching = asyncio.create_task(
+            asyncio.to_thread(main, ["conform", "--watch", hub.url, "--agent", "agent1"])
+        )
+        app = await Client.connect(hub.url, "agent1", source="crm")
+        await attached(hub, 2)  # the watcher and the app
+        for topic, subtopic in [("Simulator", "IncomingCall"), (IB, "Answer"), (IB, "Hold")]:
+            data = [{"phoneNumber": "+15551234567"}] if subtopic == "IncomingCall" else []
+            assert (await app.request(topic, subtopic, *data)).ok
+        await app.close()
+    assert await asyncio.wait_for(watching, 15) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2, lines
+    assert all(line.startswith("VIOLATION seq ") for line in lines)
+    assert lines[0].endswith(
+        ' agent connected: message.call.ButtonStates.items.consult: expected "Enable", got '
+        '"Hide" (§4.2 2-party, customer hold)'
+    )
+
+
+async def test_conform_with_a_token(capsys: pytest.CaptureFixture[str]) -> None:
+    secret = "conform-secret-" + "k" * 40
+    token = auth.issue(secret, ["agent1"], "conform", int(time.time()), 600)
+    async with served_hub(Settings(auth=AuthSettings(secret=secret))) as hub:
+        refused = await asyncio.to_thread(main, ["conform", hub.url, "--only", "number_pad"])
+        code, out = await conform(capsys, hub.url, "--token", token, "--only", "number_pad")
+    assert refused == 2  # the hub wants a token: the CLI says so
     assert (code, out.splitlines()[0]) == (0, "PASS number_pad")

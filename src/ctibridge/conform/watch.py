@@ -44,6 +44,9 @@ async def watch(
                 emit(checker.flush())
                 continue
             emit(checker.feed(message))
+        # stopped: whatever the hub queued for this app before now is still checked
+        for message in await client.flush():
+            emit(checker.feed(message))
     except ConnectionError:
         pass
     finally:
