@@ -448,3 +448,10 @@ async def test_conform_with_a_token(capsys: pytest.CaptureFixture[str]) -> None:
         code, out = await conform(capsys, hub.url, "--token", token, "--only", "number_pad")
     assert refused == 2  # the hub wants a token: the CLI says so
     assert (code, out.splitlines()[0]) == (0, "PASS number_pad")
+
+
+def test_list_names_every_scenario_with_what_it_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["conform", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == NAMES
+    assert lines[0].split(None, 1)[1] == SCENARIOS[0].doc
