@@ -221,7 +221,8 @@ _FAILED = {
 
 def scenario(*needs: str) -> Callable[[Scenario], Scenario]:
     def register(fn: Scenario) -> Scenario:
-        SCENARIOS.append(Entry(fn.__name__, fn, (fn.__doc__ or "").strip(), frozenset(needs)))
+        doc = " ".join((fn.__doc__ or "").split())  # one line: --list, the reports
+        SCENARIOS.append(Entry(fn.__name__, fn, doc, frozenset(needs)))
         return fn
 
     return register
