@@ -352,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--queue", help="incoming: the queue the call comes through")
     sim.set_defaults(func=_sim, is_async=True)
 
+    from .conform.command import add_parser as add_conform
+    from .conform.command import conform
+
+    add_conform(sub, conform)
+
     schema = sub.add_parser(
         "schema",
         help="print the JSON Schema",

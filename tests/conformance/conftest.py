@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from harness import chromium
+from harness import ENDED_EARLY, chromium
 from worlds import EndOfScenario, World, connect_world, sim_world, streams_world
 
 BACKENDS = ("sim", "streams", "connect")
-ENDED_EARLY: list[str] = []
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -47,6 +46,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if ENDED_EARLY:
-        terminalreporter.section("scenarios ended at a verb the backend cannot do")
+        terminalreporter.section("scenarios ended at a verb or step the backend cannot do")
         for line in ENDED_EARLY:
             terminalreporter.write_line(line)

@@ -1,5 +1,6 @@
-"""Reading events for the conformance suite: rows to compare and a step that knows which verbs
-the backend cannot carry out."""
+"""Reading events for the backend tests (tests/backends/streams): rows to compare and a step
+that knows which verbs the backend cannot carry out.  The conformance scenarios themselves live in
+ctibridge.conform.scenarios (test_scenarios.py runs them in every world)."""
 
 from __future__ import annotations
 
