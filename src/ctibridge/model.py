@@ -27,6 +27,15 @@ CallTopic = Literal["InboundCall", "OutboundCall"]
 # failed (each leaves the agent in its own Amazon Connect error state)
 ContactFailure = Literal["busy", "no_answer", "failed"]
 
+# where a call goes: a phone number, a quick connect, an agent or a queue (the apps' dial targets)
+EndpointKind = Literal["phone", "quick_connect", "agent", "queue"]
+
+
+class Endpoint(msgspec.Struct, frozen=True):
+    kind: EndpointKind
+    value: str
+
+
 ENDED_STATES: frozenset[str] = frozenset({"acw", "missed", "rejected", "error"})
 
 

@@ -68,14 +68,14 @@ class Driver:
                 try:
                     run(self.sim.execute(out.login, out.action))
                 except BackendError as e:
-                    error = e.code
+                    error = e
                 self.process(self.engine.result(out.login, out.command_id, error, self.now))
             elif isinstance(out, Simulate):
                 error = None
                 try:
                     self.sim.simulate(out.login, out.subtopic, out.data)
                 except SimulatorError as e:
-                    error = e.code
+                    error = e
                 self.process(self.engine.result(out.login, out.command_id, error, self.now))
 
     @property

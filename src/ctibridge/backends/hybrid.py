@@ -25,10 +25,9 @@ from starlette.routing import BaseRoute
 from ..actions import Action, BackendError, Clear, Logout, SetState
 from ..clock import Clock, Timer
 from ..model import AgentSnapshot, Directory
-from .base import SnapshotSink
+from .base import Guard, Notice, SnapshotSink
 from .connect import ConnectBackend
 from .streams import BRIDGE_UNAVAILABLE, StreamsBackend
-from .streams.backend import Guard, Notice
 
 log = logging.getLogger("ctibridge.hybrid")
 

@@ -21,10 +21,11 @@ import msgspec
 
 from .. import protocol as p
 from ..actions import Action
+from ..errors import BackendTimeout, CtiBridgeError, RequestError
 from ..model import AgentSnapshot, AgentState, Connection, Contact, Directory
 from ..protocol.registry import ID_CARRYING, QUERIES
 from ..protocol.requests import OptionalId, Request
-from .commands import AGENT_PLANNERS, CALL_PLANNERS, Context, Refused, StateNotFound
+from .commands import AGENT_PLANNERS, CALL_PLANNERS, Context, Refused
 from .views import agent_buttons, connection_buttons, event_name, shown_state, situation
 
 DEFAULT_DEADLINE_MS = 10_000
@@ -303,8 +304,10 @@ def _dropped(old: ConnView, now: int) -> ConnView:
 # --- the engine -------------------------------------------------------------------------------
 
 
-class UnknownAgent(KeyError):
-    pass
+class UnknownAgent(RequestError, KeyError):
+    """No session for this login (a KeyError too, as a lookup that failed)."""
+
+    error_type = "UNKNOWN_AGENT"
 
 
 class Engine:
@@ -351,29 +354,35 @@ class Engine:
         s = self.session(login)
         return self._broadcast(s, [s.agent_event()])
 
-    def result(self, login: str, command_id: int, error: str | None, now: int) -> list[Output]:
-        """The backend finished command ``command_id``: ``error`` None = done, else refused."""
+    def result(
+        self, login: str, command_id: int, failure: CtiBridgeError | None, now: int
+    ) -> list[Output]:
+        """The backend finished command ``command_id``: ``failure`` None = done, else why not
+        (a BackendError from Connect, a RequestError the simulator refused, our InternalError).
+        """
         s = self.session(login)
         flight = s.inflight
         if flight is None or flight.command_id != command_id:
             return []  # already timed out
         req = flight.request
         outs: list[Output]
-        if error is not None:
-            outcome: Outcome = "timeout" if error == "timeout" else "failed"
+        if failure is not None:
+            outcome: Outcome = "timeout" if isinstance(failure, BackendTimeout) else "failed"
+            code = failure.code
             if req.topic == "Simulator":
                 env = p.error_event(
                     "Simulator",
                     "SIMULATOR_FAILED",
-                    error,
+                    code,
                     p.ERROR_TEXT["SIMULATOR_FAILED"],
                     req.raw,
                     req.request_id,
                 )
                 outs = [Reply(login, flight.origin, env)]
-                self._done(s, flight.origin, req, outcome, "SIMULATOR_FAILED", error)
+                self._done(s, flight.origin, req, outcome, "SIMULATOR_FAILED", code)
             else:
-                outs = self._failure(s, req, error, origin=flight.origin, outcome=outcome)
+                # a backend's failure is reported with the subtopic's own failure type
+                outs = self._failure(s, req, code, origin=flight.origin, outcome=outcome)
         else:
             outs = self._answer(s, flight)
             self._done(s, flight.origin, req, "ok")
@@ -386,12 +395,27 @@ class Engine:
         flight = s.inflight
         if flight is None or now < flight.deadline:
             return []
-        return self.result(login, flight.command_id, "timeout", now)
+        return self.result(login, flight.command_id, BackendTimeout(), now)
 
     def take_finished(self) -> list[Finished]:
         """The commands finished since the last call, in the order they finished."""
         done, self._finished = self._finished, []
         return done
+
+    # what the adapter may read -------------------------------------------------------------------
+
+    def busy(self) -> bool:
+        """Some agent has a command in flight or waiting (a draining hub waits for them)."""
+        return any(s.inflight is not None or s.queue for s in self.sessions.values())
+
+    def in_flight(self, login: str) -> tuple[int, int] | None:
+        """``(command_id, deadline)`` of the agent's command in flight, if any."""
+        flight = self.session(login).inflight
+        return None if flight is None else (flight.command_id, flight.deadline)
+
+    def shown_state(self, login: str) -> AgentState:
+        """The agent state apps were last shown."""
+        return self.session(login).agent_view.shown
 
     def owner_of(self, some_id: str) -> str | None:
         for login, s in self.sessions.items():
@@ -506,12 +530,8 @@ class Engine:
         ctx = Context(snapshot=s.snapshot, directory=s.directory, topic=req.topic)
         try:
             action = planners[req.subtopic](ctx, req.data)
-        except StateNotFound as e:
-            return self._failure(
-                s, req, e.code, "AGENT_STATE_NOT_FOUND", origin=origin, outcome="refused"
-            )
         except Refused as e:
-            return self._failure(s, req, e.code, origin=origin, outcome="refused")
+            return self._failure(s, req, e.code, e.error_type, origin=origin, outcome="refused")
         s.inflight = Inflight(
             command_id, origin, req, now + self.deadline_ms, contact_id=contact_id
         )

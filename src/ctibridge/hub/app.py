@@ -34,6 +34,7 @@ from starlette.websockets import WebSocket
 
 from .. import __version__, auth
 from .. import protocol as p
+from ..backends.base import ServesPages
 from ..protocol.registry import QUERIES
 from .core import (
     CLOSE_FORBIDDEN,
@@ -160,9 +161,8 @@ def create_app(hub: Hub) -> Starlette:
             return False
         return grant
 
-    bind_guard = getattr(hub.backend, "bind_guard", None)
-    if bind_guard is not None:  # the bridge socket: the same Origin and token checks
-        bind_guard(admit)
+    if isinstance(hub.backend, ServesPages):  # the bridge socket: the same Origin and token checks
+        hub.backend.bind_guard(admit)
 
     def expire_at(grant: auth.Grant | None, conn: AppConnection) -> asyncio.TimerHandle | None:
         """Close ``conn`` with 4401 when its token expires (apps renew by reconnecting)."""
@@ -198,7 +198,7 @@ def create_app(hub: Hub) -> Starlette:
         try:
             conn = hub.attach(login, resume_from, app=app, resume_key=resume_key)
         except LimitExceeded as e:
-            await refuse(ws, e.code, e.reason, e.kind, login)
+            await refuse(ws, e.close_code, e.reason, e.kind, login)
             return
         expiry = expire_at(token, conn)
         frames = (ws.scope.get("extensions") or {}).get(FRAMES_EXTENSION)
@@ -311,7 +311,7 @@ def create_app(hub: Hub) -> Starlette:
         except p.ProtocolError as err:
             hub.count_error(err.type)
             return _error_json(err, 413 if err.type == "FRAME_TOO_LARGE" else 400)
-        if req.topic == "Simulator" and hub.backend.name != "sim":
+        if req.topic == "Simulator" and not hub.simulates:
             return _error_json(
                 p.ProtocolError("UNKNOWN_TOPIC", "Simulator", topic="Simulator"), 400
             )
@@ -406,7 +406,7 @@ def create_app(hub: Hub) -> Starlette:
             Route("/schema", schema),
             *toolbar_routes(hub),  # the agent toolbar page (hub/toolbar.py)
             # backends with pages of their own (the Streams bridge)
-            *getattr(hub.backend, "routes", list)(),
+            *(hub.backend.routes() if isinstance(hub.backend, ServesPages) else ()),
             Route("/asyncapi.json", asyncapi),
         ],
         middleware=middleware,

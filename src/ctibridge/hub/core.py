@@ -46,10 +46,10 @@ import msgspec
 
 from .. import auth
 from .. import protocol as p
-from ..actions import BackendError
-from ..backends.base import Backend
-from ..clock import Clock
+from ..backends.base import Backend, LearnsDirectory, LosesLink, Prepares, Simulates
+from ..clock import Clock, Timer
 from ..engine import Broadcast, Engine, Execute, Finished, Output, Reply, Simulate
+from ..errors import BackendError, BackendTimeout, CtiBridgeError, InternalError
 from ..journal import Journal, open_journal
 from ..model import AgentSnapshot
 from ..protocol.registry import QUERIES
@@ -71,7 +71,6 @@ CLOSE_IDLE = 4408  # nothing received for [limits] idle_timeout_s
 
 JOURNAL_UNAVAILABLE = "journal unavailable"
 JOURNAL_RETRY_S = 0.5  # how often a failing journal is tried again
-_THROTTLE_MARKERS = ("Throttl", "TooManyRequests", "429")
 
 
 class AppConnection:
@@ -235,6 +234,8 @@ class Hub:
         self.boot_seq: dict[str, int] = {}
         # id(request) -> (arrival, app) until the engine reports it finished
         self._pending: dict[int, tuple[float, str]] = {}
+        # per agent: its command's backend call in flight (one at a time, as the engine runs them)
+        self._calls: dict[str, _Call] = {}
         self._http_buckets: dict[str, TokenBucket] = {}
         self.stats: dict[str, int] = {"commands": 0, "events": 0, "errors": 0}
 
@@ -242,12 +243,16 @@ class Hub:
     def insecure(self) -> bool:
         return self.settings.auth.insecure
 
+    @property
+    def simulates(self) -> bool:
+        """The backend carries out the Simulator topic (only the simulator does)."""
+        return isinstance(self.backend, Simulates)
+
     # lifecycle -----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        prepare = getattr(self.backend, "prepare", None)
-        if prepare is not None:  # backends that read their agents and state from Connect first
-            await prepare()
+        if isinstance(self.backend, Prepares):  # read their agents and state from Connect first
+            await self.backend.prepare()
         now = self.clock.now_ms()
         for login in self.backend.logins():
             fresh = self.backend.snapshot(login)
@@ -264,9 +269,8 @@ class Hub:
             else:
                 self._save_state(login)
         self._run([])  # commit the saved states
-        bind_notice = getattr(self.backend, "bind_notice", None)
-        if bind_notice is not None:  # backends that can lose their link to Connect (bridge)
-            bind_notice(self.announce)
+        if isinstance(self.backend, LosesLink):  # backends that can lose their link (bridge)
+            self.backend.bind_notice(self.announce)
         await self.backend.start(self._on_snapshot)
         self.started = True
 
@@ -276,9 +280,7 @@ class Hub:
         self.draining = True
         limit = self.settings.limits.drain_timeout_s if timeout is None else timeout
         deadline = time.monotonic() + limit
-        while time.monotonic() < deadline and any(
-            s.inflight is not None or s.queue for s in self.engine.sessions.values()
-        ):
+        while time.monotonic() < deadline and self.engine.busy():
             await asyncio.sleep(0.01)
         for conns in self.connections.values():
             for conn in conns.values():
@@ -462,7 +464,7 @@ class Hub:
             return None
         try:
             request = p.decode_request(frame)
-            if request.topic == "Simulator" and self.backend.name != "sim":
+            if request.topic == "Simulator" and not self.simulates:
                 raise p.ProtocolError(
                     "UNKNOWN_TOPIC", "Simulator", topic="Simulator", request=request.raw,
                     request_id=request.request_id,
@@ -549,7 +551,7 @@ class Hub:
     def _on_snapshot(self, login: str, snapshot: AgentSnapshot) -> None:
         if login not in self.engine.sessions:
             return
-        if getattr(self.backend, "dynamic_directory", False):
+        if isinstance(self.backend, LearnsDirectory) and self.backend.dynamic_directory:
             # learnt from Connect at run time (states, queues, quick connects): re-read each time
             self.engine.directory(login, self.backend.directory(login))
         outputs = self.engine.snapshot(login, snapshot, self.clock.now_ms())
@@ -580,9 +582,7 @@ class Hub:
                 else:
                     self._reply(out.login, out.origin, out.envelope)
             elif isinstance(out, Execute | Simulate):
-                task = asyncio.get_running_loop().create_task(self._carry_out(out))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._carry_out(out)
         for done in self.engine.take_finished():
             self._finished(done)
             withheld = self.journal_error is not None and done.login in self._withheld
@@ -732,40 +732,71 @@ class Hub:
             }
         )
 
-    async def _carry_out(self, out: Execute | Simulate) -> None:
-        error: str | None = None
-        start = time.perf_counter()
+    def _carry_out(self, out: Execute | Simulate) -> None:
+        """Start the backend call and arm the engine's deadline for it: whichever comes first,
+        the call's result or the timer, tells the engine (Engine.result / Engine.expire)."""
+        task = asyncio.get_running_loop().create_task(self._call_backend(out))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        call = _Call(out, task, time.perf_counter())
+        self._calls[out.login] = call
+        self._arm(call)
+
+    def _arm(self, call: _Call) -> None:
+        flight = self.engine.in_flight(call.out.login)
+        deadline = flight[1] if flight is not None else self.clock.now_ms()
+        delay = max(deadline - self.clock.now_ms(), 0) / 1000
+        call.timer = self.clock.call_later(delay, lambda: self._expire(call))
+
+    def _expire(self, call: _Call) -> None:
+        out = call.out
+        if self._calls.get(out.login) is not call:
+            return  # its result came first
+        outputs = self.engine.expire(out.login, self.clock.now_ms())
+        flight = self.engine.in_flight(out.login)
+        if flight is not None and flight[0] == out.command_id:
+            self._arm(call)  # the timer ran ahead of the engine's clock: wait the rest
+            return
+        del self._calls[out.login]
+        call.task.cancel()  # the backend call is abandoned, as the app was told
+        self._backend_metrics(call, BackendTimeout())
+        self._run(outputs)
+
+    async def _call_backend(self, out: Execute | Simulate) -> None:
+        failure: CtiBridgeError | None = None
         try:
             if isinstance(out, Execute):
-                timeout = self.settings.command_deadline_ms / 1000
-                await asyncio.wait_for(self.backend.execute(out.login, out.action), timeout)
+                await self.backend.execute(out.login, out.action)
+            elif isinstance(self.backend, Simulates):
+                self.backend.simulate(out.login, out.subtopic, out.data)
             else:
-                simulate = getattr(self.backend, "simulate", None)
-                if simulate is None:
-                    raise BackendError("the backend has no simulator")
-                simulate(out.login, out.subtopic, out.data)
-        except TimeoutError:
-            error = "timeout"
-        except BackendError as e:
-            error = e.code
+                raise BackendError("the backend has no simulator")
+        except CtiBridgeError as e:  # a refusal: Connect's, the simulator's
+            failure = e
         except Exception as e:
-            code = getattr(e, "code", None)
-            if isinstance(code, str):  # SimulatorError and other coded refusals
-                error = code
-            else:
-                log.exception("backend failed", extra={"agent": out.login, "kind": "backend"})
-                self.count_error("BACKEND")
-                error = f"internal error: {type(e).__name__}"
-        if isinstance(out, Execute):
-            throttled = error is not None and any(m in error for m in _THROTTLE_MARKERS)
-            outcome = "ok" if error is None else "throttled" if throttled else (
-                "timeout" if error == "timeout" else "error"
-            )  # fmt: skip
-            self.metrics.backend_calls.labels(type(out.action).__name__, outcome).inc()
-            self.metrics.backend_latency.observe(time.perf_counter() - start)
-            if throttled:
-                self.metrics.backend_throttles.inc()
-        self._run(self.engine.result(out.login, out.command_id, error, self.clock.now_ms()))
+            log.exception("backend failed", extra={"agent": out.login, "kind": "backend"})
+            self.count_error("BACKEND")
+            failure = InternalError.wrap(e)
+        call = self._calls.get(out.login)
+        if call is None or call.out is not out:
+            return  # the deadline came first
+        del self._calls[out.login]
+        if call.timer is not None:
+            call.timer.cancel()
+        self._backend_metrics(call, failure)
+        self._run(self.engine.result(out.login, out.command_id, failure, self.clock.now_ms()))
+
+    def _backend_metrics(self, call: _Call, failure: CtiBridgeError | None) -> None:
+        if not isinstance(call.out, Execute):
+            return
+        throttled = isinstance(failure, BackendError) and failure.throttled
+        outcome = "ok" if failure is None else "throttled" if throttled else (
+            "timeout" if isinstance(failure, BackendTimeout) else "error"
+        )  # fmt: skip
+        self.metrics.backend_calls.labels(type(call.out.action).__name__, outcome).inc()
+        self.metrics.backend_latency.observe(time.perf_counter() - call.start)
+        if throttled:
+            self.metrics.backend_throttles.inc()
 
     # the journaled snapshot ----------------------------------------------------------------------
 
@@ -801,13 +832,14 @@ class Hub:
         for login, s in self.engine.sessions.items():
             if only is not None and login not in only:
                 continue
+            shown = self.engine.shown_state(login)
             rows.append(
                 {
                     "login": login,
                     "name": s.snapshot.info.name,
                     "loginState": "LoggedIn" if s.snapshot.logged_in else "LoggedOut",
-                    "state": s.agent_view.shown.label,
-                    "stateType": s.agent_view.shown.type,
+                    "state": shown.label,
+                    "stateType": shown.type,
                     "contacts": len(s.snapshot.contacts),
                     "apps": len(self.connections.get(login, {})),
                 }
@@ -829,6 +861,18 @@ class Hub:
             "connections": self.connection_count,
             "auth": "off" if self.insecure else "tokens",
         }
+
+
+class _Call:
+    """A backend call in flight and the timer of its deadline."""
+
+    __slots__ = ("out", "start", "task", "timer")
+
+    def __init__(self, out: Execute | Simulate, task: asyncio.Task[None], start: float) -> None:
+        self.out = out
+        self.task = task
+        self.start = start
+        self.timer: Timer | None = None
 
 
 def _plain(env: p.Envelope) -> dict[str, Any]:

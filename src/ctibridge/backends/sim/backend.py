@@ -44,6 +44,7 @@ from ...actions import (
     Transfer,
 )
 from ...clock import Clock, Timer
+from ...errors import RequestError
 from ...model import (
     AgentInfo,
     AgentSnapshot,
@@ -77,12 +78,10 @@ _DTMF_CHARACTERS = frozenset("0123456789*#,ABCDabcd")
 _FAILURE: dict[str, ContactFailure] = {"busy": "busy", "noAnswer": "no_answer", "failed": "failed"}
 
 
-class SimulatorError(Exception):
+class SimulatorError(RequestError):
     """A ``Simulator`` request that cannot be carried out; ``code`` says why."""
 
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+    error_type = "SIMULATOR_FAILED"
 
 
 @dataclass
