@@ -317,10 +317,11 @@ def create_app(hub: Hub) -> Starlette:
             )
         rid = req.request_id or uuid.uuid4().hex
         req = msgspec.structs.replace(req, request_id=rid)
+        app = guard.app if guard else ""
         if req.subtopic in QUERIES:
-            answer = msgspec.to_builtins(hub.engine.query(login, req))
-            return JSONResponse(answer)
-        answers = hub.submit_http(login, f"http-{rid}", req, app=guard.app if guard else "")
+            answer = await hub.query_http(login, f"http-{rid}", req, app=app)
+            return JSONResponse(msgspec.to_builtins(answer))
+        answers = hub.submit_http(login, f"http-{rid}", req, app=app)
         if answers:  # refused at once, to the sender only: the response is the only way back
             message = answers[0].message
             kind, code = getattr(message, "type", ""), getattr(message, "code", "")

@@ -219,6 +219,7 @@ class Hub:
         # HTTP origin -> the answers sent to it while its command is submitted (errors that go
         # to the sender only are then the HTTP response)
         self._http_answers: dict[str, list[p.Envelope]] = {}
+        self._http_waiters: dict[str, asyncio.Event] = {}
         self._resume_buckets: dict[str, TokenBucket] = {}
         self.audit = audit or AuditLog(
             self.settings.audit.path, secrets, self.settings.audit.dtmf_visible_digits
@@ -502,6 +503,22 @@ class Hub:
             del self._http_answers[origin]
         return answers
 
+    async def query_http(self, login: str, origin: str, request: Request, app: str) -> p.Envelope:
+        """A query (StateSync, GetStates, CcpAgentState) over HTTP: through the agent's queue
+        like any request - counted, and answered after the commands before it - and its answer
+        is the HTTP response."""
+        answers: list[p.Envelope] = []
+        arrived = asyncio.Event()
+        self._http_answers[origin] = answers
+        self._http_waiters[origin] = arrived
+        try:
+            self.submit(login, origin, request, app=app)
+            if not answers:  # behind a command in flight: its deadline bounds the wait
+                await arrived.wait()
+        finally:
+            del self._http_answers[origin], self._http_waiters[origin]
+        return answers[0]
+
     def _journal_refusal(self, login: str, origin: str, request: Request) -> None:
         """A command while events cannot be journaled: its failure, to the sender only (a
         broadcast would have to be journaled first)."""
@@ -568,6 +585,7 @@ class Hub:
         encoded = [p.encode(o.envelope) for o in steps]
         journaled = self._journal(steps, encoded)
         broadcasts = iter(encoded)
+        finished: list[Finished] = []
         for out in outputs:
             if isinstance(out, Broadcast):
                 data = next(broadcasts)
@@ -583,7 +601,9 @@ class Hub:
                     self._reply(out.login, out.origin, out.envelope)
             elif isinstance(out, Execute | Simulate):
                 self._carry_out(out)
-        for done in self.engine.take_finished():
+            else:  # counted and audited once the step's messages are out
+                finished.append(out)
+        for done in finished:
             self._finished(done)
             withheld = self.journal_error is not None and done.login in self._withheld
             if withheld and done.request.subtopic not in QUERIES:
@@ -673,6 +693,9 @@ class Hub:
             answers = self._http_answers.get(origin)
             if answers is not None:
                 answers.append(envelope)
+                waiter = self._http_waiters.get(origin)
+                if waiter is not None:
+                    waiter.set()
 
     def _send(
         self, conn: AppConnection, data: str, frame: bytes | None = None, seq: int | None = None
