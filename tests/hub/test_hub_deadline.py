@@ -11,7 +11,7 @@ from ctibridge.actions import Action
 from ctibridge.backends.sim import SimBackend
 from ctibridge.clock import ManualClock
 from ctibridge.hub import Hub
-from ctibridge.hub.core import AppConnection
+from ctibridge.hub.connection import AppConnection
 from ctibridge.settings import AuthSettings, Settings
 
 DEADLINE_MS = 5_000

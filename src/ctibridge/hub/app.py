@@ -36,16 +36,17 @@ from .. import __version__, auth
 from .. import protocol as p
 from ..backends.base import ServesPages
 from ..protocol.registry import QUERIES
-from .core import (
+from .closecodes import (
     CLOSE_FORBIDDEN,
     CLOSE_IDLE,
+    CLOSE_NORMAL,
     CLOSE_RESTART,
+    CLOSE_TOO_SLOW,
     CLOSE_UNAUTHORIZED,
     CLOSE_UNKNOWN_AGENT,
-    JOURNAL_UNAVAILABLE,
-    AppConnection,
-    Hub,
 )
+from .connection import AppConnection
+from .core import JOURNAL_UNAVAILABLE, Hub
 from .guard import LoopbackHostOnly
 from .limits import LimitExceeded
 from .toolbar import toolbar_routes
@@ -225,10 +226,12 @@ def create_app(hub: Hub) -> Starlette:
                 why = "client"  # the peer went away under a send
             else:
                 reader.cancel()
-                why = {1012: "shutdown", 1013: "slow", 4401: "expired"}.get(
-                    conn.close_code or 0, "closed"
-                )
-                await close(ws, conn.close_code or 1000, conn.close_reason)
+                why = {
+                    CLOSE_RESTART: "shutdown",
+                    CLOSE_TOO_SLOW: "slow",
+                    CLOSE_UNAUTHORIZED: "expired",
+                }.get(conn.close_code or 0, "closed")
+                await close(ws, conn.close_code or CLOSE_NORMAL, conn.close_reason)
         finally:
             if expiry is not None:
                 expiry.cancel()
