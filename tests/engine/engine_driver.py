@@ -57,7 +57,7 @@ class Driver:
 
     def _on_snapshot(self, login: str, snapshot: AgentSnapshot) -> None:
         self.previous[login] = self.engine.session(login).snapshot
-        self.process(self.engine.snapshot(login, snapshot, self.clock.now_ms()))
+        self.process(self.engine.on_snapshot(login, snapshot, self.clock.now_ms()))
 
     def process(self, outputs: list[Output]) -> None:
         for out in outputs:

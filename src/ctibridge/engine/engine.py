@@ -66,7 +66,8 @@ class Engine:
         s.queue.append((origin, request))
         return self._pump(s, now) if s.inflight is None else []
 
-    def snapshot(self, login: str, snapshot: AgentSnapshot, now: int) -> list[Output]:
+    def on_snapshot(self, login: str, snapshot: AgentSnapshot, now: int) -> list[Output]:
+        """The backend reported a new snapshot of ``login``: the events that tell apps."""
         s = self.session(login)
         return self._broadcast(s, s.update(snapshot, now))
 

@@ -380,7 +380,7 @@ class Hub:
         if isinstance(self.backend, LearnsDirectory) and self.backend.dynamic_directory:
             # learnt from Connect at run time (states, queues, quick connects): re-read each time
             self.engine.directory(login, self.backend.directory(login))
-        outputs = self.engine.snapshot(login, snapshot, self.clock.now_ms())
+        outputs = self.engine.on_snapshot(login, snapshot, self.clock.now_ms())
         journaling.save_state(self, login)
         self.carry_out(outputs)
 
