@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Sequence
@@ -28,6 +27,7 @@ from ..model import AgentSnapshot, Directory
 from .base import Guard, Notice, SnapshotSink
 from .connect import ConnectBackend
 from .streams import BRIDGE_UNAVAILABLE, StreamsBackend
+from .tasks import spawn
 
 log = logging.getLogger("ctibridge.hybrid")
 
@@ -195,10 +195,4 @@ class HybridBackend:
         self._arm()
 
     def _spawn(self, work: Awaitable[None]) -> None:
-        async def run() -> None:
-            with contextlib.suppress(Exception):
-                await work
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        spawn(self._tasks, work, log)

@@ -25,6 +25,7 @@ from ..protocol.requests import (
     StateRef,
     Target,
 )
+from ..protocol.subtopics import PHONE_PATTERN
 from .views import connection_buttons, on_connected_call, situation
 
 
@@ -41,7 +42,7 @@ class Context(msgspec.Struct, frozen=True):
 
 Planner = Callable[[Context, RequestData], act.Action]
 D = TypeVar("D")
-PHONE = re.compile(r"^\+?[0-9]{7,15}$")
+PHONE = re.compile(PHONE_PATTERN)
 
 
 def _data(data: RequestData, kind: type[D]) -> D:

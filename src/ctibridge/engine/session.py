@@ -9,12 +9,12 @@ from collections.abc import Iterable
 import msgspec
 
 from .. import protocol as p
-from ..model import AgentSnapshot, AgentState, Connection, Contact, Directory
+from ..model import ROLE_ORDER, AgentSnapshot, AgentState, Connection, Contact, Directory
 from ..protocol.requests import Request
+from .tables import DROPPED
 from .views import agent_buttons, connection_buttons, event_name, shown_state, situation
 
 CALL_TOPICS = ("InboundCall", "OutboundCall")
-ROLE_RANK = {"agent": 0, "customer": 1, "third_party": 2}
 
 
 # --- session state ----------------------------------------------------------------------------
@@ -158,10 +158,10 @@ class AgentSession:
                     new_views[key] = view
                     old = self.conn_views.get(key)
                     if old is None or not old.same(view):
-                        ranked.append((ROLE_RANK[view.connection.role], i, view))
+                        ranked.append((ROLE_ORDER[view.connection.role], i, view))
             for key, old in self.conn_views.items():
                 if key[0] == contact_id and key not in new_views:
-                    ranked.append((ROLE_RANK[old.connection.role], 99, _dropped(old, now)))
+                    ranked.append((ROLE_ORDER[old.connection.role], 99, _dropped(old, now)))
             ranked.sort(key=lambda r: (r[0], r[1]))
             user = p.agent_info(snapshot)
             for _, _, view in ranked:
@@ -197,7 +197,7 @@ class AgentSession:
 
 
 def _ordered(contact: Contact) -> list[Connection]:
-    return sorted(contact.connections, key=lambda c: ROLE_RANK[c.role])
+    return sorted(contact.connections, key=lambda c: ROLE_ORDER[c.role])
 
 
 def contact_views(contact: Contact) -> Iterable[ConnView]:
@@ -220,7 +220,7 @@ def _dropped(old: ConnView, now: int) -> ConnView:
         )
     return ConnView(
         status="disconnected",
-        event="DROPPED",
+        event=DROPPED,
         buttons=frozenset(),
         contact=old.contact,
         connection=conn,

@@ -34,6 +34,7 @@ from ...clock import Clock, Timer
 from ...config import BridgeConfig
 from ...model import AgentInfo, AgentSnapshot, AgentState, Directory
 from ..base import Guard, Notice, SnapshotSink
+from ..tasks import spawn
 from . import wire
 from .mapping import SnapshotMapper, agent_state, logged_out
 
@@ -341,13 +342,7 @@ class StreamsBackend:
         self._arm_watchdog()
 
     def _spawn(self, work: Awaitable[None]) -> None:
-        async def run() -> None:
-            with contextlib.suppress(Exception):
-                await work
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        spawn(self._tasks, work, log)
 
 
 def _directory(report: wire.DirectoryReport) -> Directory:
