@@ -73,6 +73,7 @@ lint: $(STAMP) bridge-check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/
+	$(BIN)/mypy --config-file tests/mypy.ini tests
 
 # no sudo here: `make test` (or `make sysdeps`) installs the Debian packages the browser tests need
 unit: $(STAMP) $(STREAMS_BUNDLE) $(AXE_STAMP)

@@ -41,6 +41,7 @@ def test_a_command_without_result_times_out_and_the_next_one_runs() -> None:
     # the queued Mute starts at once (refused: not on a call) and the late result is ignored
     rest = [msgspec.to_builtins(o) for o in outs[1:] if not isinstance(o, Finished)]
     assert [m["envelope"]["message"]["type"] for m in rest] == ["MUTE_FAILED"]
+    assert isinstance(first[0], Execute)
     assert engine.result("agent1", first[0].command_id, None, 10_001) == []
 
 

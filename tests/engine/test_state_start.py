@@ -3,6 +3,8 @@ the backend still carries for the chosen state: snapshots in, SetAgentState out,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 
 from ctibridge.engine import Broadcast, Engine
@@ -28,7 +30,7 @@ def on_call(state: str) -> AgentSnapshot:
     return msgspec.structs.replace(idle(T0), contacts=(contact,))
 
 
-def state_events(outputs: list[object]) -> list[tuple[str, str]]:
+def state_events(outputs: Sequence[object]) -> list[tuple[str, str]]:
     out = []
     for o in outputs:
         if isinstance(o, Broadcast) and o.envelope.subtopic == "SetAgentState":

@@ -198,7 +198,7 @@ async def test_no_credential_reaches_a_log_line_or_an_event(hub: LiveHub) -> Non
     # uvicorn logs every WebSocket request line, query string included, at INFO
     logging.getLogger("uvicorn.error").setLevel(logging.DEBUG)
     good, forged = token("agent1"), token("agent1")[:-3] + "abc"
-    received: list[str] = []
+    received: list[str | bytes] = []
     try:
         ws = await websockets.connect(ws_url(hub.url, token=good))
         received += [await ws.recv() for _ in range(2)]
