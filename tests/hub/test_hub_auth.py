@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import websockets
-from hub_support import SECRET, close_of, recv_json, request, secured, token, ws_url
 
 from ctibridge import Settings
 from ctibridge.hub import Hub, logs
 from ctibridge.settings import AuthSettings
 from livehub import LiveHub, start_live_hub, stop_live_hub
+from support.hub import SECRET, close_of, recv_json, request, secured, token, ws_url
 
 
 @pytest.fixture

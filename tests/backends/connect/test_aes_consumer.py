@@ -16,7 +16,16 @@ from typing import Any
 
 import boto3
 import pytest
-from aes_records import (
+from botocore.config import Config
+from botocore.stub import Stubber
+from moto.server import ThreadedMotoServer
+
+from ctibridge.backends.connect import ConnectApi, ConnectBackend
+from ctibridge.backends.connect.kinesis import AesConsumer, Checkpoints
+from ctibridge.backends.connect.throttle import Backoff
+from ctibridge.clock import ManualClock
+from ctibridge.config import ConnectConfig, RateLimit
+from support.aes_records import (
     INSTANCE_ID,
     T0,
     agent_arn,
@@ -27,15 +36,6 @@ from aes_records import (
     statuses,
     user_data,
 )
-from botocore.config import Config
-from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
-
-from ctibridge.backends.connect import ConnectApi, ConnectBackend
-from ctibridge.backends.connect.kinesis import AesConsumer, Checkpoints
-from ctibridge.backends.connect.throttle import Backoff
-from ctibridge.clock import ManualClock
-from ctibridge.config import ConnectConfig, RateLimit
 
 STREAM = "connect-agent-events"
 
