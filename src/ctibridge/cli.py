@@ -38,7 +38,7 @@ def _is_loopback(host: str) -> bool:
 
 def _serve(args: argparse.Namespace) -> int:
     from . import auth
-    from .backends.select import build_backend
+    from .backends.build import build_backend
     from .clock import RealClock
     from .config import ConfigError, load_settings
     from .hub import Hub, logs

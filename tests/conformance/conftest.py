@@ -4,7 +4,7 @@ Chromium is started once per session (the streams world opens a fresh page per t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from typing import Any
 
 import pytest
@@ -34,7 +34,7 @@ async def world(request: pytest.FixtureRequest, browser: Any) -> AsyncIterator[W
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object:
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
     """A scenario that reached a verb its backend cannot carry out (and whose documented failure
     ``step`` has checked) ends there as passed; the run's summary lists every such ending."""
     try:

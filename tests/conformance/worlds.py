@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from botocore.stub import ANY
@@ -20,11 +18,8 @@ from ctibridge.clock import ManualClock, RealClock
 from ctibridge.config import BridgeConfig
 from ctibridge.conform.drivers import CUSTOMER, Driver, EndOfScenario, SimDriver
 from ctibridge.hub import Hub
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backends" / "connect"))
-import aes_records as aes
-
 from ctibridge.settings import AuthSettings, Settings
+from support import aes_records as aes
 
 # no tokens: these tests are about the backends, not auth (tests/hub covers auth)
 TEST_SETTINGS = Settings(auth=AuthSettings(insecure=True))

@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,9 +22,7 @@ from ctibridge.clock import RealClock
 from ctibridge.config import BridgeConfig
 from ctibridge.hub import Hub
 from ctibridge.model import AgentState
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hub"))
-from hub_support import close_of, secured, token
+from support.hub import close_of, secured, token
 
 
 @pytest.fixture

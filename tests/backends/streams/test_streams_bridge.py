@@ -318,7 +318,7 @@ async def test_a_second_bridge_replaces_the_first(bridge_browser: Any) -> None:
 async def test_closing_the_page_sets_the_offline_state_and_the_hub_knows_at_once(
     bridge_browser: Any,
 ) -> None:
-    config = {"heartbeat_seconds": 60, "timeout_seconds": 120}
+    config: dict[str, Any] = {"heartbeat_seconds": 60, "timeout_seconds": 120}
     async with bridge(bridge_browser, **config) as b, b.agent() as (page, app):
         await flush(app)
         # what the browser does when the agent closes the tab (the page stays here to see)
