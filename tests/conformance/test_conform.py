@@ -116,7 +116,9 @@ async def test_a_broken_button_table_row_fails_naming_the_published_answer_sampl
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(
-        tables.CALL_BUTTONS["two_party"], "agent", frozenset({"consult", "numberpad", "transfer"})
+        tables.ENABLED_CALL_BUTTONS["two_party"],
+        "agent",
+        frozenset({"consult", "numberpad", "transfer"}),
     )
     async with served_hub() as hub:
         code, out = await conform(capsys, hub.url, "--only", "inbound_call")
@@ -355,7 +357,7 @@ async def watched(hub: Served, traffic: Callable[[Client], Any]) -> list[str]:
 
 
 async def a_day(app: Client) -> None:
-    for topic, subtopic, *data in [
+    steps: list[tuple[Any, ...]] = [
         ("Simulator", "Configure", {"answerSeconds": 0}),
         ("Simulator", "IncomingCall", {"phoneNumber": "+15551234567"}),
         ("InboundCall", "Answer"), ("InboundCall", "Hold"), ("InboundCall", "Resume"),
@@ -366,7 +368,8 @@ async def a_day(app: Client) -> None:
         ("OutboundCall", "MakeCall", "+15551234567"),
         ("Simulator", "OutboundResult", {"result": "answer"}), ("InboundCall", "Disconnect"),
         ("InboundCall", "ClearContact"),
-    ]:  # fmt: skip
+    ]  # fmt: skip
+    for topic, subtopic, *data in steps:
         result = await app.request(topic, subtopic, *data)
         assert result.ok, (subtopic, result.error)
 
@@ -378,7 +381,9 @@ async def test_watch_reports_nothing_on_a_conforming_stream() -> None:
 
 async def test_watch_reports_each_violation_with_the_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(
-        tables.CALL_BUTTONS["conference"], "agent", frozenset({"transfer", "numberpad", "swap"})
+        tables.ENABLED_CALL_BUTTONS["conference"],
+        "agent",
+        frozenset({"transfer", "numberpad", "swap"}),
     )
     async with served_hub() as hub:
         lines = await watched(hub, a_day)
@@ -418,7 +423,7 @@ async def test_the_watch_command_prints_violations_until_the_hub_closes(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`ctibridge conform --watch URL`: only violations on stdout; exit 1 when there were any."""
-    monkeypatch.setitem(tables.CALL_BUTTONS["two_party_held"], "agent", frozenset())
+    monkeypatch.setitem(tables.ENABLED_CALL_BUTTONS["two_party_held"], "agent", frozenset())
     capsys.readouterr()
     async with served_hub() as hub:
         watching = asyncio.create_task(

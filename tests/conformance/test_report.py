@@ -22,7 +22,9 @@ async def test_html_report_in_chromium(
     browser: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setitem(
-        tables.CALL_BUTTONS["two_party"], "agent", frozenset({"consult", "numberpad", "transfer"})
+        tables.ENABLED_CALL_BUTTONS["two_party"],
+        "agent",
+        frozenset({"consult", "numberpad", "transfer"}),
     )
     report = tmp_path / "conform.html"
     async with served_hub() as hub:

@@ -290,7 +290,7 @@ class ConnectWorld(World):
             if name not in STATUS_ID:  # refused by the backend before it asks Connect
                 return
             params |= {"UserId": "u-1", "AgentStatusId": STATUS_ID[name]}
-            f.set_status(name)
+            f.set_status(str(name))
         elif subtopic == "Disconnect":
             params["ContactId"] = f.contacts[0][0]
             f.set_contact("ENDED")
