@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from harness import ENDED_EARLY, chromium
-from worlds import EndOfScenario, World, connect_world, sim_world, streams_world
+
+from support.harness import ENDED_EARLY, chromium
+from support.worlds import EndOfScenario, World, connect_world, sim_world, streams_world
 
 BACKENDS = ("sim", "streams", "connect")
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from harness import Served
 
 from ctibridge import auth
 from ctibridge.backends.sim import SimBackend
@@ -33,6 +32,7 @@ from ctibridge.engine import tables
 from ctibridge.hub import Hub
 from ctibridge.protocol import registry, render, wire
 from ctibridge.settings import AuthSettings, Settings
+from support.harness import Served
 
 BIN = Path(sys.executable).parent
 SETTINGS = Settings(auth=AuthSettings(insecure=True))

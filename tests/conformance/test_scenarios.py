@@ -9,11 +9,11 @@ the agent do it in the CCP (or the scenario ends there, listed in the run's summ
 from __future__ import annotations
 
 import pytest
-from harness import ENDED_EARLY
-from worlds import World
 
 from ctibridge.conform.runner import run_one
 from ctibridge.conform.scenarios import SCENARIOS, Entry, Session
+from support.harness import ENDED_EARLY
+from support.worlds import World
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

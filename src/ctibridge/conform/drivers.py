@@ -4,7 +4,7 @@ answering or hanging up, Amazon Connect refusing a command), caused by a driver.
 * ``SimDriver`` — driven mode: the endpoint has the Simulator topic (docs/protocol.md §7).
 * ``LiveDriver`` — live mode: an ``Operator`` (a person at the console, or a script) is asked to
   do each step; the driver waits for what it causes.
-* The test suite's worlds (tests/conformance/worlds.py) are drivers too.
+* The test suite's worlds (tests/support/worlds.py) are drivers too.
 
 Every method returns the events the app received because of it, in order.
 """

@@ -13,8 +13,6 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from fake_ccp import fake_ccp
-from harness import Served, chromium, open_bridge, wait_for
 
 from ctibridge.actions import BackendError, SetState
 from ctibridge.backends.streams import BRIDGE_UNAVAILABLE, StreamsBackend
@@ -22,6 +20,8 @@ from ctibridge.clock import RealClock
 from ctibridge.config import BridgeConfig
 from ctibridge.hub import Hub
 from ctibridge.model import AgentState
+from support.fake_ccp import fake_ccp
+from support.harness import Served, chromium, open_bridge, wait_for
 from support.hub import close_of, secured, token
 
 

@@ -1,7 +1,7 @@
 """The real bridge page in headless Chromium, against a hub on loopback.
 
 The page runs the real amazon-connect-streams bundle the hub serves; its ``initCCP`` loads the
-fake CCP (tests/conformance/fake_ccp.js) from another loopback origin, and the test drives the
+fake CCP (tests/support/fake_ccp.js) from another loopback origin, and the test drives the
 Connect world inside that frame.
 """
 
@@ -17,9 +17,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from fake_ccp import FakeCcp, FakeCcpServer, fake_ccp
-from harness import Served, flush, open_bridge, wait_for
-from scenarios import rows
 
 from ctibridge.backends.streams import BRIDGE_UNAVAILABLE, StreamsBackend
 from ctibridge.client import Client
@@ -27,6 +24,9 @@ from ctibridge.clock import RealClock
 from ctibridge.config import BridgeConfig
 from ctibridge.hub import Hub
 from ctibridge.settings import AuthSettings, Settings
+from support.fake_ccp import FakeCcp, FakeCcpServer, fake_ccp
+from support.harness import Served, flush, open_bridge, wait_for
+from support.steps import rows
 
 # no tokens: these tests are about the backends, not auth (tests/hub covers auth)
 TEST_SETTINGS = Settings(auth=AuthSettings(insecure=True))

@@ -8,8 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 from botocore.stub import ANY
-from fake_ccp import FakeCcp, fake_ccp
-from harness import Message, Served, chromium, flush, open_bridge, wait_for
 
 from ctibridge.backends.sim import SimBackend
 from ctibridge.backends.streams import StreamsBackend
@@ -20,6 +18,8 @@ from ctibridge.conform.drivers import CUSTOMER, Driver, EndOfScenario, SimDriver
 from ctibridge.hub import Hub
 from ctibridge.settings import AuthSettings, Settings
 from support import aes_records as aes
+from support.fake_ccp import FakeCcp, fake_ccp
+from support.harness import Message, Served, chromium, flush, open_bridge, wait_for
 
 # no tokens: these tests are about the backends, not auth (tests/hub covers auth)
 TEST_SETTINGS = Settings(auth=AuthSettings(insecure=True))

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness import Message, flush
-from worlds import World
-
 from published_names import PUBLISHED_STATE
+from support.harness import Message, flush
+from support.worlds import World
 
 CALL_BUTTONS = (
     "answer", "reject", "disconnect", "hold", "resume", "clearContact", "consult", "numberpad",
