@@ -91,3 +91,17 @@ def test_the_lazy_package_still_serves_its_public_names() -> None:
     probe = "import sys, ctibridge; ctibridge.Client; print('websockets' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+MAX_LINES = 600  # a file longer than this holds more than one idea (see docs/architecture.md)
+
+
+def test_no_source_file_is_over_the_line_limit() -> None:
+    sources = [*ROOT.rglob("*.py"), *(p for p in ROOT.rglob("*.js") if "vendor" not in p.parts)]
+    assert len(sources) > 50  # the tree was found
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in sources
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}
