@@ -5,11 +5,6 @@
 // button: which call and agent buttons exist comes from the ButtonStates of the last message
 // about that connection or agent.
 
-export const CALL_BUTTONS = [
-  "answer", "reject", "disconnect", "hold", "resume", "clearContact",
-  "consult", "numberpad", "swap", "transfer", "conference",
-];
-export const AGENT_BUTTONS = ["NotReady", "Ready", "make_call", "mute", "unmute"];
 export const CALL_TOPICS = ["InboundCall", "OutboundCall"];
 
 const time = (iso) => (iso ? Date.parse(iso) : null);

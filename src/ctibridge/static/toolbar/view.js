@@ -2,8 +2,10 @@
 // patched in place (so focus and typed input survive updates); every call button exists once
 // per row and is shown exactly when the hub's ButtonStates say "Enable".
 
-import { AGENT_BUTTONS, CALL_BUTTONS, agentConnection, roleOf } from "./model.js";
+import { agentConnection, roleOf } from "./model.js";
 
+// the call buttons a row can show, in the order they are drawn, with their words (the button
+// names are the wire's ButtonStates item names, docs/protocol.md §4.2)
 export const BUTTON_LABELS = {
   answer: "Answer", reject: "Reject", disconnect: "Disconnect", hold: "Hold", resume: "Resume",
   clearContact: "Clear contact", consult: "Consult", numberpad: "Dial pad", swap: "Swap",
@@ -123,11 +125,13 @@ export function renderAgent(model, ui) {
   byId("agent-next").hidden = !a.nextState;
   byId("agent-next-state").textContent = a.nextState?.label ?? "";
   byId("agent-muted").hidden = !a.muted;
-  for (const name of AGENT_BUTTONS) {
-    byAgentButton(name).hidden = !a.buttons.has(name);
+  // the page's agent buttons are named as the wire's agent ButtonStates items (§4.4), except
+  // Login / Logout, which follow the login state
+  for (const button of document.querySelectorAll("[data-agent]")) {
+    const name = /** @type {HTMLElement} */ (button).dataset.agent ?? "";
+    const shown = name === "Login" ? !loggedIn : name === "Logout" ? loggedIn : a.buttons.has(name);
+    /** @type {HTMLElement} */ (button).hidden = !shown;
   }
-  byAgentButton("Login").hidden = loggedIn;
-  byAgentButton("Logout").hidden = !loggedIn;
 
   const dialerOpen = ui.dialerOpen && a.buttons.has("make_call");
   byId("dialer").hidden = !dialerOpen;
@@ -161,7 +165,7 @@ export function renderAgent(model, ui) {
 // --- contacts ----------------------------------------------------------------------------------
 
 function connectionRow(contact, conn) {
-  const buttons = CALL_BUTTONS.map((name) =>
+  const buttons = Object.keys(BUTTON_LABELS).map((name) =>
     el("button", { type: "button", hidden: true, dataset: { button: name } }, BUTTON_LABELS[name]),
   );
   return el("li", { class: "connection", dataset: { connectionId: conn.connectionId } },
