@@ -1383,3 +1383,13 @@ async def test_random_walk_stays_coherent_and_refusals_change_nothing(seed: int)
         _check_coherent(rig)
     await sim.stop()
     assert clock.pending == 0
+
+
+def test_every_action_has_one_verb_in_the_simulator() -> None:
+    # the verbs are a table keyed by action type: an action added without a verb fails here,
+    # not as a KeyError in a running hub
+    from typing import get_args
+
+    from ctibridge.actions import Action
+
+    assert set(SimBackend(ManualClock())._verbs) == set(get_args(Action))

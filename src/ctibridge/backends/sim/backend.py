@@ -11,7 +11,9 @@ calls to agents that became free.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import Any
 
 from msgspec.structs import replace
 
@@ -93,43 +95,32 @@ class SimBackend(Control):
             if isinstance(action, actions):
                 del agent.failures[i]
                 raise BackendError(error)
-        match action:
-            case Accept():
-                self._accept(agent, action)
-            case Reject():
-                self._reject(agent, action)
-            case Hold():
-                self._hold(agent, action)
-            case Resume():
-                self._resume(agent, action)
-            case Hangup():
-                self._hangup(agent, action)
-            case Clear():
-                self._clear(agent, action)
-            case AddParty():
-                self._add_party(agent, action)
-            case Swap():
-                self._swap(agent, action)
-            case Conference():
-                self._conference(agent, action)
-            case Transfer():
-                self._transfer(agent, action)
-            case SendDigits():
-                self._send_digits(agent, action)
-            case SetState():
-                self._set_state(agent, action)
-            case SetMute():
-                self._commit({login: replace(agent.snap, muted=action.muted)})
-            case Login():
-                self._login(agent)
-            case Logout():
-                self._logout(agent)
-            case Dial():
-                self._dial(agent, action)
-            case AcceptPreview():
-                self._accept_preview(agent, action)
-            case SkipPreview():
-                self._skip_preview(agent, action)
+        self._verbs[type(action)](agent, action)
+
+    @cached_property
+    def _verbs(self) -> dict[type[Any], Callable[[_Agent, Any], None]]:
+        """Connect's verbs by the action that asks for each: one table, as the Simulator
+        topic's (control.py)."""
+        return {
+            Accept: self._accept,
+            Reject: self._reject,
+            Hold: self._hold,
+            Resume: self._resume,
+            Hangup: self._hangup,
+            Clear: self._clear,
+            AddParty: self._add_party,
+            Swap: self._swap,
+            Conference: self._conference,
+            Transfer: self._transfer,
+            SendDigits: self._send_digits,
+            SetState: self._set_state,
+            SetMute: self._set_mute,
+            Login: self._login,
+            Logout: self._logout,
+            Dial: self._dial,
+            AcceptPreview: self._accept_preview,
+            SkipPreview: self._skip_preview,
+        }
 
     def simulate(self, login: str, subtopic: str, data: object) -> None:
         """Carry out one ``Simulator`` request for ``login`` (docs/protocol.md §7)."""
@@ -364,7 +355,10 @@ class SimBackend(Control):
             snap = replace(agent.snap, state=action.state, next_state=None, state_since=self._now())
         self._commit({agent.login: snap})
 
-    def _login(self, agent: _Agent) -> None:
+    def _set_mute(self, agent: _Agent, action: SetMute) -> None:
+        self._commit({agent.login: replace(agent.snap, muted=action.muted)})
+
+    def _login(self, agent: _Agent, action: Login) -> None:
         if agent.snap.logged_in:
             return
         state = agent.state_before_logout or catalog.AVAILABLE
@@ -372,7 +366,7 @@ class SimBackend(Control):
         snap = replace(agent.snap, logged_in=True, state=state, state_since=self._now())
         self._commit({agent.login: snap})
 
-    def _logout(self, agent: _Agent) -> None:
+    def _logout(self, agent: _Agent, action: Logout) -> None:
         if not agent.snap.logged_in:
             raise BackendError("InvalidStateException: the agent is already logged out")
         if agent.snap.contacts:

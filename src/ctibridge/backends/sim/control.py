@@ -28,9 +28,6 @@ from .world import SimulatorError, _Agent, _Changes, _QueuedCall
 class Control(Timers):
     @functools.cached_property
     def _simulations(self) -> dict[str, tuple[type[Any], Callable[[_Agent, Any], None]]]:
-        return self._simulation_table()
-
-    def _simulation_table(self) -> dict[str, tuple[type[Any], Callable[[_Agent, Any], None]]]:
         return {
             "IncomingCall": (SimIncomingCall, self._sim_incoming_call),
             "CustomerHangup": (SimContactRef, self._sim_customer_hangup),
