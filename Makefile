@@ -86,9 +86,12 @@ unit: $(STAMP) $(STREAMS_BUNDLE) $(AXE_STAMP)
 UVICORN_OLDEST := $(shell sed -n 's/.*"uvicorn\[standard\]>=\([0-9.]*\),.*/\1/p' pyproject.toml)
 oldest: $(STAMP)
 	$(BIN)/pip install -q --no-deps --target var/uvicorn-oldest 'uvicorn==$(UVICORN_OLDEST)'
-	PYTHONPATH=var/uvicorn-oldest $(BIN)/pytest -q tests/hub tests/e2e
+	PYTHONPATH=var/uvicorn-oldest $(BIN)/python -c \
+	  "import sys, uvicorn; from packaging.version import Version as V; \
+	   sys.exit(V(uvicorn.__version__) != V('$(UVICORN_OLDEST)') and 'not the oldest uvicorn')"
+	PYTHONPATH=var/uvicorn-oldest $(BIN)/pytest -q -p no:cacheprovider tests/hub tests/e2e
 
-test: $(STAMP) $(STREAMS_BUNDLE) $(AXE_STAMP) sysdeps lint typecheck unit
+test: $(STAMP) $(STREAMS_BUNDLE) $(AXE_STAMP) sysdeps lint typecheck unit oldest
 
 # The long fuzz run: 100,000 bad frames at a live hub (numbers: bench/results/fuzz.json), then
 # coverage-guided fuzzing of the decoder with atheris, seeded with the published requests
