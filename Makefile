@@ -13,7 +13,7 @@ PORT    ?= 8765
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/pip install -q -e '.[test,bench,cluster]'
 	touch $(STAMP) $(SERVE_STAMP)
 
 # `make run` needs only the package and its runtime dependencies (no test or bench tools, no npm
@@ -50,7 +50,7 @@ deps: $(STAMP) $(STREAMS_BUNDLE) $(AXE_STAMP)
 bridge-check: $(NPM_STAMP)
 	bridge/node_modules/.bin/tsc -p bridge/tsconfig.json
 
-# Debian packages the browser tests need (Playwright's own browser download does not work here).
+# Debian packages the browser and cluster tests need (Playwright's own browser download does not work here).
 # The browser tests launch /usr/bin/chromium (root installs directly, others through sudo).
 sysdeps:
 	@test -x /usr/bin/chromium || { \
@@ -58,6 +58,11 @@ sysdeps:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -x /usr/bin/redis-server || { \
+	  echo "installing Debian's redis-server (the cluster tests start their own)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 # --insecure: no tokens, for a demo on this machine only (refused on a non-loopback HOST);
 # the journal under var/ (gitignored) lets apps resume across restarts of `make run`.
