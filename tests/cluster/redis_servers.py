@@ -48,10 +48,9 @@ class RedisServer:
         deadline = time.monotonic() + 10
         while True:
             try:
-                if client.ping():
-                    # an AOF being loaded answers LOADING: wait until it is done
-                    if int(client.info("persistence").get("loading", 0)) == 0:
-                        break
+                # an AOF being loaded answers LOADING: wait until it is done
+                if client.ping() and int(client.info("persistence").get("loading", 0)) == 0:
+                    break
             except redis.RedisError:
                 pass
             if time.monotonic() > deadline or self.proc.poll() is not None:
