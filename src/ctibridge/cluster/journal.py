@@ -69,6 +69,7 @@ class RedisJournal:
         self._events: dict[str, tuple[int, list[bytes]]] = {}  # this step: login -> (first, data)
         self._states: dict[str, bytes] = {}
         self._append = client.register_script(APPEND)
+        self.sharded = isinstance(client, redis.RedisCluster)
         self.error: str | None = None
 
     # writing -------------------------------------------------------------------------------------
@@ -95,16 +96,16 @@ class RedisJournal:
                 raise Fenced(next(iter(events)), "(not the owner)")
             return
         now = self._now()
-        pipe = self.client.pipeline(transaction=False)
+        calls: list[tuple[tuple[str, str, str], list[Any]]] = []
         for login in logins:
             first, data = events.get(login, (self.heads.get(login, 0) + 1, []))
             args: list[Any] = [
                 self.node_id, self.epochs[login], first, self.max_events, now - self.max_age_ms,
                 now, states.get(login, b""), self.channel, login, *data,
             ]  # fmt: skip
-            self._append(keys=keys(login), args=args, client=pipe)
+            calls.append((keys(login), args))
         try:
-            results = pipe.execute(raise_on_error=False)
+            results = self._call(calls)
         except redis.RedisError as e:
             self.error = f"{type(e).__name__}: {e}"
             raise ClusterError(self.error) from e
@@ -125,6 +126,23 @@ class RedisJournal:
                 self.error = str(failed)
             raise failed
         self.error = None
+
+    def _call(self, calls: list[tuple[tuple[str, str, str], list[Any]]]) -> list[Any]:
+        """Run the append script for each agent: one round trip.  A step nearly always touches
+        one agent; several go in one pipeline, except on a Redis Cluster (whose pipelines take
+        no scripts), where each agent's keys may live on another node anyway."""
+        if len(calls) > 1 and not self.sharded:
+            pipe = self.client.pipeline(transaction=False)
+            for k, args in calls:
+                self._append(keys=k, args=args, client=pipe)
+            return list(pipe.execute(raise_on_error=False))
+        results: list[Any] = []
+        for k, args in calls:
+            try:
+                results.append(self._append(keys=k, args=args))
+            except redis.ResponseError as e:
+                results.append(e)
+        return results
 
     # reading -------------------------------------------------------------------------------------
 

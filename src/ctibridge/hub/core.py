@@ -40,7 +40,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -72,6 +72,25 @@ CLOSE_IDLE = 4408  # nothing received for [limits] idle_timeout_s
 JOURNAL_UNAVAILABLE = "journal unavailable"
 JOURNAL_RETRY_S = 0.5  # how often a failing journal is tried again
 _THROTTLE_MARKERS = ("Throttl", "TooManyRequests", "429")
+
+
+class ClusterSeam(Protocol):
+    """What a cluster node (``ctibridge.cluster.node``) decides for the hub; the hub has none in
+    single-process mode.  The node calls back through :meth:`Hub.adopt`, :meth:`Hub.follow` and
+    :meth:`Hub.deliver`."""
+
+    def owns(self, login: str) -> bool:
+        """Does this node run ``login``'s engine session and backend link now?"""
+
+    def route(self, login: str, origin: str, request: Request, app: str) -> bool:
+        """True when the node has taken the command (sent it to the owner, or answered it)."""
+
+    def reply(self, login: str, origin: str, envelope: p.Envelope) -> bool:
+        """True when ``origin`` is an app of another node and the answer was sent there."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class AppConnection:
@@ -237,6 +256,7 @@ class Hub:
         self._pending: dict[int, tuple[float, str]] = {}
         self._http_buckets: dict[str, TokenBucket] = {}
         self.stats: dict[str, int] = {"commands": 0, "events": 0, "errors": 0}
+        self.cluster: ClusterSeam | None = None  # cluster mode: set by the node
 
     @property
     def insecure(self) -> bool:
@@ -268,6 +288,8 @@ class Hub:
         if bind_notice is not None:  # backends that can lose their link to Connect (bridge)
             bind_notice(self.announce)
         await self.backend.start(self._on_snapshot)
+        if self.cluster is not None:
+            await self.cluster.start()
         self.started = True
 
     async def drain(self, timeout: float | None = None) -> None:
@@ -293,6 +315,8 @@ class Hub:
                 conn.shut(CLOSE_RESTART, "server shutting down; resume later", now=True)
         for task in list(self._tasks):
             task.cancel()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.backend.stop()
         self.journal.close()
         self.audit.close()
@@ -483,6 +507,8 @@ class Hub:
         arrival: float | None = None,
     ) -> None:
         self.stats["commands"] += 1
+        if self.cluster is not None and self.cluster.route(login, origin, request, app):
+            return
         if self.journal_error is not None and request.subtopic not in QUERIES:
             self._journal_refusal(login, origin, request)
             return
@@ -508,14 +534,18 @@ class Hub:
         self.metrics.commands.labels(request.topic, request.subtopic, "refused").inc()
         self._reply(login, origin, env)
 
-    @staticmethod
-    def _journal_error_event(request: Request) -> p.Envelope:
+    def _journal_error_event(self, request: Request) -> p.Envelope:
         try:
             type_, text = p.failure_for(request.subtopic)
         except KeyError:
             type_, text = "INVALID_DATA", p.ERROR_TEXT["INVALID_DATA"]
         return p.error_event(
-            request.topic, type_, JOURNAL_UNAVAILABLE, text, request.raw, request.request_id
+            request.topic,
+            type_,
+            getattr(self.journal, "unavailable_code", JOURNAL_UNAVAILABLE),
+            text,
+            request.raw,
+            request.request_id,
         )
 
     def refuse_frame(self, conn: AppConnection, frame: bytes | str, type_: str, code: str) -> None:
@@ -547,7 +577,7 @@ class Hub:
     # engine outputs ------------------------------------------------------------------------------
 
     def _on_snapshot(self, login: str, snapshot: AgentSnapshot) -> None:
-        if login not in self.engine.sessions:
+        if login not in self.engine.sessions or not self._owned(login):
             return
         if getattr(self.backend, "dynamic_directory", False):
             # learnt from Connect at run time (states, queues, quick connects): re-read each time
@@ -558,7 +588,7 @@ class Hub:
 
     def announce(self, login: str) -> None:
         """Tell the agent's apps its (last known) state again: the backend lost its link."""
-        if login in self.engine.sessions:
+        if login in self.engine.sessions and self._owned(login):
             self._run(self.engine.announce(login))
 
     def _run(self, outputs: list[Output], only: AppConnection | None = None) -> None:
@@ -669,6 +699,8 @@ class Hub:
         conn = self.connections.get(login, {}).get(origin)
         if conn is not None:
             self._send(conn, p.encode(envelope).decode())
+        elif self.cluster is not None and self.cluster.reply(login, origin, envelope):
+            pass
         else:
             answers = self._http_answers.get(origin)
             if answers is not None:
@@ -766,6 +798,49 @@ class Hub:
             if throttled:
                 self.metrics.backend_throttles.inc()
         self._run(self.engine.result(out.login, out.command_id, error, self.clock.now_ms()))
+
+    # cluster seams (ctibridge.cluster.node drives these) ------------------------------------------
+
+    def _owned(self, login: str) -> bool:
+        return self.cluster is None or self.cluster.owns(login)
+
+    def adopt(self, login: str) -> None:
+        """This node has just become ``login``'s owner: continue from the journal's seq and
+        snapshot, and publish whatever the backend shows differently (the failover diff)."""
+        now = self.clock.now_ms()
+        seq = self.journal.last_seq(login)
+        saved = self._saved_snapshot(login)
+        fresh = self.backend.snapshot(login)
+        self.engine.add_agent(login, saved or fresh, self.backend.directory(login), now, seq=seq)
+        self.connections.setdefault(login, {})
+        if saved is not None:
+            self._on_snapshot(login, fresh)
+        else:
+            self._save_state(login)
+            self._run([])
+
+    def follow(self, login: str, events: list[tuple[int, bytes]], state: bytes | None) -> None:
+        """Events another node (the owner) journaled: send them to this node's apps, and keep
+        this node's view of the agent (StateSync, queries) at the owner's snapshot."""
+        if login not in self.engine.sessions:
+            return
+        for seq, data in events:
+            self._publish(login, data, seq)
+        if state:
+            try:
+                snapshot = msgspec.json.decode(state, type=AgentSnapshot)
+            except msgspec.DecodeError:
+                snapshot = None
+            if snapshot is not None:  # its events were the owner's to send: dropped here
+                self.engine.snapshot(login, snapshot, self.clock.now_ms())
+                self.engine.take_finished()
+        self.engine.session(login).seq = self.journal.last_seq(login)  # the owner's, not ours
+
+    def deliver(self, login: str, origin: str, text: str) -> None:
+        """An answer the owner sent to ``origin``, an app of this node."""
+        conn = self.connections.get(login, {}).get(origin)
+        if conn is not None:
+            self._send(conn, text)
 
     # the journaled snapshot ----------------------------------------------------------------------
 
