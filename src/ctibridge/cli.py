@@ -96,9 +96,8 @@ def _serve(args: argparse.Namespace) -> int:
     )
     journal = settings.journal.path or "memory (lost on restart)"
     if settings.cluster.redis_url:
-        journal = (
-            f"redis {_redacted(settings.cluster.redis_url)} (cluster node {hub.cluster.node_id})"
-        )
+        node = getattr(hub.cluster, "node_id", "")
+        journal = f"redis {_redacted(settings.cluster.redis_url)} (cluster node {node})"
     print(
         f"ctibridge: {settings.backend} backend, agents {agents}\n"
         f"  toolbar: http://{where}/  (open it in a browser; one page per agent)\n"
