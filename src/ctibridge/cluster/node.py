@@ -154,6 +154,10 @@ class ClusterNode:
         with contextlib.suppress(TimeoutError):  # Redis down: the loops keep trying
             await asyncio.wait_for(self.subscribed.wait(), 5)
         await self._claim_round()
+        for login in list(self.hub.engine.sessions):
+            if not self.owns(login):  # this node's view of the agent: the owner's snapshot
+                with contextlib.suppress(redis.RedisError):
+                    self.hub.follow(login, [], self.journal.state(login))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -199,8 +203,20 @@ class ClusterNode:
         self.hub.adopt(login)
 
     def _lost(self, login: str) -> None:
-        self.journal.epochs.pop(login, None)
-        log.warning("agent lease lost", extra={"agent": login, "kind": "cluster"})
+        """A follower again: this node's apps get what the new owner journaled meanwhile (soon:
+        this may run inside the hub's commit)."""
+        if self.journal.epochs.pop(login, None) is not None:
+            log.warning("agent lease lost", extra={"agent": login, "kind": "cluster"})
+        with contextlib.suppress(RuntimeError):  # no loop (closing): nothing to send to
+            asyncio.get_running_loop().call_soon(self._safe_catch_up, login)
+
+    def _safe_catch_up(self, login: str) -> None:
+        if self.owns(login):
+            return
+        try:
+            self._catch_up(login)
+        except redis.RedisError as e:  # the subscription's recovery catches up later
+            log.warning("catch-up failed: %s", e, extra={"agent": login, "kind": "cluster"})
 
     # fan-out ---------------------------------------------------------------------------------
 
@@ -218,11 +234,17 @@ class ClusterNode:
         self.hub.follow(login, rows, self.journal.state(login))
 
     def _on_events(self, login: str, first: int, events: list[bytes], state: bytes) -> None:
-        if self.owns(login) or login not in self.hub.engine.sessions:
-            return  # our own (already sent), or an agent this node does not serve
+        if login not in self.hub.engine.sessions:
+            return  # an agent this node does not serve
         head = self.journal.last_seq(login)
         last = first + len(events) - 1
+        if self.owns(login):
+            if last > head:  # another node appended: its lease is newer than ours
+                self._lost(login)
+            return  # else our own, already sent
         if last <= head:
+            if not events and last == head and state:  # the owner's snapshot, no events
+                self.hub.follow(login, [], state)
             return
         if first > head + 1:  # a hole: messages were lost while the subscription was down
             self._catch_up(login, first - 1)

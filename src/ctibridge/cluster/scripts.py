@@ -9,7 +9,8 @@ one agent's keys only, so a Redis Cluster keeps them in one slot and runs the sc
 * :data:`APPEND` is the only way an event enters the journal: it checks that the caller holds
   the lease with the epoch it names *and* that its first ``seq`` is the next one, then adds the
   events to the stream (ids ``<seq>-0``), the snapshot, applies retention and publishes the
-  events to every node - all or nothing.  A node that lost its lease gets ``FENCED`` and writes
+  events (and the
+  snapshot) to every node - all or nothing.  A node that lost its lease gets ``FENCED`` and writes
   nothing, so no ``seq`` is issued twice even while two nodes believe they own an agent.
 * :data:`RELEASE` gives a lease up (a node that stops), only if it is still the caller's.
 """
@@ -87,10 +88,10 @@ if n > 0 then
   end
 end
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], 'state', ARGV[7]) end
-if n > 0 and ARGV[8] ~= '' then
+if (n > 0 or ARGV[7] ~= '') and ARGV[8] ~= '' then
   local events = {}
   for i = 1, n do events[i] = ARGV[9 + i] end
-  redis.call('PUBLISH', ARGV[8], cmsgpack.pack({ARGV[9], first, events, ARGV[7]}))
+  redis.call('PUBLISH', ARGV[8], cmsgpack.pack({ARGV[9], head - n + 1, events, ARGV[7]}))
 end
 return head
 """

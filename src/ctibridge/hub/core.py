@@ -831,9 +831,13 @@ class Hub:
                 snapshot = msgspec.json.decode(state, type=AgentSnapshot)
             except msgspec.DecodeError:
                 snapshot = None
-            if snapshot is not None:  # its events were the owner's to send: dropped here
-                self.engine.snapshot(login, snapshot, self.clock.now_ms())
-                self.engine.take_finished()
+            if snapshot is not None:  # the owner's session, rebuilt (it sent the events)
+                directory = self.backend.directory(login)
+                now = self.clock.now_ms()
+                self.engine.add_agent(
+                    login, snapshot, directory, now, seq=self.journal.last_seq(login)
+                )
+                return
         self.engine.session(login).seq = self.journal.last_seq(login)  # the owner's, not ours
 
     def deliver(self, login: str, origin: str, text: str) -> None:
