@@ -15,10 +15,22 @@ REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(below: int = 65536) -> int:
+    """A free loopback port under ``below`` (a cluster node also listens on port + 10000)."""
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port < below:
+            return port
+    with socket.socket() as s:  # the system hands out high ports only: try low ones
+        for port in range(20000, below):
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
 
 
 class RedisServer:
@@ -27,7 +39,7 @@ class RedisServer:
     def __init__(self, workdir: Path, *, aof: bool = True, cluster: bool = False) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = free_port(55535 if cluster else 65536)
         self.aof = aof
         self.cluster = cluster
         self.proc: subprocess.Popen[bytes] | None = None
