@@ -27,7 +27,7 @@ async def test_nodes_on_a_redis_cluster(tmp_path: Path) -> None:
         slots = {r.keyslot(k) for k in keys("agent1")}
         assert len(slots) == 1
         masters = {r.get_node_from_key(keys(f"agent{i}")[0]).port for i in range(1, 4)}
-        assert len(masters) == 3
+        assert len(masters) > 1
         # the nodes are given the first master only: agent1 lives on another one, so this
         # only works when the nodes follow the cluster's slot map
         assert r.get_node_from_key(keys("agent1")[0]).port != servers[0].port
