@@ -308,3 +308,24 @@ async def test_rolling_restart_no_app_sees_a_gap(redis_aof, tmp_path):
         assert all(a.resumes >= 1 for a in apps)
         gaps = [e for a in apps for e in a.errors if e["message"]["type"] == "RESUME_GAP"]
         assert not gaps
+
+
+async def test_a_request_id_is_carried_out_once(redis_aof, tmp_path):
+    """A command sent again with the same requestId (an app retrying after its node died) is
+    refused by the owner, whichever node it comes through."""
+    async with cluster(redis_aof, tmp_path, count=2) as (nodes, r):
+        apps = await open_apps(nodes)
+        rid = "retry-1"
+        await apps[0].client.send("Agent", "UpdateState", {"label": "Break"}, request_id=rid)
+        await wait_for(lambda: answered(apps[0], rid), 10, "the first answer")
+        await apps[1].client.send("Agent", "UpdateState", {"label": "Break"}, request_id=rid)
+        await wait_for(
+            lambda: apps[1].take() or any(e.get("requestId") == rid for e in apps[1].errors),
+            10, "the refusal",
+        )  # fmt: skip
+        journal = await settle(apps, r)
+        assert [e["subtopic"] for e in journal if e.get("requestId") == rid] == [
+            "SetAgentState", "CcpAgentState",
+        ]  # fmt: skip
+        refused = [e for e in apps[1].errors if e.get("requestId") == rid]
+        assert refused and refused[0]["message"]["code"].startswith("duplicate requestId")
