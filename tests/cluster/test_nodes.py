@@ -329,3 +329,30 @@ async def test_a_request_id_is_carried_out_once(redis_aof, tmp_path):
         ]  # fmt: skip
         refused = [e for e in apps[1].errors if e.get("requestId") == rid]
         assert refused and refused[0]["message"]["code"].startswith("duplicate requestId")
+
+
+async def test_a_simulated_call_survives_its_node(redis_aof, tmp_path):
+    """The simulator's world of an agent travels with its journaled snapshot: after the owner
+    is killed, the new owner still has the call and controls it."""
+    async with cluster(redis_aof, tmp_path, count=2) as (nodes, r):
+        victim = next(n for n in nodes if n.name == owner(r))
+        survivor = next(n for n in nodes if n is not victim)
+        app = await App(nodes, nodes.index(survivor)).open()
+        for topic, subtopic, data in (
+            ("Simulator", "IncomingCall", {"phoneNumber": "+15550100"}),
+            ("InboundCall", "Answer", None),
+        ):
+            rid = await app.client.send(topic, subtopic, data)
+            await wait_for(lambda rid=rid: answered(app, rid), 10, subtopic)
+        talking = app.last
+        victim.kill()
+        await wait_for(lambda: owner(r) == survivor.name, 10, "the takeover")
+        rid = await app.client.send("InboundCall", "SetHold")
+        await wait_for(lambda: answered(app, rid), 10, "the hold")
+        journal = await settle([app], r)
+        check_streams([app], journal)
+        after = [e for e in journal if e["seq"] > talking]
+        assert not app.errors, app.errors
+        # nothing between the answer and the hold says the call ended
+        assert not any("disconnected" in json.dumps(e).lower() for e in after), after
+        assert any(e.get("requestId") == rid for e in after)

@@ -187,6 +187,13 @@ class SimBackend:
             raise KeyError(login)
         return catalog.directory_for(login, self._logins)
 
+    def restore(self, login: str, snapshot: AgentSnapshot) -> None:
+        """Take an agent's world over from another node (cluster failover): the snapshot the
+        previous owner journaled, calls in progress included; its timers restart from it."""
+        agent = self._agents[login]
+        agent.snap = snapshot
+        self._sync_timers(agent)
+
     async def execute(self, login: str, action: Action) -> None:
         agent = self._agents[login]
         for i, (actions, error) in enumerate(agent.failures):
