@@ -104,9 +104,10 @@ fuzz: $(STAMP)
 # side by side; writes bench/results/latest.json, the figures and the report's numbers (<10 min).
 # JOURNAL picks the "journal on" journal: sqlite[:PATH] (the hub's SqliteJournal) or memory.
 JOURNAL ?= sqlite
-bench: $(STAMP)
+bench: $(STAMP) sysdeps
 	$(BIN)/python -m bench.run --out bench/results --journal $(JOURNAL)
 	$(BIN)/python -m bench.report bench/results/latest.json --doc docs/performance.md
+	$(BIN)/python -m bench.cluster --out bench/results --doc docs/performance.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bridge/node_modules $(dir $(STREAMS_BUNDLE)) \
