@@ -59,10 +59,10 @@ def wait_http(port: int, timeout: float = 30) -> None:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                if r.status == 200:
-                    return
+        url = f"http://127.0.0.1:{port}/healthz"
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as r:
+            if r.status == 200:
+                return
         time.sleep(0.05)
     raise RuntimeError(f"hub on port {port} did not become healthy")
 
@@ -265,6 +265,7 @@ def table(results: dict[str, Any]) -> str:
         )
     single = results["runs"][0]["hub_cpu_us_per_command"]
     one = results["runs"][1]
+    trips = one.get("redis_round_trips_per_command", 0)
     ratio = (one["hub_cpu_us_per_command"] + one.get("redis_cpu_us_per_command", 0)) / single
     f = results["failover"]
     return "\n".join([
@@ -276,8 +277,8 @@ def table(results: dict[str, Any]) -> str:
         *rows,
         "",
         f"* CPU per command, 1-node cluster (hub + Redis) against the single node: "
-        f"**{ratio:.2f}×** (goal ≤ 1.5×).",
-        f"* Redis round trips per command on the hot path: **{one.get('redis_round_trips_per_command', 0):.2f}**"
+        f"**{ratio:.2f}x** (goal ≤ 1.5x).",
+        f"* Redis round trips per command on the hot path: **{trips:.2f}**"
         " (goal ≤ 2): the requestId record (`SET NX`) and the fenced append (one `EVALSHA` that"
         " also publishes the events); a command through another node adds its `PUBLISH` there and"
         " the answer's.",
