@@ -347,6 +347,8 @@ async def test_a_simulated_call_survives_its_node(redis_aof, tmp_path):
         talking = app.last
         victim.kill()
         await wait_for(lambda: owner(r) == survivor.name, 10, "the takeover")
+        # ... and the survivor has adopted the agent (its lease round is done)
+        await wait_for(lambda: survivor.health()[1]["journal"]["owned"] == 3, 10, "the adoption")
         rid = await app.client.send("InboundCall", "SetHold")
         await wait_for(lambda: answered(app, rid), 10, "the hold")
         journal = await settle([app], r)

@@ -117,6 +117,8 @@ def test_lease_renew_takeover_and_release(redis_server: RedisServer) -> None:
     taken = n2.claim("a")
     assert taken.held and taken.fresh and taken.epoch == first.epoch + 1
     assert not n1.claim("a", first.epoch).held  # the old epoch is not renewed
+    many = n1.claim_many([("a", 0), ("b", 0)])  # one round trip for every agent
+    assert [(m.held, m.holder) for m in many] == [(False, "n2"), (True, "n1")]
 
 
 def test_redis_down_is_a_cluster_error(redis_server: RedisServer) -> None:

@@ -90,10 +90,11 @@ class RedisJournal:
     def commit(self) -> None:
         events, self._events = self._events, {}
         states, self._states = self._states, {}
+        stray = [login for login in events if login not in self.epochs]
+        if stray:  # never journaled, so never to be sent
+            raise Fenced(stray[0], "(not the owner)")
         logins = [login for login in {*events, *states} if login in self.epochs]
         if not logins:
-            if events:
-                raise Fenced(next(iter(events)), "(not the owner)")
             return
         now = self._now()
         calls: list[tuple[tuple[str, str, str], list[Any]]] = []

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import redis
+
 from .scripts import LEASE, RELEASE, keys
 
 
@@ -30,7 +32,22 @@ class Leases:
     def claim(self, login: str, epoch: int = 0) -> Lease:
         """Renew our lease on ``login`` (the ``epoch`` we hold), or take it if it is free."""
         lease, meta, _ = keys(login)
-        result = self._lease(keys=[lease, meta], args=[self.node_id, self.lease_ms, epoch])
+        return self._parse(
+            self._lease(keys=[lease, meta], args=[self.node_id, self.lease_ms, epoch])
+        )
+
+    def claim_many(self, claims: list[tuple[str, int]]) -> list[Lease]:
+        """:meth:`claim` for every (login, epoch): one pipelined round trip (one per agent on a
+        Redis Cluster, whose pipelines take no scripts)."""
+        if isinstance(self.client, redis.RedisCluster):
+            return [self.claim(login, epoch) for login, epoch in claims]
+        pipe = self.client.pipeline(transaction=False)
+        for login, epoch in claims:
+            lease, meta, _ = keys(login)
+            self._lease(keys=[lease, meta], args=[self.node_id, self.lease_ms, epoch], client=pipe)
+        return [self._parse(result) for result in pipe.execute()]
+
+    def _parse(self, result: Any) -> Lease:
         status, got = int(result[0]), int(result[1])
         if status == 0:
             holder = result[2].decode() if isinstance(result[2], bytes) else str(result[2])

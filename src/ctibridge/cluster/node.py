@@ -194,7 +194,7 @@ class ClusterNode:
                 self._lost(login)
 
     def _claim_all(self, logins: list[str], epochs: dict[str, int]) -> list[Lease]:
-        return [self.leases.claim(login, epochs.get(login, 0)) for login in logins]
+        return self.leases.claim_many([(login, epochs.get(login, 0)) for login in logins])
 
     def _adopt(self, login: str, epoch: int) -> None:
         self._catch_up(login)  # this node's apps first get everything the old owner sent
