@@ -141,6 +141,9 @@ def _cluster_hub(backend: Any, clock: Any, settings: Any) -> Any:
     node_id = c.node_id or f"{socket.gethostname()}:{settings.port}"
     j = settings.journal
     journal = open_cluster_journal(c.redis_url, node_id, j.max_events, round(j.max_age_s * 1000))
+    problem = journal.health()["error"]
+    if problem is not None:  # a node starts from the journal: Redis must answer now
+        raise ConfigError(f"Redis at {_redacted(c.redis_url)} does not answer ({problem})")
     hub = Hub(backend, clock, settings, journal=journal)
     ClusterNode(hub, c.redis_url, node_id, c.lease_ms)
     return hub

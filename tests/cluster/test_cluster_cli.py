@@ -32,3 +32,12 @@ def test_journal_is_refused_in_cluster_mode(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "--journal" in done.stderr and "cluster" in done.stderr and "Redis" in done.stderr
     assert not (tmp_path / "j.db").exists()
+
+
+def test_unreachable_redis_at_start_is_a_clear_error() -> None:
+    args = [sys.executable, "-c", _MAIN, "serve", "--insecure", "--cluster",
+            "redis://127.0.0.1:1/0"]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "Redis at redis://127.0.0.1:1/0 does not answer" in done.stderr
+    assert "Traceback" not in done.stderr
