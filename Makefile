@@ -8,12 +8,12 @@ STAMP   := $(VENV)/.installed
 HOST    ?= 127.0.0.1
 PORT    ?= 8765
 
-.PHONY: run test lint typecheck unit deps sysdeps clean bench fuzz bridge-check
+.PHONY: run test lint typecheck unit deps sysdeps clean bench fuzz bridge-check oldest
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,bench,cluster]'
+	$(BIN)/pip install -q -e '.[connect,test,bench,cluster]'
 	touch $(STAMP) $(SERVE_STAMP)
 
 # `make run` needs only the package and its runtime dependencies (no test or bench tools, no npm
@@ -46,9 +46,11 @@ $(AXE_STAMP): tests/browser/axe/package.json tests/browser/axe/package-lock.json
 
 deps: $(STAMP) $(STREAMS_BUNDLE) $(AXE_STAMP)
 
-# fails when bridge.js calls a Streams method the package's own type definitions do not declare
+# fails when bridge.js calls a Streams method the package's own type definitions do not declare,
+# or when the toolbar's scripts misuse the DOM (bridge/tsconfig.toolbar.json, the same typescript)
 bridge-check: $(NPM_STAMP)
 	bridge/node_modules/.bin/tsc -p bridge/tsconfig.json
+	bridge/node_modules/.bin/tsc -p bridge/tsconfig.toolbar.json
 
 # Debian packages the browser and cluster tests need (Playwright's own browser download does not work here).
 # The browser tests launch /usr/bin/chromium (root installs directly, others through sudo).
@@ -78,9 +80,18 @@ lint: $(STAMP) bridge-check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/
+	$(BIN)/mypy --config-file tests/mypy.ini tests
 
-unit: $(STAMP) $(STREAMS_BUNDLE) $(AXE_STAMP) sysdeps
+# no sudo here: `make test` (or `make sysdeps`) installs the Debian packages the browser tests need
+unit: $(STAMP) $(STREAMS_BUNDLE) $(AXE_STAMP)
 	$(BIN)/pytest -q
+
+# The lower end of the uvicorn range pyproject.toml allows, under the hub and end-to-end tests
+# (hub/transport.py builds on uvicorn's internals): installed beside .venv, first on the path.
+UVICORN_OLDEST := $(shell sed -n 's/.*"uvicorn\[standard\]>=\([0-9.]*\),.*/\1/p' pyproject.toml)
+oldest: $(STAMP)
+	$(BIN)/pip install -q --no-deps --target var/uvicorn-oldest 'uvicorn==$(UVICORN_OLDEST)'
+	PYTHONPATH=var/uvicorn-oldest $(BIN)/pytest -q tests/hub tests/e2e
 
 test: $(STAMP) $(STREAMS_BUNDLE) $(AXE_STAMP) sysdeps lint typecheck unit
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ctibridge.backends.select import build_backend
+from ctibridge.backends.build import build_backend
 from ctibridge.backends.streams import StreamsBackend
 from ctibridge.cli import main
 from ctibridge.clock import ManualClock

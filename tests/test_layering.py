@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -68,3 +70,24 @@ def test_public_surface() -> None:
     }
     assert set(ctibridge.__all__) == public | {"__version__"}
     assert set(ctibridge.__all__) == {"Client", "Result", "Settings", "__version__"}
+
+
+IO_LIBRARIES = ("websockets", "asyncio", "starlette", "uvicorn", "boto3", "botocore")
+
+
+@pytest.mark.parametrize("package", ["ctibridge.engine", "ctibridge.protocol", "ctibridge.model"])
+def test_importing_the_core_loads_no_io_library(package: str) -> None:
+    # a fresh interpreter: this test process has long since imported asyncio and the hub
+    probe = (
+        f"import sys, {package}\nprint(' '.join(m for m in {IO_LIBRARIES!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded == [], f"import {package} loaded {loaded}"
+
+
+def test_the_lazy_package_still_serves_its_public_names() -> None:
+    probe = "import sys, ctibridge; ctibridge.Client; print('websockets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

@@ -313,7 +313,8 @@ def check_json(block: Block) -> None:
         "kinesis": (ROOT / "src/ctibridge/backends/connect/kinesis.py").read_text(),
     }
     for service, code in source.items():
-        model = boto3.session.Session().client(service, region_name="us-east-1").meta.service_model
+        session = boto3.session.Session()
+        model = session.client(service, region_name="us-east-1").meta.service_model  # type: ignore[call-overload]
         called = set()
         for operation in model.operation_names:
             snake = re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()

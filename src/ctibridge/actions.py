@@ -3,7 +3,7 @@
 Each action is one Amazon Connect verb at the level of the agent snapshot (the engine already
 resolved which contact and connection it acts on).  A backend executes it (simulator, Streams
 bridge, Connect server APIs) and reports the result as new snapshots; a refusal is raised as
-:class:`BackendError` with Connect's own message as ``code``.
+:class:`BackendError` (ctibridge.errors) with Connect's own message as ``code``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,10 @@ from typing import Literal
 
 import msgspec
 
+# re-exported: the error a backend raises when it cannot carry an action out
+from .errors import BackendError as BackendError
 from .model import AgentState
-
-EndpointKind = Literal["phone", "quick_connect", "agent", "queue"]
-
-
-class Endpoint(msgspec.Struct, frozen=True):
-    kind: EndpointKind
-    value: str
+from .model import Endpoint as Endpoint  # re-exported: where actions send a call
 
 
 class Accept(msgspec.Struct, frozen=True, tag=True):
@@ -133,14 +129,3 @@ Action = (
     | AcceptPreview
     | SkipPreview
 )
-
-
-class BackendError(Exception):
-    """Amazon Connect (or the bridge to it) refused or could not carry out an action.
-
-    ``code`` is the detail reported to apps in the error's ``code`` field.
-    """
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from .errors import RequestError
+
 PREFIX = "ctb1"
 MIN_SECRET_CHARS = 32
 MAX_TOKEN_CHARS = 8192
@@ -25,8 +27,10 @@ MAX_TOKEN_CHARS = 8192
 CLOCK_SKEW_S = 60
 
 
-class AuthError(Exception):
+class AuthError(RequestError):
     """A token that does not authenticate; ``reason`` is safe to show (never the token)."""
+
+    error_type = "UNAUTHORIZED"
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

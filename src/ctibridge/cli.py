@@ -38,7 +38,7 @@ def _is_loopback(host: str) -> bool:
 
 def _serve(args: argparse.Namespace) -> int:
     from . import auth
-    from .backends.select import build_backend
+    from .backends.build import build_backend
     from .clock import RealClock
     from .config import ConfigError, load_settings
     from .hub import Hub, logs
@@ -405,6 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("value", nargs="?", help="phone number, result or subtopic")
     sim.add_argument("--queue", help="incoming: the queue the call comes through")
     sim.set_defaults(func=_sim, is_async=True)
+
+    from .conform.command import add_parser as add_conform
+    from .conform.command import conform
+
+    add_conform(sub, conform)
 
     schema = sub.add_parser(
         "schema",

@@ -15,6 +15,8 @@ import msgspec
 # Amazon Connect's AgentStateType; error states are the ones a failed contact leaves the agent in
 StateType = Literal["routable", "not_routable", "offline", "system", "error"]
 ConnectionRole = Literal["agent", "customer", "third_party"]
+# the order a contact's connections are listed in (events, snapshots): agent, customer, third party
+ROLE_ORDER: dict[ConnectionRole, int] = {"agent": 0, "customer": 1, "third_party": 2}
 ConnectionType = Literal["agent", "inbound", "outbound"]
 ConnectionStatus = Literal["connecting", "connected", "hold", "disconnected"]
 # live: the call is up; the others are the ended states Connect keeps until the contact is cleared.
@@ -26,6 +28,15 @@ CallTopic = Literal["InboundCall", "OutboundCall"]
 # why a contact ended in ``error``: the dialled customer was busy, did not answer, or the dial
 # failed (each leaves the agent in its own Amazon Connect error state)
 ContactFailure = Literal["busy", "no_answer", "failed"]
+
+# where a call goes: a phone number, a quick connect, an agent or a queue (the apps' dial targets)
+EndpointKind = Literal["phone", "quick_connect", "agent", "queue"]
+
+
+class Endpoint(msgspec.Struct, frozen=True):
+    kind: EndpointKind
+    value: str
+
 
 ENDED_STATES: frozenset[str] = frozenset({"acw", "missed", "rejected", "error"})
 

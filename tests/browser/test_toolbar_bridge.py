@@ -4,16 +4,11 @@ A click in the toolbar must reach the CCP as the Streams call it stands for."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from playwright.async_api import Browser, expect
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
-
 from toolbar_page import Toolbar
-from worlds import streams_world
+
+from support.worlds import streams_world
 
 pytestmark = pytest.mark.browser
 

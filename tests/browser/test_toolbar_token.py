@@ -3,18 +3,14 @@ sessionStorage and leaves the address bar; without one the page asks for it."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
 from toolbar_page import Toolbar
 
 from livehub import LiveHub, start_live_hub, stop_live_hub
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub"))
-from hub_support import secured, token
+from support.hub import secured, token
 
 
 @pytest.fixture

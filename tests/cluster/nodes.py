@@ -53,6 +53,20 @@ class Node:
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read())
 
+    def post(self, login: str, message: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """POST ``message`` to /agents/{login}/messages: (status, body)."""
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/agents/{login}/messages",
+            data=json.dumps(message).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
     def wait_healthy(self, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -86,11 +86,12 @@ def answered(app: App, rid: str) -> bool:
 
 
 def stored(r: redis.Redis, login: str = AGENT) -> list[dict[str, Any]]:
-    return [json.loads(f[b"d"]) for _, f in r.xrange(keys(login)[2])]
+    rows: Any = r.xrange(keys(login)[2])  # (id, {field: value}) with bytes (no decoding)
+    return [json.loads(f[b"d"]) for _, f in rows]
 
 
 def owner(r: redis.Redis, login: str = AGENT) -> str | None:
-    value = r.get(keys(login)[0])
+    value: Any = r.get(keys(login)[0])  # bytes (no decoding)
     return None if value is None else value.decode().rsplit(":", 1)[0]
 
 
@@ -268,6 +269,11 @@ async def test_redis_restarted_under_load(redis_aof, tmp_path):
         status, health = nodes[0].health()
         assert status == 503 and health["journal"]["ok"] is False
         assert "cluster unavailable" in str(health["journal"]["error"])
+        # over HTTP the refusal is the response, 503 like "journal unavailable": try again later
+        message = {"channel": "Amazon", "topic": "Agent", "subtopic": "UpdateState", "source": "t",
+                   "requestId": "http-down", "data": {"label": "Break"}}  # fmt: skip
+        status, body = await asyncio.to_thread(nodes[0].post, AGENT, message)
+        assert (status, body["message"]["code"]) == (503, "cluster unavailable")
         assert not any(a.client.closed.is_set() for a in apps if a.client is not None)
         redis_aof.start()
         for node in nodes:

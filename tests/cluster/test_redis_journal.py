@@ -21,9 +21,16 @@ def client(server: RedisServer) -> redis.Redis:
     return redis.Redis.from_url(server.url, socket_timeout=2)
 
 
-def owner(server: RedisServer, node: str, login: str = "a", **kw: int) -> RedisJournal:
+def owner(
+    server: RedisServer,
+    node: str,
+    login: str = "a",
+    *,
+    max_events: int = 10_000,
+    max_age_ms: int = 7 * 86_400_000,
+) -> RedisJournal:
     c = client(server)
-    journal = RedisJournal(c, node, **kw)
+    journal = RedisJournal(c, node, max_events=max_events, max_age_ms=max_age_ms)
     lease = Leases(c, node, 3000).claim(login)
     assert lease.held
     journal.epochs[login] = lease.epoch
@@ -95,7 +102,7 @@ def test_stale_epoch_is_fenced_after_takeover(redis_server: RedisServer) -> None
     assert new.since("a", 0) == [ev(1), ev(2)]
     # the script itself, called directly with the stale epoch, refuses and writes nothing
     script = client(redis_server).register_script(APPEND)
-    args = ["n1", stale_epoch, 3, 100, 0, 0, b"", "", "a", ev(3)]
+    args: list[bytes | str | int] = ["n1", stale_epoch, 3, 100, 0, 0, b"", "", "a", ev(3)]
     with pytest.raises(redis.ResponseError, match="FENCED"):
         script(keys=keys("a"), args=args)
     # ... and so does the right node with the right epoch but a seq already issued

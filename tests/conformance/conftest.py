@@ -4,16 +4,16 @@ Chromium is started once per session (the streams world opens a fresh page per t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from harness import chromium
-from worlds import EndOfScenario, World, connect_world, sim_world, streams_world
+
+from support.harness import ENDED_EARLY, chromium
+from support.worlds import EndOfScenario, World, connect_world, sim_world, streams_world
 
 BACKENDS = ("sim", "streams", "connect")
-ENDED_EARLY: list[str] = []
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -35,7 +35,7 @@ async def world(request: pytest.FixtureRequest, browser: Any) -> AsyncIterator[W
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object:
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
     """A scenario that reached a verb its backend cannot carry out (and whose documented failure
     ``step`` has checked) ends there as passed; the run's summary lists every such ending."""
     try:
@@ -47,6 +47,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if ENDED_EARLY:
-        terminalreporter.section("scenarios ended at a verb the backend cannot do")
+        terminalreporter.section("scenarios ended at a verb or step the backend cannot do")
         for line in ENDED_EARLY:
             terminalreporter.write_line(line)

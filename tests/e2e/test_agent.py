@@ -3,6 +3,8 @@ SetNotReady, GetStates / GetAgentState, Mute / Unmute, Login / Logout, CcpAgentS
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from e2e_support import (
     ISO_MS,
@@ -36,7 +38,7 @@ def state_event(events: list[dict[str, object]]) -> dict[str, object]:
     return event
 
 
-def mute_event(events: list[dict[str, object]]) -> dict[str, object]:
+def mute_event(events: list[dict[str, Any]]) -> dict[str, Any]:
     """A Mute/Unmute answer: one SetAgentState with only mute and unmute (count 2)."""
     assert [e["subtopic"] for e in events] == ["SetAgentState"], events
     assert events[0]["message"]["rules"]["ButtonStates"]["count"] == 2

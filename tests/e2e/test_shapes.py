@@ -96,7 +96,9 @@ def errors_for(m: Message) -> list[str]:
     if kind == "call StateSync":
         return _call_statesync_errors(m)
     if kind == "call StateSync (no call)":
-        expected = {"attributes": [], "queueName": None, "queueTimestamp": None, "calls": []}
+        expected: dict[str, object] = {
+            "attributes": [], "queueName": None, "queueTimestamp": None, "calls": [],
+        }  # fmt: skip
         return [] if m["message"] == expected else [f"empty StateSync: {m['message']}"]
     if kind == "Agent/StateSync (LoggedOut)":
         errors = shape_errors(m, sample("agent-statesync-response-loggedout.json"))

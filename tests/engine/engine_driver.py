@@ -17,7 +17,8 @@ from ctibridge import protocol as p
 from ctibridge.actions import BackendError
 from ctibridge.backends.sim import SimBackend, SimulatorError
 from ctibridge.clock import ManualClock
-from ctibridge.engine import Broadcast, Engine, Execute, Output, Reply, Simulate
+from ctibridge.engine import Broadcast, Engine, Execute, Finished, Output, Reply, Simulate
+from ctibridge.errors import CtiBridgeError
 from ctibridge.model import AgentSnapshot
 
 
@@ -47,6 +48,7 @@ class Driver:
         for login in self.sim.logins():
             self.engine.add_agent(login, self.sim.snapshot(login), self.sim.directory(login), now)
         self.sent: list[Sent] = []
+        self.finished: list[Finished] = []
         self.previous: dict[str, AgentSnapshot] = {
             login: self.sim.snapshot(login) for login in self.sim.logins()
         }
@@ -55,7 +57,7 @@ class Driver:
 
     def _on_snapshot(self, login: str, snapshot: AgentSnapshot) -> None:
         self.previous[login] = self.engine.session(login).snapshot
-        self.process(self.engine.snapshot(login, snapshot, self.clock.now_ms()))
+        self.process(self.engine.on_snapshot(login, snapshot, self.clock.now_ms()))
 
     def process(self, outputs: list[Output]) -> None:
         for out in outputs:
@@ -63,20 +65,27 @@ class Driver:
                 self.sent.append(Sent(out.login, None, msgspec.to_builtins(out.envelope)))
             elif isinstance(out, Reply):
                 self.sent.append(Sent(out.login, out.origin, msgspec.to_builtins(out.envelope)))
+            elif isinstance(out, Finished):
+                self.finished.append(out)
             elif isinstance(out, Execute):
-                error = None
+                error: CtiBridgeError | None = None
                 try:
                     run(self.sim.execute(out.login, out.action))
                 except BackendError as e:
-                    error = e.code
+                    error = e
                 self.process(self.engine.result(out.login, out.command_id, error, self.now))
             elif isinstance(out, Simulate):
                 error = None
                 try:
                     self.sim.simulate(out.login, out.subtopic, out.data)
                 except SimulatorError as e:
-                    error = e.code
+                    error = e
                 self.process(self.engine.result(out.login, out.command_id, error, self.now))
+
+    def take_finished(self) -> list[Finished]:
+        """The commands finished since the last call, in the order they finished."""
+        done, self.finished = self.finished, []
+        return done
 
     @property
     def now(self) -> int:

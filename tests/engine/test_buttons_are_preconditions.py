@@ -50,7 +50,7 @@ CONTACT_VERBS: dict[str, tuple[str, Any]] = {
 
 def reach(name: str) -> Driver:
     d = reach_situation(name, SITUATIONS)
-    d.engine.take_finished()
+    d.take_finished()
     return d
 
 
@@ -84,7 +84,7 @@ def press(name: str, button: str, conn_index: int) -> tuple[bool, str]:
             return button in shown(d, contact, conn), "n/a"  # contact buttons: agent leg only
         enable = button in shown(d, contact, conn)
     d.send("agent1", "InboundCall", subtopic, data)
-    outcomes = [f.outcome for f in d.engine.take_finished() if f.login == "agent1"]
+    outcomes = [f.outcome for f in d.take_finished() if f.login == "agent1"]
     return enable, outcomes[-1]
 
 

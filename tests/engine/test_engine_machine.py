@@ -319,9 +319,9 @@ class EngineMachine(RuleBasedStateMachine):
             "hold": ("Hold", conn_id), "resume": ("Resume", conn_id),
             "disconnect": ("Disconnect", conn_id),
         }[button]  # fmt: skip
-        self.d.engine.take_finished()
+        self.d.take_finished()
         self.command("InboundCall", verb, data)
-        outcomes = [f.outcome for f in self.d.engine.take_finished() if f.login == "agent1"]
+        outcomes = [f.outcome for f in self.d.take_finished() if f.login == "agent1"]
         assert "refused" not in outcomes, (button, role, contact)
 
     @rule(seconds=st.sampled_from([1, 3, 6, 21]))

@@ -3,6 +3,8 @@ the backend still carries for the chosen state: snapshots in, SetAgentState out,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 
 from ctibridge.engine import Broadcast, Engine
@@ -28,7 +30,7 @@ def on_call(state: str) -> AgentSnapshot:
     return msgspec.structs.replace(idle(T0), contacts=(contact,))
 
 
-def state_events(outputs: list[object]) -> list[tuple[str, str]]:
+def state_events(outputs: Sequence[object]) -> list[tuple[str, str]]:
     out = []
     for o in outputs:
         if isinstance(o, Broadcast) and o.envelope.subtopic == "SetAgentState":
@@ -40,14 +42,14 @@ def state_events(outputs: list[object]) -> list[tuple[str, str]]:
 def test_back_from_a_call_the_state_starts_at_the_clear() -> None:
     engine = Engine()
     engine.add_agent("a", idle(T0), Directory(states=(AVAILABLE,)), T0)
-    assert state_events(engine.snapshot("a", on_call("live"), CALL)) == [
+    assert state_events(engine.on_snapshot("a", on_call("live"), CALL)) == [
         ("Busy", "1970-01-01T00:17:40.000Z")
     ]
-    assert state_events(engine.snapshot("a", on_call("acw"), ACW)) == [
+    assert state_events(engine.on_snapshot("a", on_call("acw"), ACW)) == [
         ("AfterCallWork", "1970-01-01T00:18:40.000Z")
     ]
     # cleared: Available again, with the backend's time still T0 - entered now, not at T0
-    assert state_events(engine.snapshot("a", idle(T0), CLEAR)) == [
+    assert state_events(engine.on_snapshot("a", idle(T0), CLEAR)) == [
         ("Available", "1970-01-01T00:19:40.000Z")
     ]
 
@@ -56,6 +58,6 @@ def test_a_chosen_state_keeps_the_backends_time() -> None:
     engine = Engine()
     engine.add_agent("a", idle(T0), Directory(states=(AVAILABLE,)), T0)
     # the backend says the state was chosen again later (a restart, the same state set again)
-    assert state_events(engine.snapshot("a", idle(T0 + 5_000), CLEAR)) == [
+    assert state_events(engine.on_snapshot("a", idle(T0 + 5_000), CLEAR)) == [
         ("Available", "1970-01-01T00:16:45.000Z")
     ]

@@ -96,7 +96,7 @@ async def test_bad_frames_at_a_live_hub() -> None:
         elapsed = time.perf_counter() - started
         sent = CONNECTIONS * (FRAMES // CONNECTIONS)
         types = sum(counts, Counter())
-        kinds = sum((g.kinds for g in generators), Counter())
+        kinds: Counter[str] = sum((g.kinds for g in generators), Counter())
 
         # every connection is still open and answers a good request
         alive = 0

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import websockets
-from hub_support import recv_json, ws_url
 
 from livehub import LiveHub
+from support.hub import recv_json, ws_url
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 SOURCES = Path(__file__).resolve().parents[2] / "src" / "ctibridge"

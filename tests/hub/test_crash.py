@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import websockets
-from hub_support import HubProcess, request, ws_url
+
+from support.hub import HubProcess, request, ws_url
 
 AGENTS = ("agent1", "agent2", "agent3")
 APPS_PER_AGENT = 2

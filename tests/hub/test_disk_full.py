@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import websockets
-from hub_support import hub_process, recv_json, request, ws_url
+
+from support.hub import hub_process, recv_json, request, ws_url
 
 LIMIT = 256 * 1024  # bytes any file of the hub may grow to: the WAL fills up after a few dozen
 

@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import websockets
-from hub_support import SECRET, close_of, recv_json, request, secured, token, ws_url
 
 from ctibridge import Settings
 from ctibridge.hub import Hub, logs
 from ctibridge.settings import AuthSettings
 from livehub import LiveHub, start_live_hub, stop_live_hub
+from support.hub import SECRET, close_of, recv_json, request, secured, token, ws_url
 
 
 @pytest.fixture
@@ -198,7 +198,7 @@ async def test_no_credential_reaches_a_log_line_or_an_event(hub: LiveHub) -> Non
     # uvicorn logs every WebSocket request line, query string included, at INFO
     logging.getLogger("uvicorn.error").setLevel(logging.DEBUG)
     good, forged = token("agent1"), token("agent1")[:-3] + "abc"
-    received: list[str] = []
+    received: list[str | bytes] = []
     try:
         ws = await websockets.connect(ws_url(hub.url, token=good))
         received += [await ws.recv() for _ in range(2)]

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from hub_support import close_of, insecure, recv_json, request, ws_url
 
 from livehub import LiveHub, start_live_hub, stop_live_hub
+from support.hub import close_of, insecure, recv_json, request, ws_url
 
 STATES = ("Break", "Available")
 # a request answered by exactly one event (the agent's unchanged SetAgentState)

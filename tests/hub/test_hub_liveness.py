@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import websockets
-from hub_support import close_of, hub_process, insecure, recv_json, request, ws_url
 
 from livehub import start_live_hub, stop_live_hub
+from support.hub import close_of, hub_process, insecure, recv_json, request, ws_url
 
 
 def raw_handshake(port: int, agent: str = "agent1") -> socket.socket:

@@ -12,13 +12,13 @@ from typing import Any
 
 import httpx
 import websockets
-from hub_support import SECRET, close_of, recv_json, request, token, ws_url
 from prometheus_client.parser import text_string_to_metric_families
 
 from ctibridge.hub import logs
 from ctibridge.protocol import decode_request
 from ctibridge.settings import AuditSettings, AuthSettings, JournalSettings, Settings
 from livehub import start_live_hub, stop_live_hub
+from support.hub import SECRET, close_of, recv_json, request, token, ws_url
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

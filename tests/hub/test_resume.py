@@ -12,11 +12,11 @@ from typing import Any
 
 import msgspec
 import websockets
-from hub_support import close_of, insecure, recv_json, request, secured, token, ws_url
 
 from ctibridge.protocol import decode_request
 from ctibridge.settings import JournalSettings, Settings
 from livehub import start_live_hub, stop_live_hub
+from support.hub import close_of, insecure, recv_json, request, secured, token, ws_url
 
 
 def journaled(tmp_path: Path, max_events: int = 10_000) -> Settings:

@@ -14,7 +14,7 @@ from ctibridge.backends.sim import SimBackend
 from ctibridge.client import Client
 from ctibridge.clock import ManualClock
 from ctibridge.hub import Hub
-from ctibridge.hub.core import AppConnection
+from ctibridge.hub.connection import AppConnection
 from ctibridge.hub.server import uvicorn_config
 from ctibridge.hub.transport import CorkedTransport, CorkedWebSocketProtocol, text_frame
 from ctibridge.settings import AuthSettings, Settings

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctibridge import protocol as p
-from ctibridge.actions import Endpoint
+from ctibridge.model import Endpoint
 from ctibridge.protocol.registry import SUBTOPICS
 from ctibridge.protocol.requests import (
     Digits,

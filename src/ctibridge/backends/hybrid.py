@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Sequence
@@ -25,10 +24,10 @@ from starlette.routing import BaseRoute
 from ..actions import Action, BackendError, Clear, Logout, SetState
 from ..clock import Clock, Timer
 from ..model import AgentSnapshot, Directory
-from .base import SnapshotSink
+from .base import Guard, Notice, SnapshotSink
 from .connect import ConnectBackend
 from .streams import BRIDGE_UNAVAILABLE, StreamsBackend
-from .streams.backend import Guard, Notice
+from .tasks import spawn
 
 log = logging.getLogger("ctibridge.hybrid")
 
@@ -196,10 +195,4 @@ class HybridBackend:
         self._arm()
 
     def _spawn(self, work: Awaitable[None]) -> None:
-        async def run() -> None:
-            with contextlib.suppress(Exception):
-                await work
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        spawn(self._tasks, work, log)

@@ -21,9 +21,8 @@ from typing import Any
 
 import redis
 
+from ..hub.cluster_seam import CLUSTER_UNAVAILABLE
 from .scripts import APPEND, keys
-
-CLUSTER_UNAVAILABLE = "cluster unavailable"
 
 
 class ClusterError(RuntimeError):
@@ -44,7 +43,6 @@ def _wall_ms() -> int:
 
 class RedisJournal:
     reads_off_loop = True  # redis-py's blocking client is thread-safe (a connection pool)
-    unavailable_code = CLUSTER_UNAVAILABLE  # what the hub's refusals say while writes fail
 
     def __init__(
         self,

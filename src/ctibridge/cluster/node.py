@@ -1,4 +1,4 @@
-"""One node of a cluster: the hub's :class:`~ctibridge.hub.core.ClusterSeam`.
+"""One node of a cluster: the hub's :class:`~ctibridge.hub.cluster_seam.ClusterSeam`.
 
 * **Leases.** Every ``lease_ms / 3`` the node renews the leases it holds and takes every agent
   whose lease is free (one pipelined round trip).  An agent it takes is *adopted*: the hub
@@ -28,9 +28,11 @@ import redis
 import redis.asyncio as aredis
 
 from .. import protocol as p
+from ..hub import cluster_seam
+from ..hub.cluster_seam import CLUSTER_UNAVAILABLE
 from ..protocol.registry import QUERIES
 from ..protocol.requests import Request
-from .journal import CLUSTER_UNAVAILABLE, RedisJournal
+from .journal import RedisJournal
 from .lease import Lease, Leases
 from .scripts import PREFIX, request_key
 
@@ -157,7 +159,7 @@ class ClusterNode:
         for login in list(self.hub.engine.sessions):
             if not self.owns(login):  # this node's view of the agent: the owner's snapshot
                 with contextlib.suppress(redis.RedisError):
-                    self.hub.follow(login, [], self.journal.state(login))
+                    cluster_seam.follow(self.hub, login, [], self.journal.state(login))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -200,7 +202,7 @@ class ClusterNode:
         self._catch_up(login)  # this node's apps first get everything the old owner sent
         self.journal.epochs[login] = epoch
         log.info("agent adopted", extra={"agent": login, "epoch": epoch, "kind": "cluster"})
-        self.hub.adopt(login)
+        cluster_seam.adopt(self.hub, login)
 
     def _lost(self, login: str) -> None:
         """A follower again: this node's apps get what the new owner journaled meanwhile (soon:
@@ -231,7 +233,7 @@ class ClusterNode:
             log.warning("events dropped by retention before this node sent them",
                         extra={"agent": login, "kind": "cluster"})  # fmt: skip
         self.journal.heads[login] = stored
-        self.hub.follow(login, rows, self.journal.state(login))
+        cluster_seam.follow(self.hub, login, rows, self.journal.state(login))
 
     def _on_events(self, login: str, first: int, events: list[bytes], state: bytes) -> None:
         if login not in self.hub.engine.sessions:
@@ -244,19 +246,19 @@ class ClusterNode:
             return  # else our own, already sent
         if last <= head:
             if not events and last == head and state:  # the owner's snapshot, no events
-                self.hub.follow(login, [], state)
+                cluster_seam.follow(self.hub, login, [], state)
             return
         if first > head + 1:  # a hole: messages were lost while the subscription was down
             self._catch_up(login, first - 1)
             head = first - 1
         fresh = [(first + i, data) for i, data in enumerate(events) if first + i > head]
         self.journal.heads[login] = last
-        self.hub.follow(login, fresh, state or None)
+        cluster_seam.follow(self.hub, login, fresh, state or None)
 
     def _on_node_message(self, kind: str, body: list[Any]) -> None:
         if kind == "reply":
             login, conn, data = body
-            self.hub.deliver(login, conn, bytes(data).decode())
+            cluster_seam.deliver(self.hub, login, conn, bytes(data).decode())
         elif kind == "cmd":
             login, node, origin, app, raw = body
             origin = f"{node}|{origin}"

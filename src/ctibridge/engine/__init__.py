@@ -1,17 +1,8 @@
 """The sans-IO engine: commands and snapshots in, backend actions and protocol events out."""
 
-from .session import (
-    AgentSession,
-    Broadcast,
-    Engine,
-    Execute,
-    Finished,
-    Outcome,
-    Output,
-    Reply,
-    Simulate,
-    UnknownAgent,
-)
+from .engine import Engine, UnknownAgent
+from .outputs import Broadcast, Execute, Finished, Outcome, Output, Reply, Simulate
+from .session import AgentSession
 
 __all__ = [
     "AgentSession",

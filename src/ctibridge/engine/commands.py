@@ -13,6 +13,7 @@ from typing import TypeVar
 import msgspec
 
 from .. import actions as act
+from ..errors import RequestError
 from ..model import AgentSnapshot, Connection, Contact, Directory
 from ..protocol.registry import REGISTRY
 from ..protocol.requests import (
@@ -24,15 +25,13 @@ from ..protocol.requests import (
     StateRef,
     Target,
 )
+from ..protocol.subtopics import PHONE_PATTERN
 from .views import connection_buttons, on_connected_call, situation
 
 
-class Refused(Exception):
-    """A precondition does not hold; ``code`` says which (sent as the failure's ``code``)."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+class Refused(RequestError):
+    """A precondition does not hold; ``code`` says which (sent as the failure's ``code``, with
+    the subtopic's failure type)."""
 
 
 class Context(msgspec.Struct, frozen=True):
@@ -43,7 +42,7 @@ class Context(msgspec.Struct, frozen=True):
 
 Planner = Callable[[Context, RequestData], act.Action]
 D = TypeVar("D")
-PHONE = re.compile(r"^\+?[0-9]{7,15}$")
+PHONE = re.compile(PHONE_PATTERN)
 
 
 def _data(data: RequestData, kind: type[D]) -> D:
@@ -316,6 +315,8 @@ def make_call(ctx: Context, data: RequestData) -> act.Action:
 
 class StateNotFound(Refused):
     """UpdateState named no state of the agent: AGENT_STATE_NOT_FOUND, not the generic failure."""
+
+    error_type = "AGENT_STATE_NOT_FOUND"
 
 
 def update_state(ctx: Context, data: RequestData) -> act.Action:

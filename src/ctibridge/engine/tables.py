@@ -2,9 +2,10 @@
 
 Theory of operation: a contact's *situation* is looked up from the statuses of its customer and
 third-party legs (``SITUATIONS``); the situation and a connection's role give that connection's
-enabled call buttons (``CALL_BUTTONS``).  A connection's call event name comes from the contact's
-state and the connection's status (``LIVE_EVENT`` / ``ENDED_EVENT``).  The agent's shown state
-while handling a contact is a system state looked up in ``SYSTEM_STATE``.  Code looks these up;
+enabled call buttons (``ENABLED_CALL_BUTTONS``; ``protocol.CALL_BUTTONS`` is every button
+name).  A connection's call event name comes from the contact's state and the connection's
+status (``LIVE_EVENT`` / ``ENDED_EVENT``).  The agent's shown state while handling a contact is
+a system state looked up in ``SYSTEM_STATE``.  Code looks these up;
 it never re-derives them.
 
 Deliberate deviations from / additions to protocol.md §4.2, each a row the published table lacks:
@@ -67,54 +68,56 @@ SITUATIONS: dict[tuple[Leg, Leg], Situation] = {
     (None, "connecting"): "third_party_only_ringing",
 }
 
-_ = frozenset
 # situation -> role -> enabled call buttons (every other button is "Hide").
-CALL_BUTTONS: dict[Situation, dict[ConnectionRole, frozenset[str]]] = {
-    "ringing": {"agent": _({"answer", "reject"})},
+ENABLED_CALL_BUTTONS: dict[Situation, dict[ConnectionRole, frozenset[str]]] = {
+    "ringing": {"agent": frozenset({"answer", "reject"})},
     "preview": {},
-    "dialling": {"customer": _({"disconnect"})},
+    "dialling": {"customer": frozenset({"disconnect"})},
     # published Answer event and call StateSync: transfer is Hide on a two-party call (a blind
     # Transfer with a target is still accepted: it has no button of its own)
     "two_party": {
-        "agent": _({"consult", "numberpad"}),
-        "customer": _({"disconnect", "hold"}),
+        "agent": frozenset({"consult", "numberpad"}),
+        "customer": frozenset({"disconnect", "hold"}),
     },
     "two_party_held": {
-        "agent": _({"consult"}),
-        "customer": _({"disconnect", "resume"}),
+        "agent": frozenset({"consult"}),
+        "customer": frozenset({"disconnect", "resume"}),
     },
     "consult_ringing": {
-        "customer": _({"disconnect", "resume"}),
-        "third_party": _({"disconnect"}),
+        "customer": frozenset({"disconnect", "resume"}),
+        "third_party": frozenset({"disconnect"}),
     },
     "consult_ringing_live": {
-        "agent": _({"numberpad"}),
-        "customer": _({"disconnect", "hold"}),
-        "third_party": _({"disconnect"}),
+        "agent": frozenset({"numberpad"}),
+        "customer": frozenset({"disconnect", "hold"}),
+        "third_party": frozenset({"disconnect"}),
     },
     "consult": {
-        "agent": _({"swap", "conference", "transfer", "numberpad"}),
-        "customer": _({"disconnect", "resume"}),
-        "third_party": _({"disconnect", "hold"}),
+        "agent": frozenset({"swap", "conference", "transfer", "numberpad"}),
+        "customer": frozenset({"disconnect", "resume"}),
+        "third_party": frozenset({"disconnect", "hold"}),
     },
     "consult_swapped": {
-        "agent": _({"swap", "conference", "numberpad"}),
-        "customer": _({"disconnect", "hold"}),
-        "third_party": _({"disconnect", "resume"}),
+        "agent": frozenset({"swap", "conference", "numberpad"}),
+        "customer": frozenset({"disconnect", "hold"}),
+        "third_party": frozenset({"disconnect", "resume"}),
     },
     "conference": {
-        "agent": _({"transfer", "numberpad"}),
-        "customer": _({"disconnect", "hold"}),
-        "third_party": _({"disconnect", "hold"}),
+        "agent": frozenset({"transfer", "numberpad"}),
+        "customer": frozenset({"disconnect", "hold"}),
+        "third_party": frozenset({"disconnect", "hold"}),
     },
     "both_held": {
-        "customer": _({"disconnect", "resume"}),
-        "third_party": _({"disconnect", "resume"}),
+        "customer": frozenset({"disconnect", "resume"}),
+        "third_party": frozenset({"disconnect", "resume"}),
     },
-    "third_party_only": {"agent": _({"numberpad"}), "third_party": _({"disconnect", "hold"})},
-    "third_party_only_held": {"third_party": _({"disconnect", "resume"})},
-    "third_party_only_ringing": {"third_party": _({"disconnect"})},
-    "ended": {"agent": _({"clearContact"})},
+    "third_party_only": {
+        "agent": frozenset({"numberpad"}),
+        "third_party": frozenset({"disconnect", "hold"}),
+    },
+    "third_party_only_held": {"third_party": frozenset({"disconnect", "resume"})},
+    "third_party_only_ringing": {"third_party": frozenset({"disconnect"})},
+    "ended": {"agent": frozenset({"clearContact"})},
     "idle": {},
 }
 
@@ -200,7 +203,7 @@ SYSTEM_CASE_OF_FAILURE: dict[ContactFailure, SystemCase] = {
 # state is not routable).  Deviation kept from the samples: ``mute`` is Enable on an idle agent
 # (Get Agent States, Set Not Ready, LogoutSuccess samples) although Mute needs a connected call.
 AgentCondition = Literal["logged_in", "not_routable", "no_live_contact", "muted", "unmuted"]
-AGENT_BUTTONS: dict[str, frozenset[AgentCondition]] = {
+AGENT_BUTTON_NEEDS: dict[str, frozenset[AgentCondition]] = {
     "NotReady": frozenset({"logged_in"}),
     "Ready": frozenset({"logged_in", "not_routable"}),
     "make_call": frozenset({"logged_in", "no_live_contact"}),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from ..model import AgentSnapshot, AgentState, Connection, Contact
 from .tables import (
-    AGENT_BUTTONS,
-    CALL_BUTTONS,
+    AGENT_BUTTON_NEEDS,
     CAMPAIGN_EVENT,
     CAMPAIGN_SITUATION_EVENT,
+    ENABLED_CALL_BUTTONS,
     ENDED_EVENT,
     LIVE_EVENT,
     SITUATIONS,
@@ -46,7 +46,7 @@ def situation(contact: Contact) -> Situation:
 def connection_buttons(contact: Contact, connection: Connection, sit: Situation) -> frozenset[str]:
     if connection.status == "disconnected" and connection.role != "agent":
         return NO_BUTTONS
-    return CALL_BUTTONS[sit].get(connection.role, NO_BUTTONS)
+    return ENABLED_CALL_BUTTONS[sit].get(connection.role, NO_BUTTONS)
 
 
 def event_name(contact: Contact, connection: Connection) -> str:
@@ -110,4 +110,4 @@ def agent_conditions(snapshot: AgentSnapshot) -> frozenset[AgentCondition]:
 
 def agent_buttons(snapshot: AgentSnapshot) -> frozenset[str]:
     held = agent_conditions(snapshot)
-    return frozenset(name for name, needs in AGENT_BUTTONS.items() if needs <= held)
+    return frozenset(name for name, needs in AGENT_BUTTON_NEEDS.items() if needs <= held)

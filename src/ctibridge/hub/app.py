@@ -1,378 +1,34 @@
-"""The ASGI app: ``/ws`` for apps, HTTP for one-off commands, state, health, metrics, schemas.
+"""The ASGI app: ``/ws`` for apps, HTTP for one-off commands, state, health, metrics, schemas -
+the endpoints of ``hub/endpoints.py`` mounted on a Starlette app with the hub's lifespan.
 
-A WebSocket is checked in this order, each failure closing it with its code (after the accept,
-so browsers see the code): the page's Origin (4403), the token (4401), the token's agents
-(4403), the agent (4404), the connection limits (1013).  Then a reader task feeds frames to the
-hub and a writer task drains the app's outbox; whichever ends first ends the connection.  A
-connection lives no longer than its token: it is closed with 4401 when the token expires.
-The Streams bridge socket (``/bridge/ws``) gets the same checks (:func:`create_app` hands them
-to the backend).  Without tokens (``--insecure``) only loopback Host names are served
-(``hub/guard.py``: DNS rebinding).
+The Streams bridge socket (``/bridge/ws``) gets the same checks as ``/ws`` (:func:`create_app`
+hands them to the backend).  Without tokens (``--insecure``) only loopback Host names are
+served (``hub/guard.py``: DNS rebinding).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-import time
-import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
-import msgspec
-from prometheus_client import generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import HTTPConnection
-from starlette.requests import Request as HttpRequest
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
 
-from .. import __version__, auth
-from .. import protocol as p
-from ..protocol.registry import QUERIES
-from .core import (
-    CLOSE_FORBIDDEN,
-    CLOSE_IDLE,
-    CLOSE_RESTART,
-    CLOSE_UNAUTHORIZED,
-    CLOSE_UNKNOWN_AGENT,
-    JOURNAL_UNAVAILABLE,
-    AppConnection,
-    Hub,
-)
+from ..backends.base import ServesPages
+from .core import Hub
+from .endpoints import AppSocket, HttpApi
 from .guard import LoopbackHostOnly
-from .limits import LimitExceeded
 from .toolbar import toolbar_routes
-from .transport import FRAMES_EXTENSION
-
-log = logging.getLogger("ctibridge.hub")
-
-
-def _error_json(err: p.ProtocolError, status: int) -> JSONResponse:
-    env = p.protocol_error_event(err)
-    return JSONResponse(msgspec.to_builtins(env), status_code=status)
-
-
-def _unknown_agent(login: str, known: list[str]) -> p.ProtocolError:
-    """No such agent, and the way out: the agents the caller may use (GET /agents)."""
-    if not login:  # told before any token is checked, so it names no agents
-        code = "the URL names no agent: add ?agent=LOGIN (GET /agents lists them)"
-    else:
-        listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
-        code = f"{login} is not an agent of this hub; agents: {listed or 'none'} (GET /agents)"
-    return p.ProtocolError("UNKNOWN_AGENT", code, topic="System")
-
-
-def _forbidden(login: str) -> p.ProtocolError:
-    return p.ProtocolError("FORBIDDEN", f"the token does not allow agent {login}", topic="System")
-
-
-# a browser's WebSocket cannot send headers; its page offers the subprotocols "ctibridge" and
-# "ctibridge.token.<token>" instead of putting the token in the URL (the hub answers "ctibridge")
-SUBPROTOCOL = "ctibridge"
-TOKEN_SUBPROTOCOL = "ctibridge.token."
-
-
-def _offered(conn: HTTPConnection) -> list[str]:
-    header = conn.headers.get("sec-websocket-protocol") or ""
-    return [part.strip() for part in header.split(",") if part.strip()]
-
-
-def _token(conn: HTTPConnection, query: bool) -> str | None:
-    """The request's token: ``Authorization: Bearer``; for WebSockets (``query``) also the
-    token subprotocol or ``?token=``."""
-    header = auth.bearer(conn.headers.get("authorization"))
-    if header is not None or not query:
-        return header
-    for offered in _offered(conn):
-        if offered.startswith(TOKEN_SUBPROTOCOL):
-            return offered[len(TOKEN_SUBPROTOCOL) :] or None
-    return conn.query_params.get("token") or None
-
-
-def _abort(ws: WebSocket) -> None:
-    """Drop the TCP connection under ``ws`` (a peer that will not read its close frame).
-
-    ASGI has no abort; uvicorn's receive callable is a method of its protocol object, which
-    holds the transport.  Elsewhere this does nothing and the server's own timeouts apply."""
-    transport = getattr(getattr(ws._receive, "__self__", None), "transport", None)
-    abort = getattr(transport, "abort", None)
-    if callable(abort):
-        abort()
 
 
 def create_app(hub: Hub) -> Starlette:
-    metrics = hub.metrics
-    limits = hub.settings.limits
+    socket = AppSocket(hub)
+    http = HttpApi(hub)
     allowed_origins = hub.settings.auth.allowed_origins
-
-    def origin_ok(conn: HTTPConnection) -> bool:
-        return auth.origin_allowed(
-            conn.headers.get("origin"), conn.headers.get("host"), allowed_origins
-        )
-
-    def known(grant: auth.Grant | None) -> list[str]:
-        """The logins a caller may act for (every agent without tokens)."""
-        return [row["login"] for row in hub.agents(None if grant is None else grant.agents)]
-
-    async def close(ws: WebSocket, code: int, reason: str) -> None:
-        try:
-            await asyncio.wait_for(ws.close(code=code, reason=reason), limits.close_timeout_s)
-        except TimeoutError:
-            _abort(ws)
-        except Exception:  # already closed by the peer
-            pass
-
-    async def refuse(ws: WebSocket, code: int, reason: str, kind: str, login: str) -> None:
-        metrics.rejected.labels(kind).inc()
-        log.info("connection refused", extra={"agent": login, "code": code, "reason": reason})
-        await close(ws, code, reason)
-
-    async def refuse_unknown(ws: WebSocket, login: str, agents: list[str]) -> None:
-        env = p.protocol_error_event(_unknown_agent(login, agents))
-        await ws.send_text(p.encode(env).decode())
-        reason = f"unknown agent {login!r}" if login else "no agent= in the URL"
-        await refuse(ws, CLOSE_UNKNOWN_AGENT, reason, "unknown_agent", login)
-
-    async def admit(ws: WebSocket, login: str) -> auth.Grant | bool | None:
-        """Accept ``ws`` and check its Origin, its ``agent=`` and its token for ``login``: the
-        grant (None without tokens), or False once it was refused and closed."""
-        await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in _offered(ws) else None)
-        if not origin_ok(ws):
-            await refuse(ws, CLOSE_FORBIDDEN, "origin not allowed", "origin", login)
-            return False
-        if not login:
-            await refuse_unknown(ws, login, [])
-            return False
-        try:
-            grant = hub.authenticate(_token(ws, query=True))
-        except auth.AuthError as e:
-            await refuse(ws, CLOSE_UNAUTHORIZED, e.reason, "auth", login)
-            return False
-        if grant is not None and not grant.allows(login):
-            reason = f"the token does not allow agent {login!r}"
-            await refuse(ws, CLOSE_FORBIDDEN, reason, "forbidden", login)
-            return False
-        return grant
-
-    bind_guard = getattr(hub.backend, "bind_guard", None)
-    if bind_guard is not None:  # the bridge socket: the same Origin and token checks
-        bind_guard(admit)
-
-    def expire_at(grant: auth.Grant | None, conn: AppConnection) -> asyncio.TimerHandle | None:
-        """Close ``conn`` with 4401 when its token expires (apps renew by reconnecting)."""
-        if grant is None or grant.expires_at is None:
-            return None
-        delay = max(0.0, grant.expires_at - time.time())
-        return asyncio.get_running_loop().call_later(
-            delay, conn.shut, CLOSE_UNAUTHORIZED, "token expired"
-        )
-
-    async def ws_endpoint(ws: WebSocket) -> None:
-        login = ws.query_params.get("agent", "")
-        grant = await admit(ws, login)
-        if grant is False:
-            return
-        token = grant if isinstance(grant, auth.Grant) else None
-        app = token.app if token is not None else ""
-        if not hub.knows(login):
-            await refuse_unknown(ws, login, known(token))
-            return
-        if hub.draining:
-            await refuse(ws, CLOSE_RESTART, "server shutting down", "draining", login)
-            return
-        resume_raw = ws.query_params.get("resumeFrom")
-        resume_from: int | None = None
-        if resume_raw is not None:
-            try:
-                resume_from = int(resume_raw)
-            except ValueError:
-                resume_from = -1  # an unreadable seq: treat as a gap (fresh StateSync + RESUME_GAP)
-        # resumes are budgeted per token (per app name without tokens)
-        resume_key = token.token_id if token is not None else app
-        try:
-            conn = hub.attach(login, resume_from, app=app, resume_key=resume_key)
-        except LimitExceeded as e:
-            await refuse(ws, e.code, e.reason, e.kind, login)
-            return
-        expiry = expire_at(token, conn)
-        frames = (ws.scope.get("extensions") or {}).get(FRAMES_EXTENSION)
-        if frames is not None:  # served by CorkedWebSocketProtocol: events may skip the writer
-            conn.direct = frames["write"]
-        fields = {"agent": login, "app": app, "conn": conn.id, "resumeFrom": resume_from}
-        log.info("app connected", extra=fields)
-        writer = asyncio.create_task(_write(ws, conn))
-        reader = asyncio.create_task(_read(ws, conn))
-
-        def stop_writing() -> None:  # an overflow stops the writer even in the middle of a send
-            writer.cancel()
-
-        conn.on_shut = stop_writing
-        why = "client"
-        try:
-            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                why = "error" if reader.exception() is not None else reader.result()
-                writer.cancel()
-                if why == "idle":
-                    await close(ws, CLOSE_IDLE, "idle timeout")
-            elif not writer.cancelled() and writer.exception() is not None:
-                why = "client"  # the peer went away under a send
-            else:
-                reader.cancel()
-                why = {1012: "shutdown", 1013: "slow", 4401: "expired"}.get(
-                    conn.close_code or 0, "closed"
-                )
-                await close(ws, conn.close_code or 1000, conn.close_reason)
-        finally:
-            if expiry is not None:
-                expiry.cancel()
-            for task in (reader, writer):
-                task.cancel()
-            hub.detach(conn)
-            if why != "slow":  # counted when it was dropped
-                metrics.disconnects.labels(why).inc()
-            log.info("app disconnected", extra={**fields, "reason": why})
-
-    async def _read(ws: WebSocket, conn: AppConnection) -> str:
-        idle = limits.idle_timeout_s or None
-        while True:
-            try:
-                message = await asyncio.wait_for(ws.receive(), idle)
-            except TimeoutError:
-                return "idle"
-            if message["type"] == "websocket.disconnect":
-                return "client"
-            frame = message.get("text")
-            if frame is None:
-                frame = message.get("bytes") or b""
-            if hub.draining:  # after SIGTERM frames are not taken; the app gets 1012 and resumes
-                hub.refuse_frame(conn, frame, "SHUTTING_DOWN", "the hub is draining (SIGTERM)")
-                continue
-            try:
-                hub.receive(conn.login, conn.id, frame)
-            except Exception:  # a bug must not end the app's connection (nor the hub)
-                log.exception("frame handling failed", extra={"agent": conn.login, "conn": conn.id})
-                hub.count_error("INTERNAL")
-
-    async def _write(ws: WebSocket, conn: AppConnection) -> None:
-        while True:
-            data = await conn.next()
-            if data is None:
-                return
-            conn.sending = True  # a send waiting for the socket: direct frames must not pass it
-            try:
-                await ws.send_text(data)
-            finally:
-                conn.sending = False
-
-    # HTTP ----------------------------------------------------------------------------------------
-
-    def http_guard(request: HttpRequest, login: str | None) -> Response | auth.Grant | None:
-        """The caller's grant, or the response refusing it."""
-        if not origin_ok(request):
-            return _error_json(p.ProtocolError("FORBIDDEN", "origin not allowed"), 403)
-        try:
-            grant = hub.authenticate(_token(request, query=False))
-        except auth.AuthError as e:  # the same error body as 403 and 404
-            response = _error_json(p.ProtocolError("UNAUTHORIZED", e.reason), 401)
-            response.headers["WWW-Authenticate"] = 'Bearer realm="ctibridge"'
-            return response
-        if login is not None and grant is not None and not grant.allows(login):
-            return _error_json(_forbidden(login), 403)
-        if login is not None and not hub.knows(login):
-            return _error_json(_unknown_agent(login, known(grant)), 404)
-        return grant
-
-    async def post_message(request: HttpRequest) -> Response:
-        login = request.path_params["login"]
-        guard = http_guard(request, login)
-        if isinstance(guard, Response):
-            return guard
-        if hub.draining:
-            err = p.ProtocolError("SHUTTING_DOWN", "the hub is draining (SIGTERM)")
-            return _error_json(err, 503)
-        if not hub.http_allowed(login):
-            hub.count_error("RATE_LIMITED")
-            code = f"more than {limits.http_rate_per_s:g} requests/s for this agent"
-            return _error_json(p.ProtocolError("RATE_LIMITED", code), 429)
-        body = await _body(request)
-        if body is None:
-            hub.count_error("FRAME_TOO_LARGE")
-            code = f"body over {limits.max_message_bytes} bytes"
-            return _error_json(p.ProtocolError("FRAME_TOO_LARGE", code), 413)
-        try:
-            req = p.decode_request(body)
-        except p.ProtocolError as err:
-            hub.count_error(err.type)
-            return _error_json(err, 413 if err.type == "FRAME_TOO_LARGE" else 400)
-        if req.topic == "Simulator" and hub.backend.name != "sim":
-            return _error_json(
-                p.ProtocolError("UNKNOWN_TOPIC", "Simulator", topic="Simulator"), 400
-            )
-        rid = req.request_id or uuid.uuid4().hex
-        req = msgspec.structs.replace(req, request_id=rid)
-        if req.subtopic in QUERIES:
-            answer = msgspec.to_builtins(hub.engine.query(login, req))
-            return JSONResponse(answer)
-        answers = hub.submit_http(login, f"http-{rid}", req, app=guard.app if guard else "")
-        if answers:  # refused at once, to the sender only: the response is the only way back
-            message = answers[0].message
-            kind, code = getattr(message, "type", ""), getattr(message, "code", "")
-            status = 403 if kind == "FORBIDDEN" else 503 if code == JOURNAL_UNAVAILABLE else 409
-            return JSONResponse(msgspec.to_builtins(answers[0]), status_code=status)
-        return JSONResponse({"requestId": rid}, status_code=202)
-
-    async def _body(request: HttpRequest) -> bytes | None:
-        """The body, or None past ``max_message_bytes`` (not read further)."""
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limits.max_message_bytes:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    async def agent_state(request: HttpRequest) -> Response:
-        login = request.path_params["login"]
-        guard = http_guard(request, login)
-        if isinstance(guard, Response):
-            return guard
-        return JSONResponse(hub.agent_state(login))
-
-    async def agents(request: HttpRequest) -> Response:
-        guard = http_guard(request, None)
-        if isinstance(guard, Response):
-            return guard
-        return JSONResponse(hub.agents(None if guard is None else guard.agents))
-
-    async def healthz(request: HttpRequest) -> Response:
-        ok, body = hub.health()
-        if not hub.insecure:
-            try:  # the detail names agents and paths: for holders of a token only
-                hub.authenticate(_token(request, query=False))
-            except auth.AuthError:
-                body = {"status": body["status"]}
-        return JSONResponse(body, status_code=200 if ok else 503)
-
-    async def metrics_endpoint(request: HttpRequest) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    async def schema(request: HttpRequest) -> Response:
-        return JSONResponse(p.json_schema())
-
-    async def asyncapi(request: HttpRequest) -> Response:
-        host = request.headers.get("host") or f"{hub.settings.host}:{hub.settings.port}"
-        document: dict[str, Any] = p.asyncapi_document(
-            host, secured=not hub.insecure, version=__version__
-        )
-        return JSONResponse(document)
+    if isinstance(hub.backend, ServesPages):  # the bridge socket: the same Origin and token checks
+        hub.backend.bind_guard(socket.admit)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -385,7 +41,7 @@ def create_app(hub: Hub) -> Starlette:
 
     middleware = []
     if hub.insecure:  # no tokens: this machine's pages only, whatever a DNS name resolves to
-        middleware.append(Middleware(LoopbackHostOnly, on_refuse=metrics.rejected))
+        middleware.append(Middleware(LoopbackHostOnly, on_refuse=hub.metrics.rejected))
     if allowed_origins:  # pages on those origins may call the HTTP API (browsers need CORS)
         middleware.append(
             Middleware(
@@ -397,17 +53,17 @@ def create_app(hub: Hub) -> Starlette:
         )
     return Starlette(
         routes=[
-            WebSocketRoute("/ws", ws_endpoint),
-            Route("/agents", agents),
-            Route("/agents/{login}/state", agent_state),
-            Route("/agents/{login}/messages", post_message, methods=["POST"]),
-            Route("/healthz", healthz),
-            Route("/metrics", metrics_endpoint),
-            Route("/schema", schema),
+            WebSocketRoute("/ws", socket.endpoint),
+            Route("/agents", http.agents),
+            Route("/agents/{login}/state", http.agent_state),
+            Route("/agents/{login}/messages", http.post_message, methods=["POST"]),
+            Route("/healthz", http.healthz),
+            Route("/metrics", http.metrics_text),
+            Route("/schema", http.schema),
             *toolbar_routes(hub),  # the agent toolbar page (hub/toolbar.py)
             # backends with pages of their own (the Streams bridge)
-            *getattr(hub.backend, "routes", list)(),
-            Route("/asyncapi.json", asyncapi),
+            *(hub.backend.routes() if isinstance(hub.backend, ServesPages) else ()),
+            Route("/asyncapi.json", http.asyncapi),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -14,6 +14,8 @@ import logging
 from pathlib import Path
 from typing import IO, Any
 
+from .. import protocol as p
+from ..engine import Finished
 from .logs import Redactor
 
 log = logging.getLogger("ctibridge.audit")
@@ -35,6 +37,27 @@ def mask_digits(value: Any, visible: int) -> Any:
     if isinstance(value, list):
         return [mask_digits(v, visible) for v in value]
     return value
+
+
+def audit_entry(done: Finished, app: str, now: int, elapsed: float | None) -> dict[str, Any]:
+    """The audit record of a finished command (``elapsed``: seconds since it arrived)."""
+    req = done.request
+    return {
+        "ts": p.iso(now),
+        "agent": done.login,
+        "app": app,
+        "conn": done.origin,
+        "source": req.source,
+        "topic": req.topic,
+        "subtopic": req.subtopic,
+        "requestId": req.request_id,
+        "contactId": done.contact_id,
+        "data": (req.raw or {}).get("data"),
+        "outcome": done.outcome,
+        "errorType": done.error_type,
+        "code": done.code,
+        "ms": None if elapsed is None else round(elapsed * 1000, 3),
+    }
 
 
 class AuditLog:

@@ -18,8 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from .. import auth
-
-CLOSE_FORBIDDEN = 4403
+from .closecodes import CLOSE_FORBIDDEN
 
 
 class LoopbackHostOnly:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..errors import RequestError
+
 
 class TokenBucket:
     """``rate`` tokens a second, at most ``burst`` saved up; one message costs one token.
@@ -29,11 +31,11 @@ class TokenBucket:
         return False
 
 
-class LimitExceeded(Exception):
-    """A connection the hub will not take: close with ``code`` (1013: try again later)."""
+class LimitExceeded(RequestError):
+    """A connection the hub will not take: close with ``close_code`` (1013: try again later)."""
 
-    def __init__(self, code: int, reason: str, kind: str) -> None:
+    def __init__(self, close_code: int, reason: str, kind: str) -> None:
         super().__init__(reason)
-        self.code = code
+        self.close_code = close_code
         self.reason = reason
         self.kind = kind

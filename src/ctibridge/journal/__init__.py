@@ -14,7 +14,7 @@ while it was down).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..settings import JournalSettings
 from .sqlite import JournalBusy, SqliteJournal
@@ -44,6 +44,13 @@ class Journal(Protocol):
         """For ``/healthz``: at least ``{"ok": bool, "kind": str}``."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ReadsOffLoop(Protocol):
+    """A journal whose ``since`` may run on another thread (the hub reads resume pages there)."""
+
+    reads_off_loop: bool
 
 
 class MemoryJournal:

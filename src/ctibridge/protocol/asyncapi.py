@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from .. import __version__
 from .schema import event_types, request_types
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -43,7 +44,7 @@ def _query_schema(secured: bool) -> dict[str, Any]:
 
 
 def asyncapi_document(
-    host: str = "127.0.0.1:8765", *, secured: bool = True, version: str = "0.1.0"
+    host: str = "127.0.0.1:8765", *, secured: bool = True, version: str = __version__
 ) -> dict[str, Any]:
     """The AsyncAPI 3.0.0 document of a hub reached at ``host`` (``host:port``)."""
     requests = request_types()

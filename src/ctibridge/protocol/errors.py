@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import RequestError
 from .registry import BY_NAME
 
 ERROR_TEXT: dict[str, str] = {
@@ -60,7 +61,7 @@ def failure_for(subtopic: str) -> tuple[str, str]:
     return row.failure, row.text or ERROR_TEXT[row.failure]
 
 
-class ProtocolError(Exception):
+class ProtocolError(RequestError):
     """A request the hub cannot accept (docs/protocol.md §5, protocol errors): the client's fault.
 
     ``topic`` is the request's topic when it was a string, else ``"System"``; ``request`` the parsed
@@ -77,9 +78,9 @@ class ProtocolError(Exception):
         request: dict[str, Any] | None = None,
         request_id: str | None = None,
     ) -> None:
-        super().__init__(f"{type}: {code}")
-        self.type = type
-        self.code = code
+        super().__init__(code)
+        self.args = (f"{type}: {code}",)
+        self.type = self.error_type = type
         self.text = ERROR_TEXT[type]
         self.topic = topic
         self.request = request

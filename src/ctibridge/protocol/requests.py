@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from ..actions import Endpoint
+from ..model import Endpoint
 
 Topic = Literal["InboundCall", "OutboundCall", "Agent", "Simulator"]
 

@@ -26,7 +26,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from ..actions import Endpoint, EndpointKind
+from ..errors import RequestError
+from ..model import Endpoint, EndpointKind
 from .requests import (
     Digits,
     MakeCallData,
@@ -66,13 +67,11 @@ _NUMBERISH_RE = re.compile(r"^[+0-9()\-. ]*[0-9][+0-9()\-. ]*$")
 _STATE_TYPE_SEP_RE = re.compile(r"[\s_]+")
 
 
-class InvalidData(ValueError):
+class InvalidData(RequestError):
     """Raised by a shape's ``build``: ``code`` names the field at fault (``data`` or a key of it);
     the decoder adds what the shape expects."""
 
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+    error_type = "INVALID_DATA"
 
 
 # --- wire objects: `data` as apps send it --------------------------------------------------------

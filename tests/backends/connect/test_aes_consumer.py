@@ -16,7 +16,16 @@ from typing import Any
 
 import boto3
 import pytest
-from aes_records import (
+from botocore.config import Config
+from botocore.stub import Stubber
+from moto.server import ThreadedMotoServer
+
+from ctibridge.backends.connect import ConnectApi, ConnectBackend
+from ctibridge.backends.connect.kinesis import AesConsumer, Checkpoints
+from ctibridge.backends.connect.throttle import Backoff
+from ctibridge.clock import ManualClock
+from ctibridge.config import ConnectConfig, RateLimit
+from support.aes_records import (
     INSTANCE_ID,
     T0,
     agent_arn,
@@ -27,15 +36,6 @@ from aes_records import (
     statuses,
     user_data,
 )
-from botocore.config import Config
-from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
-
-from ctibridge.backends.connect import ConnectApi, ConnectBackend
-from ctibridge.backends.connect.kinesis import AesConsumer, Checkpoints
-from ctibridge.backends.connect.throttle import Backoff
-from ctibridge.clock import ManualClock
-from ctibridge.config import ConnectConfig, RateLimit
 
 STREAM = "connect-agent-events"
 
@@ -87,6 +87,7 @@ class ThrottlingProxy:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
+        assert isinstance(host, str)
         return f"http://{host}:{port}"
 
 
@@ -116,8 +117,8 @@ def kinesis(proxy: ThrottlingProxy, aws_env: None) -> Iterator[Any]:
     )  # fmt: skip
     name = f"{STREAM}-{id(proxy)}"
     client.create_stream(StreamName=name, ShardCount=2)
-    client.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.1})
-    client.stream_name = name
+    client.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.1})  # type: ignore[typeddict-item]
+    client.stream_name = name  # type: ignore[attr-defined]  # the test's stream, for the tests
     yield client
     client.delete_stream(StreamName=name)
 
@@ -243,15 +244,17 @@ async def test_a_restart_resumes_from_the_checkpoint(kinesis: Any, tmp_path: Pat
     )
     async with Harness(kinesis, checkpoint) as h:
         await h.until("2 records", lambda: h.backend.stats["state_change"] == 2)
+        assert h.backend.consumer is not None
         await h.until("caught up", h.backend.consumer.caught_up.is_set)
     assert checkpoint.is_file()
     put(kinesis, record("u-001", "STATE_CHANGE", "Lunch", at=at(5)))
     async with Harness(kinesis, checkpoint) as h:
         await h.until("the new record", lambda: h.backend.stats["state_change"] >= 1)
+        assert h.backend.consumer is not None
         await h.until("caught up", h.backend.consumer.caught_up.is_set)
         await asyncio.sleep(0.2)  # a few more polls: nothing old comes back
         assert h.backend.stats["state_change"] == 1
-        assert h.backend.consumer.stats["records"] == 1
+        assert h.backend.consumer is not None and h.backend.consumer.stats["records"] == 1
         assert h.backend.snapshot("agent1").state.label == "Lunch"
 
 
@@ -283,12 +286,14 @@ async def test_duplicates_out_of_order_and_malformed_records(kinesis: Any, tmp_p
             {"Attributes": {"tier": "gold"}},
             {"InstanceId": INSTANCE_ID, "InitialContactId": "c-1"},
         )
-        await h.until("all records", lambda: h.backend.consumer.stats["records"] == 6)
+        consumer = h.backend.consumer
+        assert consumer is not None
+        await h.until("all records", lambda: consumer.stats["records"] == 6)
         # the last record is applied after its GetContactAttributes call: wait for that too
         await h.until("the contact", lambda: bool(h.backend.snapshot("agent1").contacts))
         assert h.backend.stats["duplicates"] == 1
         assert h.backend.stats["out_of_order"] == 1
-        assert h.backend.consumer.stats["malformed"] == 1
+        assert consumer.stats["malformed"] == 1
         assert h.backend.stats["heart_beat"] == 1
         snap = h.backend.snapshot("agent1")
         assert snap.state.label == "Available"

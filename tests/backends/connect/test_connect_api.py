@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aes_records import INSTANCE_ID, STATUSES, searched, user_data
 from botocore.stub import Stubber
 
 from ctibridge.backends.connect import ConnectApi, ConnectError
 from ctibridge.backends.connect.throttle import Backoff, TokenBucket
 from ctibridge.config import ConnectConfig, RateLimit
+from support.aes_records import INSTANCE_ID, STATUSES, searched, user_data
 
 
 class FakeTime:

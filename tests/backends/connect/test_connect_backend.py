@@ -8,7 +8,14 @@ from typing import Any
 
 import msgspec
 import pytest
-from aes_records import (
+from botocore.stub import ANY, Stubber
+
+from ctibridge import actions as act
+from ctibridge.backends.connect import REQUIRES_BRIDGE, ConnectApi, ConnectBackend
+from ctibridge.clock import ManualClock
+from ctibridge.config import ConnectConfig, RateLimit
+from ctibridge.model import AgentState
+from support.aes_records import (
     INSTANCE_ID,
     STATUSES,
     T0,
@@ -19,13 +26,6 @@ from aes_records import (
     statuses,
     user_data,
 )
-from botocore.stub import ANY, Stubber
-
-from ctibridge import actions as act
-from ctibridge.backends.connect import REQUIRES_BRIDGE, ConnectApi, ConnectBackend
-from ctibridge.clock import ManualClock
-from ctibridge.config import ConnectConfig, RateLimit
-from ctibridge.model import AgentState
 
 FAST = RateLimit(rate=1000, burst=1000)
 CONFIG = ConnectConfig(

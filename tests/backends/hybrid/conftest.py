@@ -1,13 +1,8 @@
-"""Hybrid tests use the Connect-shaped records of tests/backends/connect."""
+"""Hybrid tests use the Connect-shaped records of tests/support/aes_records.py."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "connect"))
 
 
 @pytest.fixture(autouse=True)

@@ -13,16 +13,6 @@ import boto3
 import msgspec
 import pytest
 import pytest_asyncio
-from aes_records import (
-    INSTANCE_ID,
-    STATUSES,
-    T0,
-    contact,
-    quick_connects,
-    record,
-    statuses,
-    user_data,
-)
 from botocore.stub import Stubber
 
 from ctibridge import actions as act
@@ -32,6 +22,16 @@ from ctibridge.backends.streams import BRIDGE_UNAVAILABLE, BridgeLink, StreamsBa
 from ctibridge.clock import ManualClock
 from ctibridge.config import BridgeConfig, ConnectConfig, RateLimit
 from ctibridge.model import AgentState
+from support.aes_records import (
+    INSTANCE_ID,
+    STATUSES,
+    T0,
+    contact,
+    quick_connects,
+    record,
+    statuses,
+    user_data,
+)
 
 CONFIG = ConnectConfig(
     region="us-east-1",

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "conformance"))
-
-from harness import chromium
+from support.harness import chromium
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

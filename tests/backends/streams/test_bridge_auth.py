@@ -7,16 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
-from fake_ccp import fake_ccp
-from harness import Served, chromium, open_bridge, wait_for
 
 from ctibridge.actions import BackendError, SetState
 from ctibridge.backends.streams import BRIDGE_UNAVAILABLE, StreamsBackend
@@ -24,9 +20,9 @@ from ctibridge.clock import RealClock
 from ctibridge.config import BridgeConfig
 from ctibridge.hub import Hub
 from ctibridge.model import AgentState
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hub"))
-from hub_support import close_of, secured, token
+from support.fake_ccp import fake_ccp
+from support.harness import Served, chromium, open_bridge, wait_for
+from support.hub import close_of, secured, token
 
 
 @pytest.fixture

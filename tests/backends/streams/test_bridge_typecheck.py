@@ -10,12 +10,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 TSC = ROOT / "bridge" / "node_modules" / ".bin" / "tsc"
 BRIDGE_JS = ROOT / "src" / "ctibridge" / "static" / "bridge" / "bridge.js"
+SNAPSHOT_JS = BRIDGE_JS.with_name("snapshot.js")  # loaded first; bridge.js uses its mapping
 TYPES = ROOT / "bridge" / "node_modules" / "amazon-connect-streams" / "src" / "index.d.ts"
 
 
 def check(script: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     shipped = json.loads((ROOT / "bridge" / "tsconfig.json").read_text())
-    config = {"compilerOptions": shipped["compilerOptions"], "files": [str(TYPES), str(script)]}
+    config = {
+        "compilerOptions": shipped["compilerOptions"],
+        "files": [str(TYPES), str(SNAPSHOT_JS), str(script)],
+    }
     (tmp_path / "tsconfig.json").write_text(json.dumps(config))
     return subprocess.run(
         [str(TSC), "-p", str(tmp_path / "tsconfig.json")],

@@ -1,7 +1,7 @@
 """The real bridge page in headless Chromium, against a hub on loopback.
 
 The page runs the real amazon-connect-streams bundle the hub serves; its ``initCCP`` loads the
-fake CCP (tests/conformance/fake_ccp.js) from another loopback origin, and the test drives the
+fake CCP (tests/support/fake_ccp.js) from another loopback origin, and the test drives the
 Connect world inside that frame.
 """
 
@@ -17,9 +17,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from fake_ccp import FakeCcp, FakeCcpServer, fake_ccp
-from harness import Served, flush, open_bridge, wait_for
-from scenarios import rows
 
 from ctibridge.backends.streams import BRIDGE_UNAVAILABLE, StreamsBackend
 from ctibridge.client import Client
@@ -27,6 +24,9 @@ from ctibridge.clock import RealClock
 from ctibridge.config import BridgeConfig
 from ctibridge.hub import Hub
 from ctibridge.settings import AuthSettings, Settings
+from support.fake_ccp import FakeCcp, FakeCcpServer, fake_ccp
+from support.harness import Served, flush, open_bridge, wait_for
+from support.steps import rows
 
 # no tokens: these tests are about the backends, not auth (tests/hub covers auth)
 TEST_SETTINGS = Settings(auth=AuthSettings(insecure=True))
@@ -318,7 +318,7 @@ async def test_a_second_bridge_replaces_the_first(bridge_browser: Any) -> None:
 async def test_closing_the_page_sets_the_offline_state_and_the_hub_knows_at_once(
     bridge_browser: Any,
 ) -> None:
-    config = {"heartbeat_seconds": 60, "timeout_seconds": 120}
+    config: dict[str, Any] = {"heartbeat_seconds": 60, "timeout_seconds": 120}
     async with bridge(bridge_browser, **config) as b, b.agent() as (page, app):
         await flush(app)
         # what the browser does when the agent closes the tab (the page stays here to see)

@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from harness import FAILURE
-from scenarios import rows, step
-from worlds import StreamsWorld, streams_world
+
+from support.harness import FAILURE
+from support.steps import rows, step
+from support.worlds import StreamsWorld, streams_world
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

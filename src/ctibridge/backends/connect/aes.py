@@ -37,6 +37,7 @@ from ...model import (
     ContactState,
     StateType,
 )
+from ..history import StatusHistory
 
 LEG_NAMESPACE = uuid.UUID("6f1c4b5e-2d0a-4c11-9b7e-3c5d2a9e8f10")
 
@@ -218,7 +219,7 @@ class ReportMapper:
     previous status, the topic and number of contacts this hub dialled, contact attributes."""
 
     def __init__(self) -> None:
-        self._status: dict[str, tuple[ConnectionStatus, ConnectionStatus | None]] = {}
+        self._status = StatusHistory()
         self.dialled: dict[str, tuple[str, CallTopic]] = {}  # contact id -> (number, topic)
         # StartOutboundVoiceContact: Connect dials the customer through the flow and queues the
         # call; the agent sees the contact only then.  Until it appears it is shown as dialling
@@ -248,7 +249,7 @@ class ReportMapper:
             for cid, since in self.placed.items()
         )
         live = {leg.connection_id for c in contacts for leg in c.connections}
-        self._status = {k: v for k, v in self._status.items() if k in live}
+        self._status.keep(live)
         nxt = report.next_status
         return AgentSnapshot(
             info=info,
@@ -318,14 +319,7 @@ class ReportMapper:
         since: int,
         number: str | None,
     ) -> Connection:
-        last = self._status.get(connection_id)
-        if last is None:
-            previous = None
-        elif last[0] == status:
-            previous = last[1]
-        else:
-            previous = last[0]
-        self._status[connection_id] = (status, previous)
+        previous = self._status.previous(connection_id, status)
         return Connection(
             connection_id=connection_id,
             role=role,

@@ -19,9 +19,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...actions import BackendError
 from ...config import ConnectConfig
-from .throttle import Backoff, Now, Sleep, Throttled, TokenBucket, is_throttling
+from ...errors import BackendError
+from .throttle import Backoff, Now, Sleep, TokenBucket, is_throttling
 
 GET_CURRENT_USER_DATA_LIMIT = 100  # agents per GetCurrentUserData filter
 
@@ -43,8 +43,11 @@ def connect_client(config: ConnectConfig) -> Any:
 class ConnectError(BackendError):
     """Amazon Connect refused a request (``code`` = ``"<Code>: <message>"``)."""
 
-    def __init__(self, operation: str, error_code: str, message: str) -> None:
-        super().__init__(f"{error_code}: {message}" if message else error_code)
+    def __init__(
+        self, operation: str, error_code: str, message: str, *, throttled: bool = False
+    ) -> None:
+        code = f"{error_code}: {message}" if message else error_code
+        super().__init__(code, throttled=throttled)
         self.operation = operation
         self.error_code = error_code
 
@@ -111,7 +114,10 @@ class ConnectApi:
                     await self._sleep(self._backoff.pause(attempt))
             except BotoCoreError as e:
                 raise ConnectError(operation, type(e).__name__, str(e)) from None
-        raise ConnectError(operation, "ThrottlingException", str(Throttled(operation, attempts)))
+        raise ConnectError(
+            operation, "ThrottlingException", f"{operation} throttled {attempts} times",
+            throttled=True,
+        )  # fmt: skip
 
     async def pages(self, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
         """Every item of a paginated list operation."""

@@ -81,12 +81,3 @@ class Backoff:
 
 def is_throttling(code: str, status: int | None) -> bool:
     return status == 429 or code in THROTTLING_CODES
-
-
-class Throttled(Exception):
-    """Still throttled after every attempt."""
-
-    def __init__(self, operation: str, attempts: int) -> None:
-        super().__init__(f"{operation} throttled {attempts} times")
-        self.operation = operation
-        self.attempts = attempts

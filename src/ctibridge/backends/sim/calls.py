@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from msgspec.structs import replace
 
 from ...model import (
+    ROLE_ORDER,
     AgentSnapshot,
     Connection,
     ConnectionRole,
@@ -20,8 +21,6 @@ from ...model import (
     ContactFailure,
     ContactState,
 )
-
-_ROLE_ORDER: dict[ConnectionRole, int] = {"agent": 0, "customer": 1, "third_party": 2}
 
 
 def customer_leg(
@@ -51,7 +50,7 @@ def set_status(leg: Connection, status: ConnectionStatus, now: int) -> Connectio
 
 def with_legs(contact: Contact, legs: Iterable[Connection]) -> Contact:
     """``contact`` with ``legs``, listed agent, customer, third party."""
-    ordered = sorted(legs, key=lambda leg: _ROLE_ORDER[leg.role])
+    ordered = sorted(legs, key=lambda leg: ROLE_ORDER[leg.role])
     return replace(contact, connections=tuple(ordered))
 
 

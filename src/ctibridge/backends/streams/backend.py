@@ -25,7 +25,6 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import msgspec
 from starlette.routing import BaseRoute
@@ -34,7 +33,8 @@ from ...actions import Action, BackendError, Dial, Login, Logout, SetState
 from ...clock import Clock, Timer
 from ...config import BridgeConfig
 from ...model import AgentInfo, AgentSnapshot, AgentState, Directory
-from ..base import SnapshotSink
+from ..base import Guard, Notice, SnapshotSink
+from ..tasks import spawn
 from . import wire
 from .mapping import SnapshotMapper, agent_state, logged_out
 
@@ -44,12 +44,6 @@ BRIDGE_UNAVAILABLE = "bridge unavailable"
 CLOSE_FORBIDDEN = 4403
 CLOSE_REPLACED = 4409
 CLOSE_SILENT = 4408
-
-Guard = Callable[[Any, str], Awaitable[object]]
-"""Accepts a bridge WebSocket for a login after the hub's checks; False when it refused it."""
-
-Notice = Callable[[str], None]
-"""Called with a login when its agent's apps should be told its state again (bridge lost)."""
 
 
 class BridgeLink:
@@ -348,13 +342,7 @@ class StreamsBackend:
         self._arm_watchdog()
 
     def _spawn(self, work: Awaitable[None]) -> None:
-        async def run() -> None:
-            with contextlib.suppress(Exception):
-                await work
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        spawn(self._tasks, work, log)
 
 
 def _directory(report: wire.DirectoryReport) -> Directory:

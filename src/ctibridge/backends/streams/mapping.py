@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ...model import (
+    ROLE_ORDER,
     AgentInfo,
     AgentSnapshot,
     AgentState,
@@ -33,6 +34,7 @@ from ...model import (
     ContactState,
     StateType,
 )
+from ..history import StatusHistory
 from .wire import StreamsConnection, StreamsContact, StreamsSnapshot, StreamsState
 
 VOICE_TYPES = frozenset({"voice", "queue_callback"})
@@ -81,7 +83,6 @@ STATE_TYPE: dict[str, StateType] = {
     "error": "error",  # Connect's agent error states (MissedCallAgent, ...): §3.3
     "init": "offline",
 }
-ROLE_RANK: dict[ConnectionRole, int] = {"agent": 0, "customer": 1, "third_party": 2}
 OFFLINE = AgentState(label="Offline", code="Offline", type="offline")
 
 
@@ -99,7 +100,7 @@ class SnapshotMapper:
     """Maps one agent's Streams snapshots, remembering what a single snapshot cannot say."""
 
     def __init__(self) -> None:
-        self._status: dict[str, tuple[ConnectionStatus, ConnectionStatus | None]] = {}
+        self._status = StatusHistory()
         self.topics: dict[str, CallTopic] = {}
         self.pending_topic: CallTopic | None = None  # set by Dial, taken by the next outbound
 
@@ -119,7 +120,7 @@ class SnapshotMapper:
             self._contact(c) for c in raw.contacts if c.type in VOICE_TYPES and c.connections
         )
         live_ids = {leg.connection_id for c in contacts for leg in c.connections}
-        self._status = {k: v for k, v in self._status.items() if k in live_ids}
+        self._status.keep(live_ids)
         for cid in [cid for cid in self.topics if cid not in {c.contact_id for c in contacts}]:
             del self.topics[cid]
         return AgentSnapshot(
@@ -151,7 +152,7 @@ class SnapshotMapper:
             if role is None or (state != "live" and role == "third_party"):
                 continue
             legs.append(self._leg(conn, role, kind, state != "live"))
-        legs.sort(key=lambda leg: ROLE_RANK[leg.role])
+        legs.sort(key=lambda leg: ROLE_ORDER[leg.role])
         customer = initial.endpoint.phoneNumber if initial and initial.endpoint else None
         system = raw.systemEndpoint.phoneNumber if raw.systemEndpoint is not None else None
         # ANI calls, DNIS is called (§4.1): on an outbound contact the customer is the dialled one
@@ -174,14 +175,7 @@ class SnapshotMapper:
         self, conn: StreamsConnection, role: ConnectionRole, kind: ContactKind, ended: bool
     ) -> Connection:
         status = "disconnected" if ended else CONNECTION_STATUS.get(conn.state.type, "connected")
-        last = self._status.get(conn.connectionId)
-        if last is None:
-            previous = None
-        elif last[0] == status:
-            previous = last[1]
-        else:
-            previous = last[0]
-        self._status[conn.connectionId] = (status, previous)
+        previous = self._status.previous(conn.connectionId, status)
         type_: ConnectionType
         if role == "agent":
             type_ = "agent"

@@ -1,9 +1,10 @@
-"""The bridge's HTTP side: the page, its script, the Streams bundle and the bridge WebSocket.
+"""The bridge's HTTP side: the page, its scripts, the Streams bundle and the bridge WebSocket.
 
 * ``GET /bridge?agent=LOGIN`` — the bridge page for one agent (its settings inlined as JSON),
   served alike for any login, so it does not tell who exists; the socket checks.  The page
   takes its token from the URL fragment (``#token=``), like the toolbar.
-* ``GET /bridge/bridge.js`` — the bridge script; ``GET /bridge/connect-streams.js`` — the
+* ``GET /bridge/snapshot.js``, ``GET /bridge/bridge.js`` — the bridge's scripts (the snapshot
+  mapping, then the bridge); ``GET /bridge/connect-streams.js`` — the
   amazon-connect-streams bundle from npm (never a CDN: ``make deps`` copies it beside the page).
 * ``WS /bridge/ws?agent=LOGIN&token=…`` — the page's link to the backend, checked like ``/ws``
   (Origin 4403, token 4401, the token's agents 4403) before the agent (4404).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +31,8 @@ from .backend import BridgeLink
 
 STATIC = Path(str(resources.files("ctibridge") / "static" / "bridge"))
 BUNDLE = STATIC / "vendor" / "connect-streams-min.js"
+# the bridge page's own scripts, in the order the page loads them
+SCRIPTS = ("snapshot.js", "bridge.js")
 CLOSE_UNKNOWN_AGENT = 4404
 
 
@@ -53,8 +57,11 @@ def bridge_routes(backend: StreamsBackend) -> list[BaseRoute]:
         html = (STATIC / "index.html").read_text().replace("{{SETTINGS}}", inline)
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
-    async def script(request: Request) -> Response:
-        return FileResponse(STATIC / "bridge.js", media_type="text/javascript")
+    def script(name: str) -> Callable[[Request], Awaitable[Response]]:
+        async def serve(request: Request) -> Response:
+            return FileResponse(STATIC / name, media_type="text/javascript")
+
+        return serve
 
     async def streams(request: Request) -> Response:
         if not bundle.is_file():
@@ -97,7 +104,7 @@ def bridge_routes(backend: StreamsBackend) -> list[BaseRoute]:
 
     return [
         Route("/bridge", page),
-        Route("/bridge/bridge.js", script),
+        *(Route(f"/bridge/{name}", script(name)) for name in SCRIPTS),
         Route("/bridge/connect-streams.js", streams),
         WebSocketRoute("/bridge/ws", socket),
     ]

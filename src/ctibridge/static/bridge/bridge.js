@@ -59,107 +59,7 @@
     if (element) element.textContent = text;
   }
 
-  // --- snapshot -----------------------------------------------------------------------------------
-
-  /** @param {Date | number | string | null | undefined} value @returns {number | null} */
-  function ms(value) {
-    if (value === null || value === undefined) return null;
-    if (value instanceof Date) return value.getTime();
-    if (typeof value === "number") return value < 1e11 ? Math.round(value * 1000) : value;
-    const parsed = Date.parse(value);
-    return Number.isNaN(parsed) ? null : parsed;
-  }
-
-  /** @param {connect.AgentState} state */
-  function stateOf(state) {
-    return {
-      name: state.name,
-      type: state.type,
-      agentStateARN: state.agentStateARN || null,
-      startTimestamp: ms(state.startTimestamp),
-    };
-  }
-
-  /** @param {connect.AgentStateDefinition} state */
-  function definitionOf(state) {
-    return { name: state.name, type: state.type, agentStateARN: state.agentStateARN || null };
-  }
-
-  /** @param {connect.Endpoint | null} endpoint */
-  function endpointOf(endpoint) {
-    if (!endpoint) return null;
-    return {
-      type: endpoint.type || null,
-      name: endpoint.name || null,
-      phoneNumber: endpoint.phoneNumber || null,
-    };
-  }
-
-  /** @param {connect.BaseConnection} connection */
-  function connectionOf(connection) {
-    const state = connection.getState();
-    return {
-      connectionId: connection.getConnectionId(),
-      type: connection.getType(),
-      initial: connection.isInitialConnection(),
-      state: { type: state.type, timestamp: ms(state.timestamp) || Date.now() },
-      endpoint: endpointOf(connection.getEndpoint()),
-    };
-  }
-
-  /** @param {connect.Contact} contact */
-  function contactOf(contact) {
-    const state = contact.getState();
-    const queue = contact.getQueue();
-    const raw = contact.getAttributes() || {};
-    /** @type {Record<string, {name: string, value: string}>} */
-    const attributes = {};
-    for (const key of Object.keys(raw)) {
-      const attribute = raw[key];
-      if (!attribute) continue;
-      // Connect leaves `value` out of an attribute set to nothing: empty, never "undefined"
-      const value = attribute.value === undefined || attribute.value === null ? "" : attribute.value;
-      attributes[key] = { name: attribute.name || key, value: String(value) };
-    }
-    return {
-      contactId: contact.getContactId(),
-      type: contact.getType(),
-      state: { type: state.type, timestamp: ms(state.timestamp) || Date.now() },
-      initiationMethod: contact.getInitiationMethod() || null,
-      queue: queue ? { name: queue.name || null, queueARN: queue.queueARN || null } : null,
-      queueTimestamp: ms(contact.getQueueTimestamp()),
-      attributes: attributes,
-      systemEndpoint: endpointOf(contact.getConnectSystemEndpoint()),
-      connections: contact.getConnections().map(connectionOf),
-    };
-  }
-
-  /** @param {connect.Agent} current */
-  function snapshotOf(current) {
-    const availability = current.getAvailabilityState();
-    const next = current.getNextState();
-    const configuration = current.getConfiguration();
-    return {
-      state: stateOf(current.getState()),
-      availability: {
-        state: availability.state,
-        type: availability.type || null,
-        agentStateARN: availability.agentStateARN || null,
-        timeStamp: ms(availability.timeStamp) || Date.now(),
-      },
-      nextState: next ? stateOf(next) : null,
-      muted: muted,
-      configuration: {
-        name: configuration.name,
-        username: configuration.username,
-        agentARN: configuration.agentARN || null,
-        extension: configuration.extension || "",
-        softphoneEnabled: configuration.softphoneEnabled,
-        routingProfile: configuration.routingProfile ? configuration.routingProfile.name : "",
-      },
-      contacts: current.getContacts().map(contactOf),
-    };
-  }
+  // --- snapshot: snapshot.js (ctibridgeSnapshot) ----------------------------------------------
 
   /** @param {object} message */
   function send(message) {
@@ -173,7 +73,7 @@
    */
   function publish(force) {
     if (!agent || (composite && !force)) return false;
-    const snapshot = snapshotOf(agent);
+    const snapshot = ctibridgeSnapshot.snapshotOf(agent, muted);
     const key = JSON.stringify(snapshot);
     const changed = key !== lastKey;
     if (!changed && !force) return false;
@@ -193,7 +93,7 @@
     const profile = agent.getRoutingProfile();
     send({
       type: "directory",
-      states: agent.getAgentStates().map(definitionOf),
+      states: agent.getAgentStates().map(ctibridgeSnapshot.definitionOf),
       queues: (profile ? profile.queues : []).map((q) => ({ name: q.name, type: "queue" })),
       endpoints: endpoints.map((e) => ({ name: e.name, type: e.type })),
     });
@@ -356,7 +256,7 @@
       composite = false;
       // what the CCP shows now is the middle step (its answer comes before its agent update):
       // taken as seen, so the command's result waits for the update that shows the outcome
-      if (agent) lastKey = JSON.stringify(snapshotOf(agent));
+      if (agent) lastKey = JSON.stringify(ctibridgeSnapshot.snapshotOf(agent, muted));
       next();
     };
     const failure = (/** @type {unknown} */ err) => done(() => callbacks.failure(err));

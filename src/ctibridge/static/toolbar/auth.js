@@ -62,7 +62,7 @@
     }
     form.querySelector("#token-reason").textContent = reason;
     form.hidden = false;
-    const input = form.querySelector("#token-input");
+    const input = /** @type {HTMLInputElement} */ (form.querySelector("#token-input"));
     input.value = "";
     input.focus();
     form.onsubmit = (event) => {

@@ -11,6 +11,9 @@ import {
 
 const SOURCE = "ctibridge-toolbar";
 
+/** A form field of the page (index.html) by id. @param {string} id */
+const field = (id) => /** @type {HTMLInputElement | HTMLSelectElement} */ (document.getElementById(id));
+
 // --- what each button asks the hub ----------------------------------------------------------------
 
 const legId = ({ conn }) => (conn && conn.type !== "agent" ? conn.connectionId : undefined);
@@ -159,10 +162,10 @@ class Toolbar {
   }
 
   checkDialler() {
-    const input = document.getElementById("dial-number");
+    const input = field("dial-number");
     const problem = targetProblem("phone", input.value);
     const typed = input.value.trim() !== "";
-    document.querySelector("#dialer button[type=submit]").disabled = Boolean(problem);
+    /** @type {HTMLButtonElement} */ (document.querySelector("#dialer button[type=submit]")).disabled = Boolean(problem);
     input.setAttribute("aria-invalid", String(typed && Boolean(problem)));
     const hint = document.getElementById("dial-hint");
     hint.textContent = typed && problem ? problem : `For example ${TARGET_HINT}.`;
@@ -190,7 +193,7 @@ class Toolbar {
 
   wire() {
     document.addEventListener("click", (event) => {
-      const button = event.target.closest("button");
+      const button = /** @type {Element} */ (event.target).closest("button");
       if (!button || button.type === "submit") return;
       try {
         this.press(button);
@@ -204,7 +207,7 @@ class Toolbar {
       handler(event.target);
     });
     submit("state-form", () => {
-      const label = document.getElementById("state-select").value;
+      const label = field("state-select").value;
       const state = this.model.states.find((s) => s.label === label);
       this.send("Agent", "UpdateState", state ? { label: state.label, code: state.code } : { label });
     });
@@ -217,17 +220,17 @@ class Toolbar {
     document.getElementById("contacts").addEventListener("input", () => this.render());
     document.getElementById("contacts").addEventListener("change", () => this.render());
     submit("sim-incoming", () => {
-      const data = { phoneNumber: document.getElementById("sim-number").value.trim() };
-      const queue = document.getElementById("sim-queue").value;
+      const data = { phoneNumber: field("sim-number").value.trim() };
+      const queue = field("sim-queue").value;
       if (queue) data.queue = queue;
       this.send("Simulator", "IncomingCall", data);
     });
-    submit("sim-outbound", () => this.send("Simulator", "OutboundResult", { result: document.getElementById("sim-result").value }));
-    submit("sim-fail", () => this.send("Simulator", "FailNext", { subtopic: document.getElementById("sim-fail-subtopic").value }));
+    submit("sim-outbound", () => this.send("Simulator", "OutboundResult", { result: field("sim-result").value }));
+    submit("sim-fail", () => this.send("Simulator", "FailNext", { subtopic: field("sim-fail-subtopic").value }));
     document.getElementById("contacts").addEventListener("submit", (event) => {
       event.preventDefault();
       const { contact } = contactOf(this.model, event.target);
-      if (contact) this.send(contact.topic, "NumberPad", event.target.digits.value.trim());
+      if (contact) this.send(contact.topic, "NumberPad", /** @type {HTMLFormElement} */ (event.target).digits.value.trim());
     });
   }
 

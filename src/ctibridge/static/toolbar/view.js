@@ -72,7 +72,11 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
+// the page's own elements (index.html): their kinds are known here, not to the type checker
+/** @type {(id: string) => any} */
 const byId = (id) => document.getElementById(id);
+/** @param {string} name @returns {HTMLElement} */
+const byAgentButton = (name) => /** @type {HTMLElement} */ (document.querySelector(`[data-agent="${name}"]`));
 
 export function formatDuration(ms) {
   const total = Math.max(0, Math.floor(ms / 1000));
@@ -85,6 +89,7 @@ export function formatDuration(ms) {
 /** Every element with data-since shows the time since then on the hub's clock. */
 export function tick(hubNow) {
   for (const node of document.querySelectorAll("[data-since]")) {
+    if (!(node instanceof HTMLElement)) continue;
     const since = Number(node.dataset.since);
     node.textContent = Number.isFinite(since) && since > 0 ? formatDuration(hubNow - since) : "";
   }
@@ -119,10 +124,10 @@ export function renderAgent(model, ui) {
   byId("agent-next-state").textContent = a.nextState?.label ?? "";
   byId("agent-muted").hidden = !a.muted;
   for (const name of AGENT_BUTTONS) {
-    document.querySelector(`[data-agent="${name}"]`).hidden = !a.buttons.has(name);
+    byAgentButton(name).hidden = !a.buttons.has(name);
   }
-  document.querySelector('[data-agent="Login"]').hidden = loggedIn;
-  document.querySelector('[data-agent="Logout"]').hidden = !loggedIn;
+  byAgentButton("Login").hidden = loggedIn;
+  byAgentButton("Logout").hidden = !loggedIn;
 
   const dialerOpen = ui.dialerOpen && a.buttons.has("make_call");
   byId("dialer").hidden = !dialerOpen;
@@ -291,7 +296,7 @@ function placeChildren(parent, wanted) {
 
 export function renderContacts(model, ui) {
   const container = byId("contacts");
-  const cards = new Map([...container.children].map((card) => [card.dataset.contactId, card]));
+  const cards = new Map([...container.children].map((card) => [/** @type {HTMLElement} */ (card).dataset.contactId, card]));
   const wanted = [];
   for (const contact of model.contacts.values()) {
     const card = cards.get(contact.contactId) ?? contactCard(contact);
@@ -348,7 +353,7 @@ export function restoreFocus(anchor) {
   }
   if (anchor.card && shown(anchor.card)) anchor.card.focus();
   else if (anchor.card) byId("calls").focus();
-  else if (anchor.focused.closest("header")) document.querySelector("header .buttons button:not([hidden])")?.focus();
+  else if (anchor.focused.closest("header")) /** @type {HTMLElement | null} */ (document.querySelector("header .buttons button:not([hidden])"))?.focus();
 }
 
 // --- alerts and the event log ---------------------------------------------------------------------
@@ -356,6 +361,7 @@ export function restoreFocus(anchor) {
 const ALERT_LIMIT = 5;
 
 /** A readable failure: its type first, then the sentence, the detail and what caused it. */
+/** @param {{type: string, text: string, code?: string, cause?: string, kind?: string, ours?: boolean}} alert */
 export function renderAlert({ type, text, code, cause, kind = "error", ours = false }) {
   const box = byId("alerts");
   const close = el("button", { type: "button", class: "dismiss", "aria-label": `Dismiss ${type}` }, "×");

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -101,7 +102,7 @@ def contact(
 def snapshot(
     user: str,
     status_name: str,
-    contacts: list[dict[str, Any]] = (),
+    contacts: Sequence[dict[str, Any]] = (),
     next_status: str | None = None,
     since: datetime = T0,
 ) -> dict[str, Any]:
@@ -143,7 +144,7 @@ def record(
     user: str,
     event_type: str = "STATE_CHANGE",
     status_name: str = "Available",
-    contacts: list[dict[str, Any]] = (),
+    contacts: Sequence[dict[str, Any]] = (),
     *,
     at: datetime = T0,
     next_status: str | None = None,
@@ -170,7 +171,7 @@ def encoded(rec: dict[str, Any]) -> bytes:
 def user_data(
     user: str,
     status_name: str,
-    contacts: list[tuple[str, str, str]] = (),
+    contacts: Sequence[tuple[str, str, str]] = (),
     next_status: str | None = None,
     since: datetime = T0,
 ) -> dict[str, Any]:

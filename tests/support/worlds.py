@@ -3,36 +3,33 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from botocore.stub import ANY
-from fake_ccp import FakeCcp, fake_ccp
-from harness import FAILURE, Message, Served, chromium, flush, open_bridge, wait_for
 
 from ctibridge.backends.sim import SimBackend
 from ctibridge.backends.streams import StreamsBackend
 from ctibridge.client import Client, Result
 from ctibridge.clock import ManualClock, RealClock
 from ctibridge.config import BridgeConfig
+from ctibridge.conform.drivers import CUSTOMER, Driver, EndOfScenario, SimDriver
 from ctibridge.hub import Hub
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backends" / "connect"))
-import aes_records as aes
-
 from ctibridge.settings import AuthSettings, Settings
+from support import aes_records as aes
+from support.fake_ccp import FakeCcp, fake_ccp
+from support.harness import Message, Served, chromium, flush, open_bridge, wait_for
 
 # no tokens: these tests are about the backends, not auth (tests/hub covers auth)
 TEST_SETTINGS = Settings(auth=AuthSettings(insecure=True))
 
-CUSTOMER = "+15551234567"
+__all__ = ["CUSTOMER", "EndOfScenario"]
 
 
-class World:
-    """A hub with one backend, an app of ``agent1`` and the outside world's side of a call."""
+class World(Driver):
+    """A hub with one backend, an app of ``agent1`` and the outside world's side of a call (a
+    driver of ctibridge.conform: its scenarios run in every world)."""
 
     name = ""
     # subtopics Connect cannot carry out with this backend (they fail with ``unsupported_code``)
@@ -40,8 +37,8 @@ class World:
     unsupported_code = ""
 
     def __init__(self, served: Served, client: Client) -> None:
+        super().__init__(client)
         self.served = served
-        self.client = client
 
     async def request(self, topic: str, subtopic: str, *data: Any) -> Result:
         """Send one request as the app (a world may first prepare what Connect will answer)."""
@@ -51,63 +48,16 @@ class World:
     async def before(self, topic: str, subtopic: str, *data: Any) -> None:
         pass
 
-    async def ring(self, phone: str = CUSTOMER, **extra: Any) -> list[Message]:
-        raise NotImplementedError
-
-    async def customer_hangup(self) -> list[Message]:
-        raise NotImplementedError
-
-    async def third_party_answer(self) -> list[Message]:
-        raise NotImplementedError
-
-    async def third_party_hangup(self) -> list[Message]:
-        raise NotImplementedError
-
-    async def outbound_answer(self) -> list[Message]:
-        raise NotImplementedError
-
-    async def fail_next(self, subtopic: str) -> None:
-        """Connect refuses the next command of ``subtopic`` with ``FAILURE``."""
-        raise NotImplementedError
-
     async def in_ccp(self, subtopic: str, data: Any = None) -> list[Message]:
         """The agent does ``subtopic`` in the CCP (for verbs the backend cannot carry out)."""
         raise EndOfScenario(f"{self.name} cannot see {subtopic} done in the CCP")
 
 
-class EndOfScenario(Exception):
-    """The scenario reached a verb this backend cannot carry out and whose effect it cannot see
-    either; its documented failure has been checked, and the scenario ends there."""
+class SimWorld(SimDriver, World):
+    """The embedded simulator, driven through the Simulator topic as `ctibridge conform`'s
+    driven mode drives it (one copy: SimDriver)."""
 
-
-class SimWorld(World):
     name = "sim"
-
-    async def _sim(self, subtopic: str, data: Any = None) -> list[Message]:
-        args = () if data is None else (data,)
-        self.client.drain()
-        result = await self.client.request("Simulator", subtopic, *args)
-        self.client.drain()
-        assert result.error is None, result.error
-        return result.events
-
-    async def ring(self, phone: str = CUSTOMER, **extra: Any) -> list[Message]:
-        return await self._sim("IncomingCall", {"phoneNumber": phone, **extra})
-
-    async def customer_hangup(self) -> list[Message]:
-        return await self._sim("CustomerHangup")
-
-    async def third_party_answer(self) -> list[Message]:
-        return await self._sim("ThirdPartyAnswer")
-
-    async def third_party_hangup(self) -> list[Message]:
-        return await self._sim("ThirdPartyHangup")
-
-    async def outbound_answer(self) -> list[Message]:
-        return await self._sim("OutboundResult", {"result": "answer"})
-
-    async def fail_next(self, subtopic: str) -> None:
-        await self._sim("FailNext", {"subtopic": subtopic, "error": FAILURE})
 
 
 # request subtopic -> the Streams client method (api_request) the bridge's call turns into
@@ -272,6 +222,7 @@ class FakeConnect:
 
 CONNECT_OPERATION = {
     "UpdateState": "put_user_status",
+    "SetNotReady": "put_user_status",
     "Disconnect": "stop_contact",
     "ClearContact": "dismiss_user_contact",
     "MakeCall": "start_outbound_voice_contact",
@@ -332,10 +283,14 @@ class ConnectWorld(World):
         f = self.fake
         params: dict[str, Any] = {"InstanceId": aes.INSTANCE_ID}
         response: dict[str, Any] = {}
-        if subtopic in ("UpdateState", "Logout"):
-            name = "Offline" if subtopic == "Logout" else data[0]["label"]
+        if subtopic in ("UpdateState", "SetNotReady", "Logout"):
+            name = {"Logout": "Offline", "SetNotReady": data and data[0].get("ReasonCodeId")}.get(
+                subtopic, data and data[0].get("label")
+            )
+            if name not in STATUS_ID:  # refused by the backend before it asks Connect
+                return
             params |= {"UserId": "u-1", "AgentStatusId": STATUS_ID[name]}
-            f.set_status(name)
+            f.set_status(str(name))
         elif subtopic == "Disconnect":
             params["ContactId"] = f.contacts[0][0]
             f.set_contact("ENDED")

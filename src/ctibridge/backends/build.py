@@ -53,9 +53,15 @@ def build_backend(
 
 
 def _connect_backend(clock: Clock, config: Settings) -> ConnectBackend:
-    import boto3
+    try:
+        import boto3
 
-    from .connect import ConnectApi, ConnectBackend, connect_client
+        from .connect import ConnectApi, ConnectBackend, connect_client
+    except ImportError as e:  # boto3 is the [connect] extra: the simulator never needs it
+        raise ConfigError(
+            f"the connect backend needs boto3 ({e.name} is missing): "
+            "pip install 'ctibridge[connect]'"
+        ) from None
 
     c = config.connect
     missing = [k for k in ("region", "instance_id") if not getattr(c, k)]

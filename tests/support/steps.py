@@ -1,14 +1,14 @@
-"""Reading events for the conformance suite: rows to compare and a step that knows which verbs
-the backend cannot carry out."""
+"""Reading events for the backend tests (tests/backends/streams): rows to compare and a step
+that knows which verbs the backend cannot carry out.  The conformance scenarios themselves live in
+ctibridge.conform.scenarios (test_scenarios.py runs them in every world)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from harness import Message, flush
-from worlds import World
-
 from published_names import PUBLISHED_STATE
+from support.harness import Message, flush
+from support.worlds import World
 
 CALL_BUTTONS = (
     "answer", "reject", "disconnect", "hold", "resume", "clearContact", "consult", "numberpad",

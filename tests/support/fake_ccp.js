@@ -22,7 +22,7 @@
 // their queues, `connectSystemEndpoint`, attributes without `value`, phone endpoints with
 // `name: null`, a transfer to another agent `connected` as soon as it is routed.
 //
-// The test drives it through `window.fakeCcp` (tests/conformance/fake_ccp.py).
+// The test drives it through `window.fakeCcp` (tests/support/fake_ccp.py).
 "use strict";
 
 (function () {

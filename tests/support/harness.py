@@ -22,14 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from ctibridge.client import Client
+from ctibridge.conform.drivers import FAILURE
 from ctibridge.hub import Hub
 from livehub import serve_hub
 
 Message = dict[str, Any]
+__all__ = ["FAILURE"]
+# scenarios that ended at a verb their backend cannot do (listed in the run's summary)
+ENDED_EARLY: list[str] = []
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-FAILURE = "InternalServiceException: simulated failure"
 REQUIRES_BRIDGE = "requires streams bridge"
 
 

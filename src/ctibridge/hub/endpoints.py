@@ -1,0 +1,381 @@
+"""The hub's endpoints as Starlette endpoint classes: :class:`AppSocket` serves ``/ws`` (the
+checks, then one reader and one writer task per app) and :class:`HttpApi` the HTTP routes.
+Both hold the hub; ``hub/app.py`` mounts them.
+
+A WebSocket is checked in this order, each failure closing it with its code (after the accept,
+so browsers see the code): the page's Origin (4403), the token (4401), the token's agents
+(4403), the agent (4404), the connection limits (1013).  Then a reader task feeds frames to the
+hub and a writer task drains the app's outbox; whichever ends first ends the connection.  A
+connection lives no longer than its token: it is closed with 4401 when the token expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+import msgspec
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import HTTPConnection
+from starlette.requests import Request as HttpRequest
+from starlette.responses import JSONResponse, Response
+from starlette.websockets import WebSocket
+
+from .. import __version__, auth
+from .. import protocol as p
+from ..protocol.registry import QUERIES
+from .closecodes import (
+    CLOSE_FORBIDDEN,
+    CLOSE_IDLE,
+    CLOSE_NORMAL,
+    CLOSE_RESTART,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHORIZED,
+    CLOSE_UNKNOWN_AGENT,
+)
+from .cluster_seam import CLUSTER_UNAVAILABLE
+from .connection import AppConnection
+from .core import JOURNAL_UNAVAILABLE, Hub
+from .limits import LimitExceeded
+from .transport import FRAMES_EXTENSION
+
+log = logging.getLogger("ctibridge.hub")
+
+
+def _error_json(err: p.ProtocolError, status: int) -> JSONResponse:
+    env = p.protocol_error_event(err)
+    return JSONResponse(msgspec.to_builtins(env), status_code=status)
+
+
+def _unknown_agent(login: str, known: list[str]) -> p.ProtocolError:
+    """No such agent, and the way out: the agents the caller may use (GET /agents)."""
+    if not login:  # told before any token is checked, so it names no agents
+        code = "the URL names no agent: add ?agent=LOGIN (GET /agents lists them)"
+    else:
+        listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
+        code = f"{login} is not an agent of this hub; agents: {listed or 'none'} (GET /agents)"
+    return p.ProtocolError("UNKNOWN_AGENT", code, topic="System")
+
+
+def _forbidden(login: str) -> p.ProtocolError:
+    return p.ProtocolError("FORBIDDEN", f"the token does not allow agent {login}", topic="System")
+
+
+# a browser's WebSocket cannot send headers; its page offers the subprotocols "ctibridge" and
+# "ctibridge.token.<token>" instead of putting the token in the URL (the hub answers "ctibridge")
+SUBPROTOCOL = "ctibridge"
+TOKEN_SUBPROTOCOL = "ctibridge.token."
+# refusals that are the hub's trouble, not the request's: HTTP 503 (try again later)
+_UNAVAILABLE = frozenset({JOURNAL_UNAVAILABLE, CLUSTER_UNAVAILABLE})
+
+
+def _offered(conn: HTTPConnection) -> list[str]:
+    header = conn.headers.get("sec-websocket-protocol") or ""
+    return [part.strip() for part in header.split(",") if part.strip()]
+
+
+def _token(conn: HTTPConnection, query: bool) -> str | None:
+    """The request's token: ``Authorization: Bearer``; for WebSockets (``query``) also the
+    token subprotocol or ``?token=``."""
+    header = auth.bearer(conn.headers.get("authorization"))
+    if header is not None or not query:
+        return header
+    for offered in _offered(conn):
+        if offered.startswith(TOKEN_SUBPROTOCOL):
+            return offered[len(TOKEN_SUBPROTOCOL) :] or None
+    return conn.query_params.get("token") or None
+
+
+def _abort(ws: WebSocket) -> None:
+    """Drop the TCP connection under ``ws`` (a peer that will not read its close frame).
+
+    ASGI has no abort; uvicorn's receive callable is a method of its protocol object, which
+    holds the transport.  Elsewhere this does nothing and the server's own timeouts apply."""
+    transport = getattr(getattr(ws._receive, "__self__", None), "transport", None)
+    abort = getattr(transport, "abort", None)
+    if callable(abort):
+        abort()
+
+
+class _Endpoints:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.limits = hub.settings.limits
+
+    def origin_ok(self, conn: HTTPConnection) -> bool:
+        return auth.origin_allowed(
+            conn.headers.get("origin"),
+            conn.headers.get("host"),
+            self.hub.settings.auth.allowed_origins,
+        )
+
+    def known(self, grant: auth.Grant | None) -> list[str]:
+        """The logins a caller may act for (every agent without tokens)."""
+        return [row["login"] for row in self.hub.agents(None if grant is None else grant.agents)]
+
+
+class AppSocket(_Endpoints):
+    """``/ws``: one app's WebSocket to one agent."""
+
+    async def close(self, ws: WebSocket, code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(ws.close(code=code, reason=reason), self.limits.close_timeout_s)
+        except TimeoutError:
+            _abort(ws)
+        except Exception:  # already closed by the peer
+            pass
+
+    async def refuse(self, ws: WebSocket, code: int, reason: str, kind: str, login: str) -> None:
+        self.hub.metrics.rejected.labels(kind).inc()
+        log.info("connection refused", extra={"agent": login, "code": code, "reason": reason})
+        await self.close(ws, code, reason)
+
+    async def refuse_unknown(self, ws: WebSocket, login: str, agents: list[str]) -> None:
+        env = p.protocol_error_event(_unknown_agent(login, agents))
+        await ws.send_text(p.encode(env).decode())
+        reason = f"unknown agent {login!r}" if login else "no agent= in the URL"
+        await self.refuse(ws, CLOSE_UNKNOWN_AGENT, reason, "unknown_agent", login)
+
+    async def admit(self, ws: WebSocket, login: str) -> auth.Grant | bool | None:
+        """Accept ``ws`` and check its Origin, its ``agent=`` and its token for ``login``: the
+        grant (None without tokens), or False once it was refused and closed."""
+        await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in _offered(ws) else None)
+        if not self.origin_ok(ws):
+            await self.refuse(ws, CLOSE_FORBIDDEN, "origin not allowed", "origin", login)
+            return False
+        if not login:
+            await self.refuse_unknown(ws, login, [])
+            return False
+        try:
+            grant = self.hub.authenticate(_token(ws, query=True))
+        except auth.AuthError as e:
+            await self.refuse(ws, CLOSE_UNAUTHORIZED, e.reason, "auth", login)
+            return False
+        if grant is not None and not grant.allows(login):
+            reason = f"the token does not allow agent {login!r}"
+            await self.refuse(ws, CLOSE_FORBIDDEN, reason, "forbidden", login)
+            return False
+        return grant
+
+    def expire_at(
+        self, grant: auth.Grant | None, conn: AppConnection
+    ) -> asyncio.TimerHandle | None:
+        """Close ``conn`` with 4401 when its token expires (apps renew by reconnecting)."""
+        if grant is None or grant.expires_at is None:
+            return None
+        delay = max(0.0, grant.expires_at - time.time())
+        return asyncio.get_running_loop().call_later(
+            delay, conn.shut, CLOSE_UNAUTHORIZED, "token expired"
+        )
+
+    async def endpoint(self, ws: WebSocket) -> None:
+        login = ws.query_params.get("agent", "")
+        grant = await self.admit(ws, login)
+        if grant is False:
+            return
+        token = grant if isinstance(grant, auth.Grant) else None
+        app = token.app if token is not None else ""
+        if not self.hub.knows(login):
+            await self.refuse_unknown(ws, login, self.known(token))
+            return
+        if self.hub.draining:
+            await self.refuse(ws, CLOSE_RESTART, "server shutting down", "draining", login)
+            return
+        resume_raw = ws.query_params.get("resumeFrom")
+        resume_from: int | None = None
+        if resume_raw is not None:
+            try:
+                resume_from = int(resume_raw)
+            except ValueError:
+                resume_from = -1  # an unreadable seq: treat as a gap (fresh StateSync + RESUME_GAP)
+        # resumes are budgeted per token (per app name without tokens)
+        resume_key = token.token_id if token is not None else app
+        try:
+            conn = self.hub.attach(login, resume_from, app=app, resume_key=resume_key)
+        except LimitExceeded as e:
+            await self.refuse(ws, e.close_code, e.reason, e.kind, login)
+            return
+        expiry = self.expire_at(token, conn)
+        frames = (ws.scope.get("extensions") or {}).get(FRAMES_EXTENSION)
+        if frames is not None:  # served by CorkedWebSocketProtocol: events may skip the writer
+            conn.direct = frames["write"]
+        fields = {"agent": login, "app": app, "conn": conn.id, "resumeFrom": resume_from}
+        log.info("app connected", extra=fields)
+        writer = asyncio.create_task(self._write(ws, conn))
+        reader = asyncio.create_task(self._read(ws, conn))
+
+        def stop_writing() -> None:  # an overflow stops the writer even in the middle of a send
+            writer.cancel()
+
+        conn.on_shut = stop_writing
+        why = "client"
+        try:
+            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                why = "error" if reader.exception() is not None else reader.result()
+                writer.cancel()
+                if why == "idle":
+                    await self.close(ws, CLOSE_IDLE, "idle timeout")
+            elif not writer.cancelled() and writer.exception() is not None:
+                why = "client"  # the peer went away under a send
+            else:
+                reader.cancel()
+                why = {
+                    CLOSE_RESTART: "shutdown",
+                    CLOSE_TOO_SLOW: "slow",
+                    CLOSE_UNAUTHORIZED: "expired",
+                }.get(conn.close_code or 0, "closed")
+                await self.close(ws, conn.close_code or CLOSE_NORMAL, conn.close_reason)
+        finally:
+            if expiry is not None:
+                expiry.cancel()
+            for task in (reader, writer):
+                task.cancel()
+            self.hub.detach(conn)
+            if why != "slow":  # counted when it was dropped
+                self.hub.metrics.disconnects.labels(why).inc()
+            log.info("app disconnected", extra={**fields, "reason": why})
+
+    async def _read(self, ws: WebSocket, conn: AppConnection) -> str:
+        idle = self.limits.idle_timeout_s or None
+        while True:
+            try:
+                message = await asyncio.wait_for(ws.receive(), idle)
+            except TimeoutError:
+                return "idle"
+            if message["type"] == "websocket.disconnect":
+                return "client"
+            frame = message.get("text")
+            if frame is None:
+                frame = message.get("bytes") or b""
+            if (
+                self.hub.draining
+            ):  # after SIGTERM frames are not taken; the app gets 1012 and resumes
+                self.hub.refuse_frame(conn, frame, "SHUTTING_DOWN", "the hub is draining (SIGTERM)")
+                continue
+            try:
+                self.hub.receive(conn.login, conn.id, frame)
+            except Exception:  # a bug must not end the app's connection (nor the hub)
+                log.exception("frame handling failed", extra={"agent": conn.login, "conn": conn.id})
+                self.hub.count_error("INTERNAL")
+
+    async def _write(self, ws: WebSocket, conn: AppConnection) -> None:
+        while True:
+            data = await conn.next()
+            if data is None:
+                return
+            conn.sending = True  # a send waiting for the socket: direct frames must not pass it
+            try:
+                await ws.send_text(data)
+            finally:
+                conn.sending = False
+
+
+class HttpApi(_Endpoints):
+    """The HTTP routes: one-off commands and queries, state, agents, health, metrics, schemas."""
+
+    def http_guard(self, request: HttpRequest, login: str | None) -> Response | auth.Grant | None:
+        """The caller's grant, or the response refusing it."""
+        if not self.origin_ok(request):
+            return _error_json(p.ProtocolError("FORBIDDEN", "origin not allowed"), 403)
+        try:
+            grant = self.hub.authenticate(_token(request, query=False))
+        except auth.AuthError as e:  # the same error body as 403 and 404
+            response = _error_json(p.ProtocolError("UNAUTHORIZED", e.reason), 401)
+            response.headers["WWW-Authenticate"] = 'Bearer realm="ctibridge"'
+            return response
+        if login is not None and grant is not None and not grant.allows(login):
+            return _error_json(_forbidden(login), 403)
+        if login is not None and not self.hub.knows(login):
+            return _error_json(_unknown_agent(login, self.known(grant)), 404)
+        return grant
+
+    async def post_message(self, request: HttpRequest) -> Response:
+        login = request.path_params["login"]
+        guard = self.http_guard(request, login)
+        if isinstance(guard, Response):
+            return guard
+        if self.hub.draining:
+            err = p.ProtocolError("SHUTTING_DOWN", "the hub is draining (SIGTERM)")
+            return _error_json(err, 503)
+        if not self.hub.http_allowed(login):
+            self.hub.count_error("RATE_LIMITED")
+            code = f"more than {self.limits.http_rate_per_s:g} requests/s for this agent"
+            return _error_json(p.ProtocolError("RATE_LIMITED", code), 429)
+        body = await self._body(request)
+        if body is None:
+            self.hub.count_error("FRAME_TOO_LARGE")
+            code = f"body over {self.limits.max_message_bytes} bytes"
+            return _error_json(p.ProtocolError("FRAME_TOO_LARGE", code), 413)
+        try:
+            req = p.decode_request(body)
+        except p.ProtocolError as err:
+            self.hub.count_error(err.type)
+            return _error_json(err, 413 if err.type == "FRAME_TOO_LARGE" else 400)
+        if req.topic == "Simulator" and not self.hub.simulates:
+            return _error_json(
+                p.ProtocolError("UNKNOWN_TOPIC", "Simulator", topic="Simulator"), 400
+            )
+        rid = req.request_id or uuid.uuid4().hex
+        req = msgspec.structs.replace(req, request_id=rid)
+        app = guard.app if guard else ""
+        if req.subtopic in QUERIES:
+            answer = await self.hub.query_http(login, f"http-{rid}", req, app=app)
+            return JSONResponse(msgspec.to_builtins(answer))
+        answers = self.hub.submit_http(login, f"http-{rid}", req, app=app)
+        if answers:  # refused at once, to the sender only: the response is the only way back
+            message = answers[0].message
+            kind, code = getattr(message, "type", ""), getattr(message, "code", "")
+            status = 403 if kind == "FORBIDDEN" else 503 if code in _UNAVAILABLE else 409
+            return JSONResponse(msgspec.to_builtins(answers[0]), status_code=status)
+        return JSONResponse({"requestId": rid}, status_code=202)
+
+    async def _body(self, request: HttpRequest) -> bytes | None:
+        """The body, or None past ``max_message_bytes`` (not read further)."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.limits.max_message_bytes:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def agent_state(self, request: HttpRequest) -> Response:
+        login = request.path_params["login"]
+        guard = self.http_guard(request, login)
+        if isinstance(guard, Response):
+            return guard
+        return JSONResponse(self.hub.agent_state(login))
+
+    async def agents(self, request: HttpRequest) -> Response:
+        guard = self.http_guard(request, None)
+        if isinstance(guard, Response):
+            return guard
+        return JSONResponse(self.hub.agents(None if guard is None else guard.agents))
+
+    async def healthz(self, request: HttpRequest) -> Response:
+        ok, body = self.hub.health()
+        if not self.hub.insecure:
+            try:  # the detail names agents and paths: for holders of a token only
+                self.hub.authenticate(_token(request, query=False))
+            except auth.AuthError:
+                body = {"status": body["status"]}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    async def metrics_text(self, request: HttpRequest) -> Response:
+        return Response(generate_latest(self.hub.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def schema(self, request: HttpRequest) -> Response:
+        return JSONResponse(p.json_schema())
+
+    async def asyncapi(self, request: HttpRequest) -> Response:
+        host = request.headers.get("host") or f"{self.hub.settings.host}:{self.hub.settings.port}"
+        document: dict[str, Any] = p.asyncapi_document(
+            host, secured=not self.hub.insecure, version=__version__
+        )
+        return JSONResponse(document)

@@ -1,0 +1,110 @@
+"""The hub's writes to the journal (docs/protocol.md §6): each engine step's events are
+appended and committed before any of them is sent; when that fails (a full disk) the hub
+withholds the events, refuses commands and retries the journal until it takes writes again.
+Also the agent's journaled snapshot, which a restarted hub compares with the backend's.
+
+Functions of the :class:`~ctibridge.hub.core.Hub` in a room of their own: they read and set the
+hub's journal state (``journal_error``, the recovery task)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from ..engine import Broadcast
+from ..model import AgentSnapshot
+
+if TYPE_CHECKING:
+    from .core import Hub
+
+log = logging.getLogger("ctibridge.hub")
+
+RETRY_S = 0.5  # how often a failing journal is tried again
+
+
+def write_step(hub: Hub, broadcasts: list[Broadcast], encoded: list[bytes]) -> bool:
+    """Append and commit one engine step's events - before any of them is sent.  False
+    when that failed: then none of them may be sent."""
+    start = time.perf_counter()
+    try:
+        for out, data in zip(broadcasts, encoded, strict=True):
+            seq = out.envelope.seq
+            assert isinstance(seq, int)
+            hub.journal.append(out.login, seq, data)
+        hub.journal.commit()
+    except Exception as e:
+        _failed(hub, e)
+        return False
+    if broadcasts:
+        hub.metrics.journal_lag.observe(time.perf_counter() - start)
+        if hub.journal_error is not None:
+            _recovered(hub)
+    return True
+
+
+def _failed(hub: Hub, e: Exception) -> None:
+    if hub.journal_error is None:
+        log.exception("journal write failed: withholding events, refusing commands",
+                      extra={"kind": "journal"})  # fmt: skip
+    hub.journal_error = f"{type(e).__name__}: {e}"
+    hub.metrics.journal_errors.inc()
+    hub.metrics.journal_available.set(0)
+    hub.count_error("JOURNAL")
+    if hub._recovery is None or hub._recovery.done():
+        with contextlib.suppress(RuntimeError):  # no loop: the next step tries again
+            hub._recovery = asyncio.get_running_loop().create_task(_retry(hub))
+            hub._tasks.add(hub._recovery)
+            hub._recovery.add_done_callback(hub._tasks.discard)
+
+
+def _recovered(hub: Hub) -> None:
+    log.warning("journal writes succeed again", extra={"kind": "journal"})
+    hub.journal_error = None
+    hub.metrics.journal_available.set(1)
+
+
+async def _retry(hub: Hub) -> None:
+    """Write the agents' states until the journal takes them: then it is back."""
+    while hub.journal_error is not None and not hub.draining:
+        await asyncio.sleep(RETRY_S)
+        if hub.journal_error is None:
+            break
+        try:
+            for login in hub.engine.sessions:
+                hub.journal.save_state(login, state_bytes(hub, login))
+            hub.journal.commit()
+        except Exception as e:
+            hub.journal_error = f"{type(e).__name__}: {e}"
+            continue
+        _recovered(hub)
+    if hub.journal_error is None and hub._withheld:
+        hub.resync_withheld()
+
+
+def state_bytes(hub: Hub, login: str) -> bytes:
+    return msgspec.json.encode(hub.engine.session(login).snapshot)
+
+
+def save_state(hub: Hub, login: str) -> None:
+    try:
+        hub.journal.save_state(login, state_bytes(hub, login))
+    except Exception:
+        log.exception("journal save failed", extra={"agent": login, "kind": "journal"})
+        hub.metrics.journal_errors.inc()
+
+
+def saved_snapshot(hub: Hub, login: str) -> AgentSnapshot | None:
+    data = hub.journal.state(login)
+    if data is None:
+        return None
+    try:
+        return msgspec.json.decode(data, type=AgentSnapshot)
+    except msgspec.DecodeError:
+        log.warning("journaled snapshot unreadable; starting from the backend's",
+                    extra={"agent": login})  # fmt: skip
+        return None
