@@ -13,7 +13,7 @@ PORT    ?= 8765
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[connect,test,bench]'
+	$(BIN)/pip install -q -e '.[connect,test,bench,cluster]'
 	touch $(STAMP) $(SERVE_STAMP)
 
 # `make run` needs only the package and its runtime dependencies (no test or bench tools, no npm
@@ -52,7 +52,7 @@ bridge-check: $(NPM_STAMP)
 	bridge/node_modules/.bin/tsc -p bridge/tsconfig.json
 	bridge/node_modules/.bin/tsc -p bridge/tsconfig.toolbar.json
 
-# Debian packages the browser tests need (Playwright's own browser download does not work here).
+# Debian packages the browser and cluster tests need (Playwright's own browser download does not work here).
 # The browser tests launch /usr/bin/chromium (root installs directly, others through sudo).
 sysdeps:
 	@test -x /usr/bin/chromium || { \
@@ -60,6 +60,11 @@ sysdeps:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -x /usr/bin/redis-server || { \
+	  echo "installing Debian's redis-server (the cluster tests start their own)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 # --insecure: no tokens, for a demo on this machine only (refused on a non-loopback HOST);
 # the journal under var/ (gitignored) lets apps resume across restarts of `make run`.
@@ -113,9 +118,10 @@ fuzz: $(STAMP)
 # side by side; writes bench/results/latest.json, the figures and the report's numbers (<10 min).
 # JOURNAL picks the "journal on" journal: sqlite[:PATH] (the hub's SqliteJournal) or memory.
 JOURNAL ?= sqlite
-bench: $(STAMP)
+bench: $(STAMP) sysdeps
 	$(BIN)/python -m bench.run --out bench/results --journal $(JOURNAL)
 	$(BIN)/python -m bench.report bench/results/latest.json --doc docs/performance.md
+	$(BIN)/python -m bench.cluster --out bench/results --doc docs/performance.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bridge/node_modules $(dir $(STREAMS_BUNDLE)) \

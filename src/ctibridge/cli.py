@@ -52,10 +52,20 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["auth"] = {"insecure": True}
     if args.journal is not None:
         overrides["journal"] = {"path": args.journal}
+    cluster_flags = {"redis_url": args.cluster, "node_id": args.node_id}
+    if any(v is not None for v in cluster_flags.values()):
+        overrides["cluster"] = {k: v for k, v in cluster_flags.items() if v is not None}
     try:
         settings = load_settings(args.config, os.environ, overrides)
     except ConfigError as e:
         print(f"ctibridge: {e}", file=sys.stderr)
+        return 2
+    if settings.cluster.redis_url and settings.journal.path:
+        print(
+            "ctibridge: --journal (or [journal] path) cannot be used with --cluster: in cluster "
+            "mode the journal lives in Redis",
+            file=sys.stderr,
+        )
         return 2
     if settings.auth.insecure and not _is_loopback(settings.host):
         print("ctibridge: --insecure is only allowed on a loopback host", file=sys.stderr)
@@ -73,7 +83,7 @@ def _serve(args: argparse.Namespace) -> int:
             settings.backend, clock, settings, sim_agents=settings.sim_agents,
             sim_seed=settings.sim_seed,
         )  # fmt: skip
-        hub = Hub(backend, clock, settings)
+        hub = _cluster_hub(backend, clock, settings) or Hub(backend, clock, settings)
     except (ConfigError, JournalBusy) as e:
         print(f"ctibridge: {e}", file=sys.stderr)
         return 2
@@ -85,6 +95,9 @@ def _serve(args: argparse.Namespace) -> int:
         else "auth:    tokens required (ctibridge token create --agent A --app NAME)"
     )
     journal = settings.journal.path or "memory (lost on restart)"
+    if settings.cluster.redis_url:
+        node = getattr(hub.cluster, "node_id", "")
+        journal = f"redis {_redacted(settings.cluster.redis_url)} (cluster node {node})"
     print(
         f"ctibridge: {settings.backend} backend, agents {agents}\n"
         f"  toolbar: http://{where}/  (open it in a browser; one page per agent)\n"
@@ -98,6 +111,42 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"  bridge:  http://{where}/bridge?agent=<login>", flush=True)
     serve(hub)
     return 0
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password (it goes to the console)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def _cluster_hub(backend: Any, clock: Any, settings: Any) -> Any:
+    """A hub that is a node of the cluster ``[cluster] redis_url`` names (None: no cluster)."""
+    c = settings.cluster
+    if not c.redis_url:
+        return None
+    import socket
+
+    from .config import ConfigError
+    from .hub import Hub
+
+    try:
+        from .cluster.node import ClusterNode, open_cluster_journal
+    except ImportError as e:  # the redis client is an extra
+        raise ConfigError(f"cluster mode needs the redis package: pip install "
+                          f"'ctibridge[cluster]' ({e})") from None  # fmt: skip
+    node_id = c.node_id or f"{socket.gethostname()}:{settings.port}"
+    j = settings.journal
+    journal = open_cluster_journal(c.redis_url, node_id, j.max_events, round(j.max_age_s * 1000))
+    problem = journal.health()["error"]
+    if problem is not None:  # a node starts from the journal: Redis must answer now
+        raise ConfigError(f"Redis at {_redacted(c.redis_url)} does not answer ({problem})")
+    hub = Hub(backend, clock, settings, journal=journal)
+    ClusterNode(hub, c.redis_url, node_id, c.lease_ms)
+    return hub
 
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
@@ -304,6 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="no tokens: any local program may act for any agent (loopback hosts only)",
     )  # fmt: skip
     serve.add_argument("--journal", help="SQLite journal file (default: in memory)")
+    serve.add_argument(
+        "--cluster", metavar="redis://HOST:PORT/DB",
+        help="run as a node of a cluster on this Redis (the journal lives there; no --journal)",
+    )  # fmt: skip
+    serve.add_argument("--node-id", help="this node's name in the cluster (default host:port)")
     serve.set_defaults(func=_serve)
 
     def client_args(p: argparse.ArgumentParser) -> None:

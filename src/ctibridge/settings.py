@@ -79,6 +79,18 @@ class JournalSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     synchronous: Literal["normal", "full"] = "normal"
 
 
+class ClusterSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Cluster mode (docs/operations.md "Running a cluster"): nodes sharing one Redis."""
+
+    # redis://HOST:PORT/DB; None = one process with its own journal ([journal])
+    redis_url: str | None = None
+    # this node's name in leases and routing (unique per node); empty = host name + port
+    node_id: str = ""
+    # an agent's owner renews its lease every third of this; a dead owner's agents are taken
+    # over within lease_ms + one renewal
+    lease_ms: int = 3000
+
+
 class AuditSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # JSON lines, one per command (who, what, result); None: the "ctibridge.audit" logger
     path: str | None = None
@@ -175,6 +187,7 @@ class Settings(msgspec.Struct, frozen=True):
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
     journal: JournalSettings = JournalSettings()
+    cluster: ClusterSettings = ClusterSettings()
     audit: AuditSettings = AuditSettings()
     log: LogSettings = LogSettings()
     # the Amazon Connect backends (streams, connect, hybrid)

@@ -83,6 +83,14 @@ class Simulates(Protocol):
 
 
 @runtime_checkable
+class Restores(Protocol):
+    """Takes an agent's world over from a journaled snapshot (cluster failover: the new owner
+    continues the calls the previous owner's simulator had): only the simulator."""
+
+    def restore(self, login: str, snapshot: AgentSnapshot) -> None: ...
+
+
+@runtime_checkable
 class ServesPages(Protocol):
     """Serves pages and sockets of its own from the hub's app (the Streams bridge)."""
 

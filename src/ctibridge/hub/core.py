@@ -51,10 +51,11 @@ from ..model import AgentSnapshot
 from ..protocol.registry import QUERIES
 from ..protocol.requests import Request
 from ..settings import Settings
-from . import journaling
+from . import cluster_seam, journaling
 from .audit import AuditLog, audit_entry
 from .calls import BackendCalls
 from .closecodes import CLOSE_NORMAL, CLOSE_RESTART, CLOSE_TOO_SLOW
+from .cluster_seam import CLUSTER_UNAVAILABLE, ClusterSeam
 from .connection import AppConnection
 from .limits import LimitExceeded, TokenBucket
 from .metrics import HubMetrics
@@ -111,6 +112,7 @@ class Hub:
         self.calls = BackendCalls(self, self._tasks)
         self._http_buckets: dict[str, TokenBucket] = {}
         self.stats: dict[str, int] = {"commands": 0, "events": 0, "errors": 0}
+        self.cluster: ClusterSeam | None = None  # cluster mode: set by the node (cluster_seam.py)
 
     @property
     def insecure(self) -> bool:
@@ -145,6 +147,8 @@ class Hub:
         if isinstance(self.backend, LosesLink):  # backends that can lose their link (bridge)
             self.backend.bind_notice(self.announce)
         await self.backend.start(self._on_snapshot)
+        if self.cluster is not None:
+            await self.cluster.start()
         self.started = True
 
     async def drain(self, timeout: float | None = None) -> None:
@@ -168,6 +172,8 @@ class Hub:
                 conn.shut(CLOSE_RESTART, "server shutting down; resume later", now=True)
         for task in list(self._tasks):
             task.cancel()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.backend.stop()
         self.journal.close()
         self.audit.close()
@@ -295,6 +301,8 @@ class Hub:
         arrival: float | None = None,
     ) -> None:
         self.stats["commands"] += 1
+        if self.cluster is not None and self.cluster.route(login, origin, request, app):
+            return  # another node's agent: sent to its owner (or answered)
         if self.journal_error is not None and request.subtopic not in QUERIES:
             self._journal_refusal(login, origin, request)
             return
@@ -336,15 +344,13 @@ class Hub:
         self.metrics.commands.labels(request.topic, request.subtopic, "refused").inc()
         self._reply(login, origin, env)
 
-    @staticmethod
-    def _journal_error_event(request: Request) -> p.Envelope:
+    def _journal_error_event(self, request: Request) -> p.Envelope:
         try:
             type_, text = p.failure_for(request.subtopic)
         except KeyError:
             type_, text = "INVALID_DATA", p.ERROR_TEXT["INVALID_DATA"]
-        return p.error_event(
-            request.topic, type_, JOURNAL_UNAVAILABLE, text, request.raw, request.request_id
-        )
+        code = JOURNAL_UNAVAILABLE if self.cluster is None else CLUSTER_UNAVAILABLE
+        return p.error_event(request.topic, type_, code, text, request.raw, request.request_id)
 
     def refuse_frame(self, conn: AppConnection, frame: bytes | str, type_: str, code: str) -> None:
         """Answer ``frame`` with a protocol error of ``type_`` (it is not carried out)."""
@@ -375,7 +381,7 @@ class Hub:
     # engine outputs ------------------------------------------------------------------------------
 
     def _on_snapshot(self, login: str, snapshot: AgentSnapshot) -> None:
-        if login not in self.engine.sessions:
+        if login not in self.engine.sessions or not cluster_seam.owned(self, login):
             return
         if isinstance(self.backend, LearnsDirectory) and self.backend.dynamic_directory:
             # learnt from Connect at run time (states, queues, quick connects): re-read each time
@@ -386,7 +392,7 @@ class Hub:
 
     def announce(self, login: str) -> None:
         """Tell the agent's apps its (last known) state again: the backend lost its link."""
-        if login in self.engine.sessions:
+        if login in self.engine.sessions and cluster_seam.owned(self, login):
             self.carry_out(self.engine.announce(login))
 
     def carry_out(self, outputs: list[Output], only: AppConnection | None = None) -> None:
@@ -443,6 +449,8 @@ class Hub:
         conn = self.connections.get(login, {}).get(origin)
         if conn is not None:
             self._send(conn, p.encode(envelope).decode())
+        elif self.cluster is not None and self.cluster.reply(login, origin, envelope):
+            pass  # an app of another node: the answer went there
         else:
             answers = self._http_answers.get(origin)
             if answers is not None:

@@ -37,6 +37,7 @@ from .closecodes import (
     CLOSE_UNAUTHORIZED,
     CLOSE_UNKNOWN_AGENT,
 )
+from .cluster_seam import CLUSTER_UNAVAILABLE
 from .connection import AppConnection
 from .core import JOURNAL_UNAVAILABLE, Hub
 from .limits import LimitExceeded
@@ -68,6 +69,8 @@ def _forbidden(login: str) -> p.ProtocolError:
 # "ctibridge.token.<token>" instead of putting the token in the URL (the hub answers "ctibridge")
 SUBPROTOCOL = "ctibridge"
 TOKEN_SUBPROTOCOL = "ctibridge.token."
+# refusals that are the hub's trouble, not the request's: HTTP 503 (try again later)
+_UNAVAILABLE = frozenset({JOURNAL_UNAVAILABLE, CLUSTER_UNAVAILABLE})
 
 
 def _offered(conn: HTTPConnection) -> list[str]:
@@ -327,7 +330,7 @@ class HttpApi(_Endpoints):
         if answers:  # refused at once, to the sender only: the response is the only way back
             message = answers[0].message
             kind, code = getattr(message, "type", ""), getattr(message, "code", "")
-            status = 403 if kind == "FORBIDDEN" else 503 if code == JOURNAL_UNAVAILABLE else 409
+            status = 403 if kind == "FORBIDDEN" else 503 if code in _UNAVAILABLE else 409
             return JSONResponse(msgspec.to_builtins(answers[0]), status_code=status)
         return JSONResponse({"requestId": rid}, status_code=202)
 

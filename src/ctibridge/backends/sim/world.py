@@ -145,6 +145,13 @@ class SimWorld:
         for login in changes:
             self._route_queued(self._agents[login])
 
+    def restore(self, login: str, snapshot: AgentSnapshot) -> None:
+        """Take an agent's world over from another node (cluster failover): the snapshot the
+        previous owner journaled, calls in progress included; its timers restart from it."""
+        agent = self._agents[login]
+        agent.snap = snapshot
+        self._sync_timers(agent)
+
     def _contact(self, agent: _Agent, contact_id: str) -> Contact:
         contact = agent.snap.contact(contact_id)
         if contact is None:

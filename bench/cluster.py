@@ -1,0 +1,333 @@
+"""Cluster figures beside the single node: ``python -m bench.cluster [--out DIR] [--doc MD]``.
+
+Starts a redis-server (AOF, fsync every second) and hub processes on loopback, then measures,
+with a closed loop of apps (one per agent, each waiting for the event its command caused):
+
+* commands/s and p99 (command -> its SetAgentState event) for a single node (SQLite journal),
+  a 1-node cluster and a 2-node cluster (apps spread over both nodes, so half the commands
+  are forwarded to the owner);
+* server CPU per command (utime + stime from /proc of the hub processes, and of Redis);
+* Redis round trips per hub command on the hot path (INFO commandstats: EVALSHA - the fenced
+  append - without the lease renewals measured at idle, SET - the requestId record - and the
+  PUBLISHes clients send - forwarding, answers - divided by the commands);
+* failover time: the owner of agent1 is killed (-9) ``--kills`` times; the time until another
+  node holds its lease (the killed node is restarted each time).
+
+Writes ``cluster.json`` and replaces the "Cluster" section of the performance document.
+``--smoke`` runs every phase briefly (the test suite runs it); its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from ctibridge.client import Client
+
+MAIN = "from ctibridge.cli import main; raise SystemExit(main())"
+BEGIN, END = "<!-- cluster:begin -->", "<!-- cluster:end -->"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_http(port: int, timeout: float = 30) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        url = f"http://127.0.0.1:{port}/healthz"
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as r:
+            if r.status == 200:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"hub on port {port} did not become healthy")
+
+
+class Proc:
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.args = args
+        self.log = log
+        self.p: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Proc:
+        with self.log.open("ab") as out:
+            self.p = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.p is not None
+        return self.p.pid
+
+    def kill(self) -> None:
+        if self.p is not None and self.p.poll() is None:
+            self.p.send_signal(signal.SIGKILL)
+            self.p.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path) -> Iterator[tuple[Proc, int]]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    proc = Proc(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir",
+                 str(workdir), "--save", "", "--appendonly", "yes",
+                 "--appendfsync", "everysec"], workdir / "redis.log").start()  # fmt: skip
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        with contextlib.suppress(redis.RedisError):
+            if client.ping():
+                break
+        if time.monotonic() > deadline:
+            raise RuntimeError("redis-server did not start")
+        time.sleep(0.02)
+    try:
+        yield proc, port
+    finally:
+        proc.kill()
+
+
+def hub(
+    workdir: Path, name: str, agents: int, cluster: str | None, lease_ms: int
+) -> tuple[Proc, int]:
+    port = free_port()
+    args = [sys.executable, "-c", MAIN, "serve", "--insecure", "--port", str(port),
+            "--agents", str(agents)]  # fmt: skip
+    if cluster:
+        args += ["--cluster", cluster, "--node-id", name]
+    else:
+        args += ["--journal", str(workdir / f"{name}.db")]
+    env_lease = {"CTIBRIDGE_CLUSTER_LEASE_MS": str(lease_ms), "CTIBRIDGE_LOG_LEVEL": "WARNING"}
+    os.environ.update(env_lease)
+    proc = Proc(args, workdir / f"{name}.log").start()
+    wait_http(port)
+    return proc, port
+
+
+async def closed_loop(ports: list[int], agents: int, seconds: float) -> dict[str, float]:
+    """One app per agent, spread over ``ports``; each sends a state change and waits for its
+    event, for ``seconds``."""
+    apps = [await Client.connect(f"ws://127.0.0.1:{ports[i % len(ports)]}", f"agent{i + 1}")
+            for i in range(agents)]  # fmt: skip
+    latencies: list[float] = []
+    end = time.monotonic() + seconds
+
+    async def run(app: Client) -> None:
+        labels = ("Break", "Available")
+        n = 0
+        while time.monotonic() < end:
+            start = time.perf_counter()
+            rid = await app.send("Agent", "UpdateState", {"label": labels[n % 2]})
+            while True:
+                m = await app.next_event(timeout=10)
+                if m.get("requestId") == rid:
+                    break
+            latencies.append(time.perf_counter() - start)
+            n += 1
+            app.drain()
+
+    started = time.monotonic()
+    await asyncio.gather(*(run(a) for a in apps))
+    elapsed = time.monotonic() - started
+    for app in apps:
+        await app.close()
+    latencies.sort()
+    return {
+        "commands": len(latencies),
+        "commands_per_s": len(latencies) / elapsed,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+    }
+
+
+def redis_calls(port: int) -> dict[str, int]:
+    """Calls per command name so far (commands run inside scripts count too)."""
+    stats = redis.Redis(port=port).info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
+def round_trips(before: dict[str, int], after: dict[str, int], idle_evalsha: float) -> float:
+    """Client round trips in a span: EVALSHA (the append; lease renewals, ``idle_evalsha``,
+    taken off), SET (the requestId record) and the PUBLISHes clients send themselves (the
+    append script's own PUBLISH, one per append, taken off)."""
+    d = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    appends = d.get("evalsha", 0) - idle_evalsha
+    return appends + d.get("set", 0) + max(0.0, d.get("publish", 0) - appends)
+
+
+async def measure(
+    workdir: Path, mode: str, agents: int, seconds: float, lease_ms: int
+) -> dict[str, Any]:
+    with contextlib.ExitStack() as stack:
+        if mode == "single":
+            proc, port = hub(workdir, "single", agents, None, lease_ms)
+            stack.callback(proc.kill)
+            procs, ports, rport, rproc = [proc], [port], None, None
+        else:
+            rproc, rport = stack.enter_context(redis_server(workdir / mode))
+            url = f"redis://127.0.0.1:{rport}/0"
+            count = 2 if mode == "cluster-2" else 1
+            started = [hub(workdir, f"{mode}-n{i}", agents, url, lease_ms) for i in range(count)]
+            for p, _ in started:
+                stack.callback(p.kill)
+            procs, ports = [p for p, _ in started], [port for _, port in started]
+            await asyncio.sleep(lease_ms / 1000)  # every agent owned
+        idle = None
+        if rport is not None:
+            before = redis_calls(rport)
+            await asyncio.sleep(seconds / 2)
+            idle = (redis_calls(rport).get("evalsha", 0) - before.get("evalsha", 0)) / (seconds / 2)
+            before = redis_calls(rport)
+        cpu0 = [cpu_s(p.pid) for p in procs]
+        rcpu0 = cpu_s(rproc.pid) if rproc else 0.0
+        t0 = time.monotonic()
+        result = await closed_loop(ports, agents, seconds)
+        span = time.monotonic() - t0
+        hub_cpu = sum(cpu_s(p.pid) for p in procs) - sum(cpu0)
+        result["hub_cpu_us_per_command"] = 1e6 * hub_cpu / result["commands"]
+        if rport is not None and rproc is not None and idle is not None:
+            redis_cpu = cpu_s(rproc.pid) - rcpu0
+            result["redis_cpu_us_per_command"] = 1e6 * redis_cpu / result["commands"]
+            hot = round_trips(before, redis_calls(rport), idle * span)
+            result["redis_round_trips_per_command"] = hot / result["commands"]
+        result["mode"] = mode
+        return result
+
+
+async def failovers(workdir: Path, kills: int, lease_ms: int) -> dict[str, Any]:
+    times: list[float] = []
+    with redis_server(workdir / "failover") as (_, rport):
+        url = f"redis://127.0.0.1:{rport}/0"
+        r = redis.Redis(port=rport)
+        nodes = {f"f{i}": hub(workdir, f"f{i}", 3, url, lease_ms) for i in range(3)}
+        try:
+            for _ in range(kills):
+                deadline = time.monotonic() + 10
+                while (lease := r.get("ctib:{agent1}:lease")) is None:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("no owner")
+                    await asyncio.sleep(0.01)
+                dead = lease.decode().rsplit(":", 1)[0]
+                nodes[dead][0].kill()
+                killed = time.monotonic()
+                while True:
+                    lease = r.get("ctib:{agent1}:lease")
+                    if lease is not None and lease.decode().rsplit(":", 1)[0] != dead:
+                        break
+                    if time.monotonic() - killed > 10:
+                        raise RuntimeError("no takeover")
+                    await asyncio.sleep(0.005)
+                times.append(time.monotonic() - killed)
+                nodes[dead] = hub(workdir, dead, 3, url, lease_ms)
+        finally:
+            for proc, _ in nodes.values():
+                proc.kill()
+    return {
+        "kills": len(times),
+        "lease_ms": lease_ms,
+        "median_s": statistics.median(times),
+        "max_s": max(times),
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = ["| | commands/s | p50 ms | p99 ms | hub CPU µs/command | Redis CPU µs/command "
+            "| Redis round trips/command |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in results["runs"]:
+        rows.append(
+            f"| {r['mode']} | {r['commands_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+            f"| {r['hub_cpu_us_per_command']:.0f} | {r.get('redis_cpu_us_per_command', 0):.0f} "
+            f"| {r.get('redis_round_trips_per_command', 0):.2f} |"
+        )
+    single = results["runs"][0]["hub_cpu_us_per_command"]
+    one = results["runs"][1]
+    trips = one.get("redis_round_trips_per_command", 0)
+    ratio = (one["hub_cpu_us_per_command"] + one.get("redis_cpu_us_per_command", 0)) / single
+    f = results["failover"]
+    return "\n".join([
+        BEGIN,
+        f"Measured {results['date']} on this machine ({os.cpu_count()} CPUs, shared), "
+        f"{results['agents']} agents, one app each, closed loop, {results['seconds']} s per run "
+        "(`python -m bench.cluster`, raw numbers in bench/results/cluster.json).",
+        "",
+        *rows,
+        "",
+        f"* CPU per command, 1-node cluster (hub + Redis) against the single node: "
+        f"**{ratio:.2f}x** (goal ≤ 1.5x).",
+        f"* Redis round trips per command on the hot path: **{trips:.2f}**"
+        " (goal ≤ 2): the requestId record (`SET NX`) and the fenced append (one `EVALSHA` that"
+        " also publishes the events); a command through another node adds its `PUBLISH` there and"
+        " the answer's.",
+        f"* Failover (owner `kill -9`, lease_ms {f['lease_ms']}): median **{f['median_s']:.2f} s**,"
+        f" max **{f['max_s']:.2f} s** over {f['kills']} kills (bound: lease_ms + 1 s).",
+        END,
+    ])  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--doc", default=None)
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--lease-ms", type=int, default=1000)
+    args = parser.parse_args()
+    if args.smoke:
+        args.agents, args.seconds, args.kills = 3, 1.0, 2
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        runs = [asyncio.run(measure(work, mode, args.agents, args.seconds, args.lease_ms))
+                for mode in ("single", "cluster-1", "cluster-2")]  # fmt: skip
+        failover = asyncio.run(failovers(work, args.kills, args.lease_ms))
+    results = {
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "agents": args.agents,
+        "seconds": args.seconds,
+        "runs": runs,
+        "failover": failover,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = "cluster-smoke.json" if args.smoke else "cluster.json"
+    (out / name).write_text(json.dumps(results, indent=2) + "\n")
+    text = table(results)
+    print(text)
+    if args.doc and not args.smoke:
+        doc = Path(args.doc)
+        body = doc.read_text()
+        if BEGIN in body:
+            head, rest = body.split(BEGIN, 1)
+            body = head + text + rest.split(END, 1)[1]
+        else:
+            body = body.rstrip("\n") + "\n\n## Cluster (Redis)\n\n" + text + "\n"
+        doc.write_text(body)
+
+
+if __name__ == "__main__":
+    main()

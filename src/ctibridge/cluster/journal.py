@@ -1,0 +1,198 @@
+"""The cluster's journal: per agent a Redis stream of events and a snapshot, fenced by a lease.
+
+It implements the hub's :class:`~ctibridge.journal.Journal` protocol, so the hub journals the
+same way as with SQLite: the events of one engine step are appended, then :meth:`commit` makes
+them durable - here one :data:`~.scripts.APPEND` call per agent, all in one pipeline (one
+round trip) - and only then are they sent.  The protocol is synchronous (the hub commits before
+it sends), so this uses redis-py's blocking client, like SQLite's blocking commit; the node's
+other Redis traffic (pub/sub) uses the asyncio client.
+
+Only agents this node holds a lease for (:attr:`epochs`, kept by the node) may be written:
+anything else raises :class:`Fenced`, and so does the script when the lease moved on.
+:attr:`heads` is, per agent, the last ``seq`` this node has sent to its apps: what it committed
+as the owner, what it delivered as a follower - the end of a resume replay on this node.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from ..hub.cluster_seam import CLUSTER_UNAVAILABLE
+from .scripts import APPEND, keys
+
+
+class ClusterError(RuntimeError):
+    """Redis did not take a write (unreachable, or it refused)."""
+
+
+class Fenced(ClusterError):
+    """This node no longer holds the agent's lease: it may not append."""
+
+    def __init__(self, login: str, detail: str = "") -> None:
+        super().__init__(f"agent {login}: lease lost {detail}".strip())
+        self.login = login
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class RedisJournal:
+    reads_off_loop = True  # redis-py's blocking client is thread-safe (a connection pool)
+
+    def __init__(
+        self,
+        client: Any,  # redis.Redis or redis.cluster.RedisCluster (blocking)
+        node_id: str,
+        *,
+        max_events: int = 10_000,
+        max_age_ms: int = 7 * 86_400_000,
+        channel: str = "",
+        now: Callable[[], int] = _wall_ms,
+        on_fenced: Callable[[str], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.node_id = node_id
+        self.max_events = max_events
+        self.max_age_ms = max_age_ms
+        self.channel = channel
+        self._now = now
+        self.on_fenced = on_fenced
+        self.epochs: dict[str, int] = {}  # login -> the fencing epoch of our lease
+        self.heads: dict[str, int] = {}
+        self._events: dict[str, tuple[int, list[bytes]]] = {}  # this step: login -> (first, data)
+        self._states: dict[str, bytes] = {}
+        self._append = client.register_script(APPEND)
+        self.sharded = isinstance(client, redis.RedisCluster)
+        self.error: str | None = None
+
+    # writing -------------------------------------------------------------------------------------
+
+    def append(self, login: str, seq: int, data: bytes) -> None:
+        if login not in self.epochs:
+            raise Fenced(login, "(not the owner)")
+        pending = self._events.get(login)
+        if pending is None:
+            self._events[login] = (seq, [data])
+        else:
+            pending[1].append(data)
+
+    def save_state(self, login: str, data: bytes) -> None:
+        if login in self.epochs:  # a follower's snapshot is the owner's to write
+            self._states[login] = data
+
+    def commit(self) -> None:
+        events, self._events = self._events, {}
+        states, self._states = self._states, {}
+        stray = [login for login in events if login not in self.epochs]
+        if stray:  # never journaled, so never to be sent
+            raise Fenced(stray[0], "(not the owner)")
+        logins = [login for login in {*events, *states} if login in self.epochs]
+        if not logins:
+            return
+        now = self._now()
+        calls: list[tuple[tuple[str, str, str], list[Any]]] = []
+        for login in logins:
+            first, data = events.get(login, (self.heads.get(login, 0) + 1, []))
+            args: list[Any] = [
+                self.node_id, self.epochs[login], first, self.max_events, now - self.max_age_ms,
+                now, states.get(login, b""), self.channel, login, *data,
+            ]  # fmt: skip
+            calls.append((keys(login), args))
+        try:
+            results = self._call(calls)
+        except redis.RedisError as e:
+            self.error = f"{type(e).__name__}: {e}"
+            raise ClusterError(self.error) from e
+        failed: Exception | None = None
+        for login, result in zip(logins, results, strict=True):
+            if isinstance(result, Exception):
+                if str(result).startswith("FENCED") or str(result).startswith("SEQ"):
+                    self.epochs.pop(login, None)
+                    failed = failed or Fenced(login, str(result))
+                    if self.on_fenced is not None:
+                        self.on_fenced(login)
+                else:
+                    failed = failed or ClusterError(f"{type(result).__name__}: {result}")
+                continue
+            self.heads[login] = int(result)
+        if failed is not None:
+            if not isinstance(failed, Fenced):
+                self.error = str(failed)
+            raise failed
+        self.error = None
+
+    def _call(self, calls: list[tuple[tuple[str, str, str], list[Any]]]) -> list[Any]:
+        """Run the append script for each agent: one round trip.  A step nearly always touches
+        one agent; several go in one pipeline, except on a Redis Cluster (whose pipelines take
+        no scripts), where each agent's keys may live on another node anyway."""
+        if len(calls) > 1 and not self.sharded:
+            pipe = self.client.pipeline(transaction=False)
+            for k, args in calls:
+                self._append(keys=k, args=args, client=pipe)
+            return list(pipe.execute(raise_on_error=False))
+        results: list[Any] = []
+        for k, args in calls:
+            try:
+                results.append(self._append(keys=k, args=args))
+            except redis.ResponseError as e:
+                results.append(e)
+        return results
+
+    # reading -------------------------------------------------------------------------------------
+
+    def stored_head(self, login: str) -> int:
+        """The agent's last seq as Redis has it (not as this node has sent it)."""
+        value = self.client.hget(keys(login)[1], "seq")
+        return int(value or 0)
+
+    def read(self, login: str, after: int, until: int) -> list[tuple[int, bytes]]:
+        """The stored events ``after`` < seq <= ``until`` (fewer when retention dropped some)."""
+        if until <= after:
+            return []
+        rows = self.client.xrange(keys(login)[2], f"{after + 1}-0", f"{until}-0")
+        return [(int(rid.split(b"-")[0]), bytes(fields[b"d"])) for rid, fields in rows]
+
+    def since(self, login: str, seq: int, limit: int | None = None) -> list[bytes] | None:
+        head = self.last_seq(login)
+        if seq == head:
+            return []
+        if seq > head or seq < 0:
+            return None
+        want = head - seq if limit is None else min(limit, head - seq)
+        rows = self.read(login, seq, seq + want)
+        if len(rows) != want or (rows and rows[0][0] != seq + 1):
+            return None  # retention dropped some of them: a gap
+        return [data for _, data in rows]
+
+    def last_seq(self, login: str) -> int:
+        head = self.heads.get(login)
+        if head is None:
+            head = self.heads[login] = self.stored_head(login)
+        return head
+
+    def state(self, login: str) -> bytes | None:
+        value = self.client.hget(keys(login)[1], "state")
+        return None if not value else bytes(value)
+
+    def health(self) -> dict[str, object]:
+        try:
+            self.client.ping()
+            reachable, error = True, self.error
+        except redis.RedisError as e:
+            reachable, error = False, f"{CLUSTER_UNAVAILABLE}: {type(e).__name__}: {e}"
+        return {
+            "ok": reachable and self.error is None,
+            "kind": "redis",
+            "durable": True,
+            "node": self.node_id,
+            "owned": len(self.epochs),
+            "error": error,
+        }
+
+    def close(self) -> None:
+        self.client.close()

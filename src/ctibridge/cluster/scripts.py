@@ -1,0 +1,97 @@
+"""The Lua scripts that make the cluster safe: each runs atomically inside Redis.
+
+Every key of one agent carries the hash tag ``{login}`` (:func:`keys`), and each script touches
+one agent's keys only, so a Redis Cluster keeps them in one slot and runs the script there.
+
+* :data:`LEASE` acquires or renews an agent's lease.  A free agent gets a new fencing epoch
+  (``HINCRBY`` on the agent's meta hash, so an epoch is never issued twice, even after the lease
+  key expired).
+* :data:`APPEND` is the only way an event enters the journal: it checks that the caller holds
+  the lease with the epoch it names *and* that its first ``seq`` is the next one, then adds the
+  events to the stream (ids ``<seq>-0``), the snapshot, applies retention and publishes the
+  events (and the
+  snapshot) to every node - all or nothing.  A node that lost its lease gets ``FENCED`` and writes
+  nothing, so no ``seq`` is issued twice even while two nodes believe they own an agent.
+* :data:`RELEASE` gives a lease up (a node that stops), only if it is still the caller's.
+"""
+
+from __future__ import annotations
+
+PREFIX = "ctib"
+
+
+def keys(login: str) -> tuple[str, str, str]:
+    """(lease, meta, events) of ``login``; one hash tag, one Redis Cluster slot."""
+    tag = "{" + login + "}"
+    return f"{PREFIX}:{tag}:lease", f"{PREFIX}:{tag}:meta", f"{PREFIX}:{tag}:events"
+
+
+def request_key(login: str, request_id: str) -> str:
+    return f"{PREFIX}:{{{login}}}:rid:{request_id}"
+
+
+# KEYS: lease, meta.  ARGV: node, lease_ms, the epoch the caller holds ("0": none).
+# -> {1, epoch} renewed, {2, epoch} newly acquired, {0, epoch, holder} held by another node
+LEASE = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local holder, epoch = string.match(cur, '^(.*):(%d+)$')
+  if holder == ARGV[1] and (ARGV[3] == '0' or ARGV[3] == epoch) then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return {1, tonumber(epoch)}
+  end
+  return {0, tonumber(epoch), holder}
+end
+local epoch = redis.call('HINCRBY', KEYS[2], 'epoch', 1)
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. epoch, 'PX', ARGV[2])
+return {2, epoch}
+"""
+
+# KEYS: lease.  ARGV: node, epoch.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] .. ':' .. ARGV[2] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS: lease, meta, events.
+# ARGV: 1 node, 2 epoch, 3 first seq, 4 max events, 5 oldest "at" kept (ms), 6 now (ms),
+#       7 snapshot ("" = unchanged), 8 channel ("" = none), 9 login, 10.. the events' bytes.
+# -> the agent's last seq; errors "FENCED <lease>" and "SEQ <expected first>"
+APPEND = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] .. ':' .. ARGV[2] then
+  return redis.error_reply('FENCED ' .. tostring(redis.call('GET', KEYS[1])))
+end
+local head = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
+local first = tonumber(ARGV[3])
+local n = #ARGV - 9
+if n > 0 and first ~= head + 1 then
+  return redis.error_reply('SEQ ' .. (head + 1))
+end
+for i = 1, n do
+  redis.call('XADD', KEYS[3], (first + i - 1) .. '-0', 'at', ARGV[6], 'd', ARGV[9 + i])
+end
+if n > 0 then
+  head = first + n - 1
+  redis.call('HSET', KEYS[2], 'seq', head)
+  redis.call('XTRIM', KEYS[3], 'MAXLEN', ARGV[4])
+  local oldest = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)[1]
+  if oldest and tonumber(oldest[2][2]) < tonumber(ARGV[5]) then
+    -- drop every event older than the cut-off: the first one kept sets the new minimum id
+    local keep = nil
+    for _, e in ipairs(redis.call('XRANGE', KEYS[3], '-', '+')) do
+      if tonumber(e[2][2]) >= tonumber(ARGV[5]) then keep = e[1]; break end
+    end
+    if keep then redis.call('XTRIM', KEYS[3], 'MINID', keep)
+    else redis.call('XTRIM', KEYS[3], 'MAXLEN', 0) end
+  end
+end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], 'state', ARGV[7]) end
+if (n > 0 or ARGV[7] ~= '') and ARGV[8] ~= '' then
+  local events = {}
+  for i = 1, n do events[i] = ARGV[9 + i] end
+  redis.call('PUBLISH', ARGV[8], cmsgpack.pack({ARGV[9], head - n + 1, events, ARGV[7]}))
+end
+return head
+"""

@@ -1,0 +1,94 @@
+"""The hub's side of cluster mode (``ctibridge.cluster``, docs/operations.md "Running a cluster").
+
+A :class:`ClusterSeam` is what a cluster node decides for the hub: which agents this node owns,
+which commands go to another node, which answers go back there.  The hub has none in
+single-process mode (``Hub.cluster`` is None) and reaches the seam through one-line hooks; the
+node calls back through :func:`adopt`, :func:`follow` and :func:`deliver`.  This module imports
+no Redis client: the hub loads it whether or not the ``[cluster]`` extra is installed.
+
+Functions of the :class:`~ctibridge.hub.core.Hub` in a room of their own, like ``journaling``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import msgspec
+
+from .. import protocol as p
+from ..backends.base import Restores
+from ..model import AgentSnapshot
+from ..protocol.requests import Request
+from . import journaling
+
+if TYPE_CHECKING:
+    from .core import Hub
+
+# what the hub's refusals say while the cluster's journal (Redis) takes no writes
+CLUSTER_UNAVAILABLE = "cluster unavailable"
+
+
+class ClusterSeam(Protocol):
+    """What a cluster node (``ctibridge.cluster.node``) decides for the hub."""
+
+    def owns(self, login: str) -> bool:
+        """Does this node run ``login``'s engine session and backend link now?"""
+
+    def route(self, login: str, origin: str, request: Request, app: str) -> bool:
+        """True when the node has taken the command (sent it to the owner, or answered it)."""
+
+    def reply(self, login: str, origin: str, envelope: p.Envelope) -> bool:
+        """True when ``origin`` is an app of another node and the answer was sent there."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def owned(hub: Hub, login: str) -> bool:
+    """Does this hub run ``login``'s session (always, outside a cluster)?"""
+    return hub.cluster is None or hub.cluster.owns(login)
+
+
+def adopt(hub: Hub, login: str) -> None:
+    """This node has just become ``login``'s owner: continue from the journal's seq and
+    snapshot, and publish whatever the backend shows differently (the failover diff)."""
+    now = hub.clock.now_ms()
+    seq = hub.journal.last_seq(login)
+    saved = journaling.saved_snapshot(hub, login)
+    if saved is not None and isinstance(hub.backend, Restores):  # the simulator's world
+        hub.backend.restore(login, saved)
+    fresh = hub.backend.snapshot(login)
+    hub.engine.add_agent(login, saved or fresh, hub.backend.directory(login), now, seq=seq)
+    hub.connections.setdefault(login, {})
+    if saved is not None:
+        hub._on_snapshot(login, fresh)
+    else:
+        journaling.save_state(hub, login)
+        hub.carry_out([])
+
+
+def follow(hub: Hub, login: str, events: list[tuple[int, bytes]], state: bytes | None) -> None:
+    """Events another node (the owner) journaled: send them to this node's apps, and keep
+    this node's view of the agent (StateSync, queries) at the owner's snapshot."""
+    if login not in hub.engine.sessions:
+        return
+    for seq, data in events:
+        hub._publish(login, data, seq)
+    if state:
+        try:
+            snapshot = msgspec.json.decode(state, type=AgentSnapshot)
+        except msgspec.DecodeError:
+            snapshot = None
+        if snapshot is not None:  # the owner's session, rebuilt (it sent the events)
+            directory = hub.backend.directory(login)
+            now = hub.clock.now_ms()
+            hub.engine.add_agent(login, snapshot, directory, now, seq=hub.journal.last_seq(login))
+            return
+    hub.engine.session(login).seq = hub.journal.last_seq(login)  # the owner's, not ours
+
+
+def deliver(hub: Hub, login: str, origin: str, text: str) -> None:
+    """An answer the owner sent to ``origin``, an app of this node."""
+    conn = hub.connections.get(login, {}).get(origin)
+    if conn is not None:
+        hub._send(conn, text)

@@ -1,0 +1,142 @@
+"""The Redis journal and the leases against a real redis-server: the journal contract, retention
+like SQLite's, and fencing - a node without the current lease can never append, even calling
+the append script directly with a stale epoch."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from redis_servers import RedisServer
+
+from ctibridge.cluster.journal import ClusterError, Fenced, RedisJournal
+from ctibridge.cluster.lease import Leases
+from ctibridge.cluster.scripts import APPEND, keys
+
+
+def ev(seq: int) -> bytes:
+    return f'{{"seq":{seq}}}'.encode()
+
+
+def client(server: RedisServer) -> redis.Redis:
+    return redis.Redis.from_url(server.url, socket_timeout=2)
+
+
+def owner(
+    server: RedisServer,
+    node: str,
+    login: str = "a",
+    *,
+    max_events: int = 10_000,
+    max_age_ms: int = 7 * 86_400_000,
+) -> RedisJournal:
+    c = client(server)
+    journal = RedisJournal(c, node, max_events=max_events, max_age_ms=max_age_ms)
+    lease = Leases(c, node, 3000).claim(login)
+    assert lease.held
+    journal.epochs[login] = lease.epoch
+    return journal
+
+
+def test_append_commit_since_and_state(redis_server: RedisServer) -> None:
+    j = owner(redis_server, "n1")
+    for seq in (1, 2, 3):
+        j.append("a", seq, ev(seq))
+    j.save_state("a", b"snap")
+    j.commit()
+    other = RedisJournal(client(redis_server), "n2")  # any node reads the same journal
+    assert other.last_seq("a") == 3
+    assert other.since("a", 0) == [ev(1), ev(2), ev(3)]
+    assert other.since("a", 1, limit=1) == [ev(2)]
+    assert other.since("a", 3) == []
+    assert other.since("a", 4) is None  # a seq the journal never issued
+    assert other.state("a") == b"snap"
+    # stream ids are derived from seq
+    ids = [rid for rid, _ in other.client.xrange(keys("a")[2])]
+    assert ids == [b"1-0", b"2-0", b"3-0"]
+
+
+def test_retention_by_count_and_age(redis_server: RedisServer) -> None:
+    clock = [1_000_000]
+    j = owner(redis_server, "n1", max_events=3, max_age_ms=10_000)
+    j._now = lambda: clock[0]
+    for seq in range(1, 6):
+        j.append("a", seq, ev(seq))
+        j.commit()
+    assert j.since("a", 2) == [ev(3), ev(4), ev(5)]
+    assert j.since("a", 1) is None  # seq 2 was dropped: a gap, not a silent skip
+    clock[0] += 20_000  # everything so far is older than max_age
+    j.append("a", 6, ev(6))
+    j.commit()
+    assert j.since("a", 5) == [ev(6)]
+    assert j.since("a", 4) is None
+    assert j.last_seq("a") == 6  # seq continues after retention
+
+
+def test_a_non_owner_cannot_append(redis_server: RedisServer) -> None:
+    j = RedisJournal(client(redis_server), "n2")
+    with pytest.raises(Fenced):
+        j.append("a", 1, ev(1))
+    j.save_state("a", b"ignored")  # a follower's snapshot is the owner's to write
+    j.commit()
+    assert j.state("a") is None
+
+
+def test_stale_epoch_is_fenced_after_takeover(redis_server: RedisServer) -> None:
+    """Two nodes that both believe they own the agent: only the current lease's holder writes."""
+    old = owner(redis_server, "n1")
+    old.append("a", 1, ev(1))
+    old.commit()
+    stale_epoch = old.epochs["a"]
+    # the old owner is partitioned away: its lease expires and n2 takes the agent over
+    client(redis_server).delete(keys("a")[0])
+    new = owner(redis_server, "n2")
+    assert new.epochs["a"] == stale_epoch + 1
+    lost: list[str] = []
+    old.on_fenced = lost.append
+    old.append("a", 2, ev(2))
+    with pytest.raises(Fenced):
+        old.commit()
+    assert lost == ["a"] and "a" not in old.epochs
+    new.append("a", 2, ev(2))
+    new.commit()
+    assert new.since("a", 0) == [ev(1), ev(2)]
+    # the script itself, called directly with the stale epoch, refuses and writes nothing
+    script = client(redis_server).register_script(APPEND)
+    args: list[bytes | str | int] = ["n1", stale_epoch, 3, 100, 0, 0, b"", "", "a", ev(3)]
+    with pytest.raises(redis.ResponseError, match="FENCED"):
+        script(keys=keys("a"), args=args)
+    # ... and so does the right node with the right epoch but a seq already issued
+    args = ["n2", new.epochs["a"], 2, 100, 0, 0, b"", "", "a", b"dup"]
+    with pytest.raises(redis.ResponseError, match="SEQ 3"):
+        script(keys=keys("a"), args=args)
+    assert new.since("a", 0) == [ev(1), ev(2)]
+
+
+def test_lease_renew_takeover_and_release(redis_server: RedisServer) -> None:
+    c = client(redis_server)
+    n1, n2 = Leases(c, "n1", 200), Leases(c, "n2", 200)
+    first = n1.claim("a")
+    assert first.held and first.fresh
+    assert not n2.claim("a").held and n2.claim("a").holder == "n1"
+    again = n1.claim("a", first.epoch)
+    assert again.held and not again.fresh and again.epoch == first.epoch
+    assert n1.release("a", first.epoch)
+    taken = n2.claim("a")
+    assert taken.held and taken.fresh and taken.epoch == first.epoch + 1
+    assert not n1.claim("a", first.epoch).held  # the old epoch is not renewed
+    many = n1.claim_many([("a", 0), ("b", 0)])  # one round trip for every agent
+    assert [(m.held, m.holder) for m in many] == [(False, "n2"), (True, "n1")]
+
+
+def test_redis_down_is_a_cluster_error(redis_server: RedisServer) -> None:
+    j = owner(redis_server, "n1")
+    redis_server.stop()
+    j.append("a", 1, ev(1))
+    with pytest.raises(ClusterError):
+        j.commit()
+    health = j.health()
+    assert health["ok"] is False and "cluster unavailable" in str(health["error"])
+    redis_server.start()
+    j.append("a", 1, ev(1))
+    j.commit()  # the lease survived in the AOF
+    assert j.health()["ok"] is True
