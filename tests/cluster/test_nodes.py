@@ -171,6 +171,17 @@ async def cluster(
         r.close()
 
 
+async def kill_owner(nodes: list[Node], r: redis.Redis) -> tuple[Node, float]:
+    """``kill -9`` the node that owns the agent: that node, and the seconds until another one
+    took the agent over."""
+    dead = owner(r)
+    victim = next(n for n in nodes if n.name == dead)
+    killed_at = time.monotonic()
+    victim.kill()
+    await wait_for(lambda: owner(r) not in (None, dead), 10, "a new owner")
+    return victim, time.monotonic() - killed_at
+
+
 async def open_apps(nodes: list[Node]) -> list[App]:
     return [await App(nodes, i).open() for i in range(len(nodes))]
 
@@ -200,12 +211,7 @@ async def test_owner_killed_under_load_fails_over_without_loss(redis_aof, tmp_pa
         stop = asyncio.Event()
         sender = asyncio.create_task(load(apps, stop))
         await asyncio.sleep(1.0)
-        dead = owner(r)
-        victim = next(n for n in nodes if n.name == dead)
-        killed_at = time.monotonic()
-        victim.kill()
-        await wait_for(lambda: owner(r) not in (None, dead), 10, "a new owner")
-        takeover = time.monotonic() - killed_at
+        victim, takeover = await kill_owner(nodes, r)
         await asyncio.sleep(1.5)
         stop.set()
         await sender

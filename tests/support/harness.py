@@ -79,6 +79,8 @@ async def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 10
 async def chromium() -> Any:
     from playwright.async_api import async_playwright
 
+    # a missing browser is an error, never a skip
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run `make sysdeps`"
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
