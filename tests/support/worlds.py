@@ -209,7 +209,7 @@ class FakeConnect:
 
     def user_data(self) -> dict[str, Any]:
         return aes.user_data(
-            "u-1", self.status, [tuple(c) for c in self.routed()], self.next, self.tick()
+            "u-1", self.status, [(c[0], c[1], c[2]) for c in self.routed()], self.next, self.tick()
         )
 
     def record(self, event_type: str = "STATE_CHANGE") -> dict[str, Any]:

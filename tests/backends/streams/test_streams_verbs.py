@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from playwright.async_api import Browser
 
 from support.harness import FAILURE
 from support.steps import rows, step
@@ -118,7 +119,7 @@ VERBS: list[tuple[Setup, str, str, Any, str, str, str]] = [
     ids=[f"{v[2]}-{v[0].__name__}-{i}" for i, v in enumerate(VERBS)],
 )
 async def test_a_verb_refused_by_connect_then_carried_out(
-    bridge_browser: Any,
+    bridge_browser: Browser,
     setup: Setup,
     topic: str,
     subtopic: str,
@@ -152,7 +153,7 @@ async def _ccp_legs(w: StreamsWorld) -> dict[str, tuple[str, str]]:
 
 
 async def test_the_customer_leg_is_named_by_the_contact_id_and_verbs_reach_its_streams_leg(
-    bridge_browser: Any,
+    bridge_browser: Browser,
 ) -> None:
     """docs/protocol.md §4.1 connection roles: Streams gives the customer leg an id of its own;
     on the wire it is the contactId, and a verb naming it (or the third party) reaches the right
