@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.stub import ANY
@@ -180,7 +180,7 @@ class FakeConnect:
         self.t = 0
         self.ids = 0
 
-    def tick(self) -> Any:
+    def tick(self) -> datetime:
         self.t += 1
         return aes.T0 + timedelta(seconds=self.t)
 
