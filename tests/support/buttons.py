@@ -1,9 +1,17 @@
-"""docs/protocol.md §4.2 written out literally (never imported from the engine): the enabled call
-buttons of each connection row (agent connection, customer leg, third-party leg) in each
-situation, every other button "Hide".  One copy for the wire tests (tests/e2e/test_buttons.py)
-and the toolbar's (tests/browser/test_toolbar.py)."""
+"""The buttons as the tests know them, written out literally (never imported from the engine or
+the protocol package): their names in the published samples' order, and docs/protocol.md §4.2 -
+the enabled call buttons of each connection row (agent connection, customer leg, third-party
+leg) in each situation, every other button "Hide".  One copy for the wire tests
+(tests/e2e), the backend tests (support/steps.py) and the toolbar's (tests/browser)."""
 
 from __future__ import annotations
+
+# ButtonStates.items of a call event and of SetAgentState, in the published samples' order
+CALL_BUTTONS = (
+    "answer", "reject", "disconnect", "hold", "resume", "clearContact", "consult", "numberpad",
+    "swap", "transfer", "conference",
+)  # fmt: skip
+AGENT_BUTTONS = ("NotReady", "Ready", "make_call", "mute", "unmute")
 
 S = frozenset
 NONE: frozenset[str] = S()
