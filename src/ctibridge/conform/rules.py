@@ -40,62 +40,71 @@ class Rule:
 
 
 F = frozenset[str]()
-_ = frozenset
 # (customer status, third-party status) of a live contact whose agent leg is connected -> row;
 # None: no such leg (or it is disconnected)
 CALL_RULES: dict[tuple[str | None, str | None], Rule] = {
     ("connected", None): Rule(
-        "published Answer sample", _({"consult", "numberpad"}), _({"disconnect", "hold"})
+        "published Answer sample",
+        frozenset({"consult", "numberpad"}),
+        frozenset({"disconnect", "hold"}),
     ),
     ("hold", None): Rule(
-        "§4.2 2-party, customer hold", _({"consult"}), _({"disconnect", "resume"})
+        "§4.2 2-party, customer hold", frozenset({"consult"}), frozenset({"disconnect", "resume"})
     ),
-    ("connecting", None): Rule("§4.2 outbound dialling", F, _({"disconnect"})),
+    ("connecting", None): Rule("§4.2 outbound dialling", F, frozenset({"disconnect"})),
     ("hold", "connecting"): Rule(
-        "§4.2 consult: third party connecting", F, _({"disconnect", "resume"}), _({"disconnect"})
+        "§4.2 consult: third party connecting",
+        F,
+        frozenset({"disconnect", "resume"}),
+        frozenset({"disconnect"}),
     ),
     ("hold", "connected"): Rule(
         "§4.2 consult: third party connected, customer hold",
-        _({"swap", "conference", "transfer", "numberpad"}),
-        _({"disconnect", "resume"}),
-        _({"disconnect", "hold"}),
+        frozenset({"swap", "conference", "transfer", "numberpad"}),
+        frozenset({"disconnect", "resume"}),
+        frozenset({"disconnect", "hold"}),
     ),
     ("connected", "hold"): Rule(
         "§4.2 consult: customer connected, third party hold (after swap)",
-        _({"swap", "conference", "numberpad"}),
-        _({"disconnect", "hold"}),
-        _({"disconnect", "resume"}),
+        frozenset({"swap", "conference", "numberpad"}),
+        frozenset({"disconnect", "hold"}),
+        frozenset({"disconnect", "resume"}),
     ),
     ("connected", "connected"): Rule(
         "§4.2 conference",
-        _({"transfer", "numberpad"}),
-        _({"disconnect", "hold"}),
-        _({"disconnect", "hold"}),
+        frozenset({"transfer", "numberpad"}),
+        frozenset({"disconnect", "hold"}),
+        frozenset({"disconnect", "hold"}),
     ),
     # the rows §4.2 adds where the published table is silent
     ("hold", "hold"): Rule(
         "§4.2 customer and third party both on hold",
         None,
-        _({"disconnect", "resume"}),
-        _({"disconnect", "resume"}),
+        frozenset({"disconnect", "resume"}),
+        frozenset({"disconnect", "resume"}),
     ),
     ("connected", "connecting"): Rule(
         "§4.2 customer resumed while the consulted party rings",
-        _({"numberpad"}),
-        _({"disconnect", "hold"}),
-        _({"disconnect"}),
+        frozenset({"numberpad"}),
+        frozenset({"disconnect", "hold"}),
+        frozenset({"disconnect"}),
     ),
     (None, "connected"): Rule(
-        "§4.2 customer hung up during a consult", _({"numberpad"}), F, _({"disconnect", "hold"})
+        "§4.2 customer hung up during a consult",
+        frozenset({"numberpad"}),
+        F,
+        frozenset({"disconnect", "hold"}),
     ),
     (None, "hold"): Rule(
-        "§4.2 customer hung up during a consult", F, F, _({"disconnect", "resume"})
+        "§4.2 customer hung up during a consult", F, F, frozenset({"disconnect", "resume"})
     ),
-    (None, "connecting"): Rule("§4.2 customer hung up during a consult", F, F, _({"disconnect"})),
+    (None, "connecting"): Rule(
+        "§4.2 customer hung up during a consult", F, F, frozenset({"disconnect"})
+    ),
 }
-RINGING = Rule("published incoming call sample (§4.2 ringing)", _({"answer", "reject"}))
+RINGING = Rule("published incoming call sample (§4.2 ringing)", frozenset({"answer", "reject"}))
 DIALLING = CALL_RULES[("connecting", None)]
-ENDED = Rule("§4.2 ACW, missed, rejected, error", _({"clearContact"}))
+ENDED = Rule("§4.2 ACW, missed, rejected, error", frozenset({"clearContact"}))
 GONE = Rule("published ClearContact sample (§4.2 after ClearContact)", F)
 PREVIEW = Rule("§4.2 campaign preview offered", F)
 NO_RULE = Rule("§4.2", None, None, None)
