@@ -1,4 +1,5 @@
-"""Shared fixtures: ``live``, a real hub over the simulator (see livehub.py)."""
+"""Shared fixtures: ``live``, a real hub over the simulator (see livehub.py), and
+``secured_hub``, one that requires tokens (support/hub.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from livehub import SAMPLES, LiveHub, sample, start_live_hub, stop_live_hub
+from support.hub import secured_hub
 
-__all__ = ["SAMPLES", "LiveHub", "live", "sample", "start_live_hub", "stop_live_hub"]
+__all__ = [
+    "SAMPLES", "LiveHub", "live", "sample", "secured_hub", "start_live_hub", "stop_live_hub"
+]  # fmt: skip
 
 
 @pytest.fixture

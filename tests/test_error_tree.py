@@ -19,7 +19,7 @@ from ctibridge.errors import (
     RequestError,
 )
 from ctibridge.hub.limits import LimitExceeded
-from ctibridge.protocol.subtopics import InvalidData
+from ctibridge.protocol.shapes import InvalidData
 
 # error -> (whose fault, the protocol error type it is reported as; None = the subtopic's own)
 TREE: list[tuple[CtiBridgeError, type[CtiBridgeError], str | None]] = [

@@ -1,7 +1,8 @@
 """The agent toolbar in real Chromium, driven by clicks only, against a live hub.
 
-``BUTTONS`` is docs/protocol.md §4.2 written out literally (not read from the engine): at every step
-the call buttons visible in each connection row must be exactly its row's.  ``AGENT`` is the
+``BUTTONS`` is docs/protocol.md §4.2 written out literally (tests/support/buttons.py, not read
+from the engine): at every step the call buttons visible in each connection row must be exactly
+its row's.  ``AGENT`` is the
 agent-button rule of §4.4 for the states the call passes through.
 """
 
@@ -14,45 +15,18 @@ import pytest
 from playwright.async_api import Page, WebSocket, expect
 from toolbar_page import ARTIFACTS, Toolbar
 
+from support.buttons import SITUATIONS
+
 pytestmark = pytest.mark.browser
 
 S = frozenset
-NONE: frozenset[str] = S()
 CUSTOMER = "+15551234567"
 THIRD = "+15557654321"
 
-# situation -> connection row -> enabled call buttons (every other one hidden), protocol.md §4.2
-BUTTONS: dict[str, dict[str, frozenset[str]]] = {
-    "no call": {},
-    "ringing": {"agent": S({"answer", "reject"}), "customer": NONE},
-    "2-party connected": {
-        "agent": S({"consult", "numberpad"}),
-        "customer": S({"disconnect", "hold"}),
-    },
-    "2-party held": {
-        "agent": S({"consult"}),
-        "customer": S({"disconnect", "resume"}),
-    },
-    "consult: third party connecting": {
-        "agent": NONE,
-        "customer": S({"disconnect", "resume"}),
-        "third": S({"disconnect"}),
-    },
-    "consult: third party connected, customer held": {
-        "agent": S({"swap", "conference", "transfer", "numberpad"}),
-        "customer": S({"disconnect", "resume"}),
-        "third": S({"disconnect", "hold"}),
-    },
-    "conference": {
-        "agent": S({"transfer", "numberpad"}),
-        "customer": S({"disconnect", "hold"}),
-        "third": S({"disconnect", "hold"}),
-    },
-    # the ended call keeps its customer leg (disconnected) until cleared; the third party left
-    "outbound dialling": {"agent": NONE, "customer": S({"disconnect"})},
-    "ACW": {"agent": S({"clearContact"}), "customer": NONE},
-    "missed": {"agent": S({"clearContact"}), "customer": NONE},
-}
+# situation -> connection row on screen -> enabled call buttons: §4.2 (support/buttons.py); the
+# ended call keeps its customer leg (disconnected) until cleared, the third party left the screen
+BUTTONS: dict[str, dict[str, frozenset[str]]] = {"no call": {}, **SITUATIONS}
+BUTTONS["ACW"] = {role: b for role, b in SITUATIONS["ACW"].items() if role != "third"}
 # shown agent state -> enabled agent buttons, docs/protocol.md §4.4
 # (rev 2: as the published samples; a Mute event changes only mute/unmute)
 AGENT: dict[str, frozenset[str]] = {

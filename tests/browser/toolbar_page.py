@@ -12,14 +12,12 @@ from typing import Any
 
 from playwright.async_api import Locator, Page, expect
 
+from support.buttons import CALL_BUTTONS
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # gitignored: screenshots
 # axe-core from npm (tests/browser/axe/package.json, installed by `make deps` / `make test`)
 AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 
-CALL_BUTTONS = (
-    "answer", "reject", "disconnect", "hold", "resume", "clearContact", "consult", "numberpad",
-    "swap", "transfer", "conference",
-)  # fmt: skip
 # what each protocol button is called on screen
 CALL_LABELS = {
     "answer": "Answer", "reject": "Reject", "disconnect": "Disconnect", "hold": "Hold",
@@ -47,7 +45,8 @@ def label(button: str, role: str, situation: str = "") -> str:
     return ROW_LABELS.get((role, button), CALL_LABELS[button])
 
 
-AGENT_BUTTONS = ("Ready", "NotReady", "make_call", "mute", "unmute")
+# the agent buttons in the order the toolbar shows them
+AGENT_BUTTONS_SHOWN = ("Ready", "NotReady", "make_call", "mute", "unmute")
 AGENT_LABELS = {
     "Ready": "Ready", "NotReady": "Not ready", "make_call": "Make call", "mute": "Mute",
     "unmute": "Unmute",
@@ -93,7 +92,7 @@ class Toolbar:
     async def expect_agent(self, state: str, enabled: frozenset[str]) -> None:
         await expect(self.page.locator("#agent-state")).to_have_text(state)
         shown = self.page.locator("header button[data-agent]").filter(visible=True)
-        labels = [AGENT_LABELS[b] for b in AGENT_BUTTONS if b in enabled]
+        labels = [AGENT_LABELS[b] for b in AGENT_BUTTONS_SHOWN if b in enabled]
         await expect(shown).to_have_text([*labels, "Log out"])
 
     def alert(self, error_type: str) -> Locator:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from playwright.async_api import Browser
 
 from support.harness import ENDED_EARLY, chromium
 from support.worlds import EndOfScenario, World, connect_world, sim_world, streams_world
@@ -17,13 +18,13 @@ BACKENDS = ("sim", "streams", "connect")
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def browser() -> AsyncIterator[Any]:
+async def browser() -> AsyncIterator[Browser]:
     async with chromium() as b:
         yield b
 
 
 @pytest_asyncio.fixture(params=BACKENDS, loop_scope="session")
-async def world(request: pytest.FixtureRequest, browser: Any) -> AsyncIterator[World]:
+async def world(request: pytest.FixtureRequest, browser: Browser) -> AsyncIterator[World]:
     async with contextlib.AsyncExitStack() as stack:
         if request.param == "sim":
             w: World = await stack.enter_async_context(sim_world())

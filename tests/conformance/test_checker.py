@@ -109,3 +109,25 @@ def test_the_kit_decides_nothing_with_the_code_it_checks() -> None:
                 imported.update(n for n in names if n and n.startswith("ctibridge"))
     assert {i for i in imported if not i.startswith(".")} == set()
     assert {i for i in imported if i.startswith("..")} == {"..client"}
+
+
+def _ringing(contact_id: str, connection_id: str, type_: str) -> dict[str, Any]:
+    """The published incoming-call agent event, as ``type_`` leg ``connection_id`` ringing."""
+    event = copy.deepcopy(sample("incoming-call-event-agent"))
+    actual = event["message"]["call"]["ResponseActual"]
+    actual |= {"contactId": contact_id, "connectionId": connection_id, "type": type_}
+    return event
+
+
+def test_a_customer_leg_not_named_by_the_contact_id_breaks_the_role_rule() -> None:
+    """§4.1 connection roles: a contact seen from its first (ringing) event whose first non-agent
+    leg has a connectionId other than the contactId is reported; the same stream with the
+    customer leg named by the contactId is not (roles no longer depend on arrival order)."""
+    rule = "§4.1 connection roles: the customer leg's connectionId is the contactId"
+    broken = StreamChecker()
+    found = problems(broken, _ringing("c9", "agent-leg", "agent"), _ringing("c9", "k9", "inbound"))
+    assert f'message.call.ResponseActual.connectionId: expected "c9", got "k9" ({rule})' in found
+    kept = StreamChecker()
+    found = problems(kept, _ringing("c9", "agent-leg", "agent"), _ringing("c9", "c9", "inbound"))
+    assert not [f for f in found if rule in f]
+    assert kept.model.contacts["c9"].legs["c9"].role == "customer"

@@ -21,14 +21,10 @@ from typing import Any
 
 from ctibridge.client import Client, Result
 from published_names import PUBLISHED_STATE
+from support.buttons import AGENT_BUTTONS, CALL_BUTTONS
 
 Message = dict[str, Any]
 
-CALL_BUTTONS = (
-    "answer", "reject", "disconnect", "hold", "resume", "clearContact", "consult", "numberpad",
-    "swap", "transfer", "conference",
-)  # fmt: skip
-AGENT_BUTTONS = ("NotReady", "Ready", "make_call", "mute", "unmute")
 CALL_EVENT_SUBTOPICS = ("InboundCallStateChange", "OutboundCallStateChange")
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 

@@ -31,7 +31,7 @@ IDLE_ROUTABLE = {"NotReady", "make_call", "mute"}
 ON_A_CALL = {"NotReady", "Ready", "mute"}  # a system state is not routable
 
 
-def state_event(events: list[dict[str, object]]) -> dict[str, object]:
+def state_event(events: list[dict[str, Any]]) -> dict[str, Any]:
     """The SetAgentState answering a state change; CcpAgentState follows it (§3.2)."""
     event = state_events(events)
     assert event["topic"] == "Agent"

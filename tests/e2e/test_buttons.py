@@ -1,6 +1,7 @@
 """ButtonStates per docs/protocol.md §4.2, for every situation row, read off the wire.
 
-``EXPECTED`` is the §4.2 table written out literally (not imported from the engine).  For each
+``SITUATIONS`` (tests/support/buttons.py) is the §4.2 table written out literally (not imported
+from the engine).  For each
 situation, every call event of the step that reached it and every connection in a call StateSync
 answer must show exactly the buttons of its row for its role (agent connection, customer leg,
 third-party leg); a disconnected leg shows none.
@@ -26,58 +27,7 @@ from e2e_support import (
 )
 
 from ctibridge.client import Client
-
-S = frozenset
-NONE: frozenset[str] = S()
-
-# situation -> role -> enabled buttons (every other button "Hide"), docs/protocol.md §4.2
-EXPECTED: dict[str, dict[str, frozenset[str]]] = {
-    "ringing": {"agent": S({"answer", "reject"}), "customer": NONE},
-    "2-party connected": {
-        "agent": S({"consult", "numberpad"}),
-        "customer": S({"disconnect", "hold"}),
-    },
-    "2-party held": {
-        "agent": S({"consult"}),
-        "customer": S({"disconnect", "resume"}),
-    },
-    "consult: third party connecting": {
-        "agent": NONE,
-        "customer": S({"disconnect", "resume"}),
-        "third": S({"disconnect"}),
-    },
-    "consult: third party connected, customer held": {
-        "agent": S({"swap", "conference", "transfer", "numberpad"}),
-        "customer": S({"disconnect", "resume"}),
-        "third": S({"disconnect", "hold"}),
-    },
-    "after swap": {
-        "agent": S({"swap", "conference", "numberpad"}),
-        "customer": S({"disconnect", "hold"}),
-        "third": S({"disconnect", "resume"}),
-    },
-    "conference": {
-        "agent": S({"transfer", "numberpad"}),
-        "customer": S({"disconnect", "hold"}),
-        "third": S({"disconnect", "hold"}),
-    },
-    "outbound dialling": {"agent": NONE, "customer": S({"disconnect"})},
-    "ACW": {"agent": S({"clearContact"}), "customer": NONE, "third": NONE},
-    "missed": {"agent": S({"clearContact"}), "customer": NONE},
-    "rejected": {"agent": S({"clearContact"}), "customer": NONE},
-    "after ClearContact": {"agent": NONE, "customer": NONE},
-    # rows the engine adds (documented in engine/tables.py as deliberate additions)
-    "both held": {
-        "agent": NONE,
-        "customer": S({"disconnect", "resume"}),
-        "third": S({"disconnect", "resume"}),
-    },
-    "customer gone, third party connected": {
-        "agent": S({"numberpad"}),
-        "third": S({"disconnect", "hold"}),
-    },
-    "preview offered": {"agent": NONE},
-}
+from support.buttons import NONE, SITUATIONS
 
 Step = Callable[[Any, Client, str], Awaitable[list[dict[str, Any]]]]
 
@@ -158,7 +108,7 @@ async def check_situation(live: Any, situation: str, steps: list[Step], topic: s
     events: list[dict[str, Any]] = []
     for step in steps:
         events = await step(live, c, topic)
-    row = EXPECTED[situation]
+    row = SITUATIONS[situation]
     call_events = [e for e in events if e["subtopic"].endswith("StateChange")]
     assert call_events, "the step that reaches the situation sends call events"
     for event in call_events:
@@ -194,7 +144,7 @@ def test_every_situation_row_of_the_protocol_is_walked():
         "consult: third party connected, customer held", "after swap", "conference",
         "outbound dialling", "ACW", "missed", "rejected", "after ClearContact",
     }  # fmt: skip
-    assert published <= set(PATHS) == set(EXPECTED)
+    assert published <= set(PATHS) == set(SITUATIONS)
 
 
 async def test_agent_buttons_follow_state_and_mute(live):

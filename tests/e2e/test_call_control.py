@@ -459,6 +459,6 @@ async def test_call_statesync(live, topic):
         (contact_id, contact_id, CUSTOMER),
     ]
     assert statesync_legs({"message": message}) == [
-        ("agent", "agent", "connected", TWO_PARTY[0]),
-        ("customer", "inbound", "connected", TWO_PARTY[1]),
+        ("agent", "agent", "connected", frozenset(TWO_PARTY[0])),
+        ("customer", "inbound", "connected", frozenset(TWO_PARTY[1])),
     ]

@@ -96,8 +96,8 @@ async def test_an_app_joining_mid_call_sees_the_live_call_first(live):
     assert agent_buttons(agent_sync) == {"NotReady", "Ready", "unmute"}
     assert call_sync["message"]["queueName"] == "Sales"
     assert statesync_legs(call_sync) == [
-        ("agent", "agent", "connected", {"consult"}),
-        ("customer", "inbound", "hold", {"disconnect", "resume"}),
+        ("agent", "agent", "connected", frozenset({"consult"})),
+        ("customer", "inbound", "hold", frozenset({"disconnect", "resume"})),
     ]
     # then live events, the same as everybody else's, numbered on from where they were
     await send(a, "InboundCall", "Resume")

@@ -188,7 +188,7 @@ async def test_every_message_kind_matches_its_sample(live):
         c, "Simulator", "IncomingCall",
         {"phoneNumber": CUSTOMER, "attributes": {"account": "A-17"}, "queue": "Sales"},
     )  # fmt: skip
-    for step in [
+    steps: list[tuple[Any, ...]] = [
         ("InboundCall", "Answer"),
         ("InboundCall", "StateSync"),
         ("Agent", "Mute"),
@@ -212,7 +212,8 @@ async def test_every_message_kind_matches_its_sample(live):
         ("Agent", "StateSync"),
         ("Agent", "Login"),
         ("Agent", "UpdateState", {"label": "Available"}),
-    ]:
+    ]
+    for step in steps:
         seen += await record(c, *step)
     await live.advance(1)
     seen += await record(c, "Simulator", "PreviewCall", {"phoneNumber": CUSTOMER})

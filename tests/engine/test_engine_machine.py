@@ -144,7 +144,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     def check_answer(self, sent: list[Sent], subtopic: str) -> None:
         """Every request is answered exactly once: its events, or one error, or one reply."""
-        rids = {m.message.get("requestId") for m in sent if m.message.get("requestId")}
+        rids = {str(m.message["requestId"]) for m in sent if m.message.get("requestId")}
         rid = max(rids, key=lambda r: int(r[1:])) if rids else None
         assert rid is not None, f"{subtopic} was not answered"
         mine = [m for m in sent if m.message.get("requestId") == rid]

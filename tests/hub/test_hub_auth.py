@@ -9,7 +9,6 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -22,15 +21,6 @@ from livehub import LiveHub, start_live_hub, stop_live_hub
 from support.hub import SECRET, close_of, recv_json, request, secured, token, ws_url
 
 
-@pytest.fixture
-async def hub() -> AsyncIterator[LiveHub]:
-    live = await start_live_hub(secured())
-    try:
-        yield live
-    finally:
-        await stop_live_hub(live)
-
-
 async def synced(url: str, **kwargs: object) -> websockets.ClientConnection:
     """A connection that got its two StateSync answers."""
     ws = await websockets.connect(url, **kwargs)  # type: ignore[arg-type]
@@ -40,8 +30,8 @@ async def synced(url: str, **kwargs: object) -> websockets.ClientConnection:
     return ws
 
 
-async def test_no_token_closes_4401(hub: LiveHub) -> None:
-    code, reason, messages = await close_of(ws_url(hub.url))
+async def test_no_token_closes_4401(secured_hub: LiveHub) -> None:
+    code, reason, messages = await close_of(ws_url(secured_hub.url))
     assert (code, reason, messages) == (4401, "no token", [])
 
 
@@ -54,36 +44,40 @@ async def test_no_token_closes_4401(hub: LiveHub) -> None:
     ],
     ids=["malformed", "forged", "expired"],
 )
-async def test_bad_tokens_close_4401(hub: LiveHub, make: object, reason: str) -> None:
+async def test_bad_tokens_close_4401(secured_hub: LiveHub, make: object, reason: str) -> None:
     bad = make()  # type: ignore[operator]
-    code, got, messages = await close_of(ws_url(hub.url, token=bad))
+    code, got, messages = await close_of(ws_url(secured_hub.url, token=bad))
     assert (code, got, messages) == (4401, reason, [])
 
 
-async def test_token_for_one_agent_used_for_another_closes_4403(hub: LiveHub) -> None:
-    code, reason, messages = await close_of(ws_url(hub.url, "agent2", token=token("agent1")))
+async def test_token_for_one_agent_used_for_another_closes_4403(secured_hub: LiveHub) -> None:
+    code, reason, messages = await close_of(
+        ws_url(secured_hub.url, "agent2", token=token("agent1"))
+    )
     assert code == 4403 and "agent2" in reason and messages == []
     # an agent that does not exist is not revealed to a token that does not name it
-    code, _, _ = await close_of(ws_url(hub.url, "nobody", token=token("agent1")))
+    code, _, _ = await close_of(ws_url(secured_hub.url, "nobody", token=token("agent1")))
     assert code == 4403
-    code, _, messages = await close_of(ws_url(hub.url, "nobody", token=token("nobody")))
+    code, _, messages = await close_of(ws_url(secured_hub.url, "nobody", token=token("nobody")))
     assert code == 4404 and messages[0]["message"]["type"] == "UNKNOWN_AGENT"
 
 
-async def test_a_token_for_several_agents_and_the_bearer_header(hub: LiveHub) -> None:
+async def test_a_token_for_several_agents_and_the_bearer_header(secured_hub: LiveHub) -> None:
     both = token("agent1", "agent2")
     for agent in ("agent1", "agent2"):
-        ws = await synced(ws_url(hub.url, agent, token=both))
+        ws = await synced(ws_url(secured_hub.url, agent, token=both))
         await ws.close()
-    ws = await synced(ws_url(hub.url), additional_headers={"Authorization": f"Bearer {both}"})
+    ws = await synced(
+        ws_url(secured_hub.url), additional_headers={"Authorization": f"Bearer {both}"}
+    )
     await ws.send(request("Agent", "GetStates", rid="g"))
     assert (await recv_json(ws))["requestId"] == "g"
     await ws.close()
 
 
-async def test_foreign_contact_and_connection_ids_are_forbidden(hub: LiveHub) -> None:
-    one = await synced(ws_url(hub.url, "agent1", token=token("agent1")))
-    two = await synced(ws_url(hub.url, "agent2", token=token("agent2")))
+async def test_foreign_contact_and_connection_ids_are_forbidden(secured_hub: LiveHub) -> None:
+    one = await synced(ws_url(secured_hub.url, "agent1", token=token("agent1")))
+    two = await synced(ws_url(secured_hub.url, "agent2", token=token("agent2")))
     await two.send(request("Simulator", "IncomingCall", {"phoneNumber": "+15551234567"}, "r"))
     ringing = [await recv_json(two) for _ in range(4)]  # 2 legs, SetAgentState, CcpAgentState
     contact_id = ringing[0]["message"]["call"]["ResponseActual"]["contactId"]
@@ -109,14 +103,14 @@ async def test_foreign_contact_and_connection_ids_are_forbidden(hub: LiveHub) ->
     await two.send(request("Agent", "StateSync", rid="after"))
     after = await recv_json(two)
     assert {**after, "requestId": "before"} == before
-    assert hub.hub.journal.last_seq("agent1") == 0
+    assert secured_hub.hub.journal.last_seq("agent1") == 0
     await one.close()
     await two.close()
 
 
-async def test_http_requires_a_token_for_the_agent(hub: LiveHub) -> None:
+async def test_http_requires_a_token_for_the_agent(secured_hub: LiveHub) -> None:
     body = json.loads(request("Agent", "UpdateState", {"label": "Break"}))
-    async with httpx.AsyncClient(base_url=hub.http) as http:
+    async with httpx.AsyncClient(base_url=secured_hub.http) as http:
         r = await http.post("/agents/agent1/messages", json=body)
         assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
         unauthorized = r.json()  # the same error body as 403 and 404
@@ -192,7 +186,7 @@ def test_a_hub_without_a_usable_secret_refuses_to_exist() -> None:
         Hub(SimBackend(clock, seed=1), clock, Settings(auth=AuthSettings(secret="short")))
 
 
-async def test_no_credential_reaches_a_log_line_or_an_event(hub: LiveHub) -> None:
+async def test_no_credential_reaches_a_log_line_or_an_event(secured_hub: LiveHub) -> None:
     stream = io.StringIO()
     handler = logs.configure("json", "DEBUG", secrets=(SECRET,), stream=stream)
     # uvicorn logs every WebSocket request line, query string included, at INFO
@@ -200,7 +194,7 @@ async def test_no_credential_reaches_a_log_line_or_an_event(hub: LiveHub) -> Non
     good, forged = token("agent1"), token("agent1")[:-3] + "abc"
     received: list[str | bytes] = []
     try:
-        ws = await websockets.connect(ws_url(hub.url, token=good))
+        ws = await websockets.connect(ws_url(secured_hub.url, token=good))
         received += [await ws.recv() for _ in range(2)]
         logging.getLogger("ctibridge.test").info(f"a careless line with {good} and {SECRET}")
         await ws.send(request("Agent", "UpdateState", {"label": "Break", "note": good}, "u"))
@@ -209,8 +203,8 @@ async def test_no_credential_reaches_a_log_line_or_an_event(hub: LiveHub) -> Non
         received += [await ws.recv() for _ in range(3)]
         await ws.close()
         for bad in (forged, None):
-            await close_of(ws_url(hub.url, token=bad) if bad else ws_url(hub.url))
-        async with httpx.AsyncClient(base_url=hub.http) as http:
+            await close_of(ws_url(secured_hub.url, token=bad) if bad else ws_url(secured_hub.url))
+        async with httpx.AsyncClient(base_url=secured_hub.http) as http:
             await http.get("/agents", headers={"Authorization": f"Bearer {forged}"})
     finally:
         logging.getLogger().removeHandler(handler)
@@ -230,9 +224,9 @@ async def test_no_credential_reaches_a_log_line_or_an_event(hub: LiveHub) -> Non
 # --- round 2 ------------------------------------------------------------------------------------
 
 
-async def test_a_socket_is_closed_4401_when_its_token_expires(hub: LiveHub) -> None:
+async def test_a_socket_is_closed_4401_when_its_token_expires(secured_hub: LiveHub) -> None:
     """A token's expiry ends the connection it opened: the app renews by reconnecting."""
-    ws = await synced(ws_url(hub.url, token=token("agent1", ttl=2)))
+    ws = await synced(ws_url(secured_hub.url, token=token("agent1", ttl=2)))
     try:
         async with asyncio.timeout(10):
             while True:
@@ -241,13 +235,13 @@ async def test_a_socket_is_closed_4401_when_its_token_expires(hub: LiveHub) -> N
         pass
     assert (ws.close_code, ws.close_reason) == (4401, "token expired")
     # and what it sends after that drives nothing: the agent is as it was
-    assert hub.hub.journal.last_seq("agent1") == 0
-    ws = await synced(ws_url(hub.url, token=token("agent1")))  # renewed
+    assert secured_hub.hub.journal.last_seq("agent1") == 0
+    ws = await synced(ws_url(secured_hub.url, token=token("agent1")))  # renewed
     await ws.close()
 
 
-async def test_healthz_names_nothing_without_a_token(hub: LiveHub) -> None:
-    async with httpx.AsyncClient(base_url=hub.http) as http:
+async def test_healthz_names_nothing_without_a_token(secured_hub: LiveHub) -> None:
+    async with httpx.AsyncClient(base_url=secured_hub.http) as http:
         bare = await http.get("/healthz")
         forged = await http.get("/healthz", headers={"Authorization": "Bearer ctb1.x.y"})
         full = await http.get("/healthz", headers={"Authorization": f"Bearer {token('agent1')}"})
@@ -259,10 +253,10 @@ async def test_healthz_names_nothing_without_a_token(hub: LiveHub) -> None:
 
 
 async def test_another_agents_contact_and_a_contact_that_does_not_exist_look_alike(
-    hub: LiveHub,
+    secured_hub: LiveHub,
 ) -> None:
-    one = await synced(ws_url(hub.url, "agent1", token=token("agent1")))
-    two = await synced(ws_url(hub.url, "agent2", token=token("agent2")))
+    one = await synced(ws_url(secured_hub.url, "agent1", token=token("agent1")))
+    two = await synced(ws_url(secured_hub.url, "agent2", token=token("agent2")))
     await two.send(request("Simulator", "IncomingCall", {"phoneNumber": "+15551234567"}, "r"))
     ringing = [await recv_json(two) for _ in range(3)]
     real = ringing[0]["message"]["call"]["ResponseActual"]["contactId"]
@@ -280,13 +274,13 @@ async def test_another_agents_contact_and_a_contact_that_does_not_exist_look_ali
 
 
 async def test_an_http_command_refused_to_its_sender_is_refused_in_the_response(
-    hub: LiveHub,
+    secured_hub: LiveHub,
 ) -> None:
     """FORBIDDEN goes to the sender only: over HTTP the response is the sender."""
     headers = {"Authorization": f"Bearer {token('agent1')}"}
     body = {"channel": "Amazon", "topic": "InboundCall", "subtopic": "Hold", "source": "crm",
             "data": "nope", "requestId": "h1"}  # fmt: skip
-    async with httpx.AsyncClient(base_url=hub.http) as http:
+    async with httpx.AsyncClient(base_url=secured_hub.http) as http:
         r = await http.post("/agents/agent1/messages", json=body, headers=headers)
     assert r.status_code == 403
     answer = r.json()
@@ -306,7 +300,7 @@ async def test_an_http_command_refused_to_its_sender_is_refused_in_the_response(
 )
 async def test_without_tokens_only_loopback_host_names_are_served(host: str, allowed: bool) -> None:
     """DNS rebinding: a page of evil.example resolving to 127.0.0.1 is same-origin with the
-    hub, so the Origin rule lets it in; its Host header still names evil.example."""
+    secured_hub, so the Origin rule lets it in; its Host header still names evil.example."""
     live = await start_live_hub()
     try:
         name = host.format(port=live.port)
@@ -334,19 +328,19 @@ async def test_without_tokens_only_loopback_host_names_are_served(host: str, all
         await stop_live_hub(live)
 
 
-async def test_a_hub_with_tokens_serves_any_host_name(hub: LiveHub) -> None:
+async def test_a_hub_with_tokens_serves_any_host_name(secured_hub: LiveHub) -> None:
     """Behind a proxy the hub has a real name: with tokens on, a page without one can do
     nothing anyway."""
-    async with httpx.AsyncClient(base_url=hub.http) as http:
+    async with httpx.AsyncClient(base_url=secured_hub.http) as http:
         r = await http.get("/healthz", headers={"Host": "cti.example.com"})
     assert r.status_code == 200
 
 
-async def test_a_browser_sends_its_token_in_a_subprotocol_not_the_url(hub: LiveHub) -> None:
+async def test_a_browser_sends_its_token_in_a_subprotocol_not_the_url(secured_hub: LiveHub) -> None:
     """What the toolbar and the bridge page do (a browser WebSocket cannot set headers)."""
     offer = ["ctibridge", f"ctibridge.token.{token('agent1')}"]
-    ws = await synced(ws_url(hub.url), subprotocols=offer)  # type: ignore[arg-type]
+    ws = await synced(ws_url(secured_hub.url), subprotocols=offer)  # type: ignore[arg-type]
     assert ws.subprotocol == "ctibridge"
     await ws.close()
-    code, _, _ = await close_of(ws_url(hub.url, "agent2"), subprotocols=offer)
+    code, _, _ = await close_of(ws_url(secured_hub.url, "agent2"), subprotocols=offer)
     assert code == 4403

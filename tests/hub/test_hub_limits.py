@@ -221,11 +221,13 @@ async def test_a_stalled_reader_is_dropped_and_the_other_app_receives_everything
 
 def test_an_app_too_far_behind_is_dropped_before_its_queue_fills(monkeypatch: Any) -> None:
     """The oldest message waiting for longer than send_queue_age_s drops the app (1013)."""
-    from ctibridge.hub import core
+    import time
+
+    from ctibridge.hub import connection
 
     now = [100.0]
-    monkeypatch.setattr(core.time, "monotonic", lambda: now[0])
-    conn = core.AppConnection("c1", "agent1", limit=10_000, max_bytes=0, max_age_s=30.0)
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    conn = connection.AppConnection("c1", "agent1", limit=10_000, max_bytes=0, max_age_s=30.0)
     assert conn.push("one") and conn.push("two")
     now[0] += 29.0
     assert conn.push("three")  # 29 s behind: still there

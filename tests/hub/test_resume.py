@@ -160,7 +160,8 @@ async def test_a_replay_is_read_in_pages_off_the_loop_and_waits_for_room(tmp_pat
                         {"label": "Lunch"}, rid="live")))  # fmt: skip
         got: list[dict[str, Any]] = []
         while len(got) < journaled_events + 2:  # the replay, then the live command's two events
-            got.append(json.loads(await asyncio.wait_for(conn.next(), 5) or "null"))
+            frame = await asyncio.wait_for(conn.next(), 5)
+            got.append(json.loads(frame or "null"))
         assert [m["seq"] for m in got] == list(range(1, journaled_events + 3))
         assert [m["requestId"] for m in got[-2:]] == ["live", "live"]
         assert conn.close_code is None and conn.held is None

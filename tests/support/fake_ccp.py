@@ -13,13 +13,16 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from playwright.async_api import Frame, Page
 
 SCRIPT = Path(__file__).with_name("fake_ccp.js")
 CCP_PAGE = """<!doctype html>
@@ -112,11 +115,11 @@ async def fake_ccp(host: str = "127.0.0.1") -> AsyncIterator[FakeCcpServer]:
 class FakeCcp:
     """The CCP frame inside one bridge page."""
 
-    def __init__(self, page: Any, server: FakeCcpServer) -> None:
+    def __init__(self, page: Page, server: FakeCcpServer) -> None:
         self.page = page
         self.server = server
 
-    def frame(self) -> Any:
+    def frame(self) -> Frame:
         for frame in self.page.frames:
             if frame.url.startswith(self.server.ccp_url):
                 return frame

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctibridge.client import Client
 from ctibridge.conform.drivers import FAILURE
 from ctibridge.hub import Hub
 from livehub import serve_hub
+
+if TYPE_CHECKING:  # playwright is imported when a browser is launched, not with the harness
+    from playwright.async_api import Browser
 
 Message = dict[str, Any]
 __all__ = ["FAILURE"]
@@ -76,7 +79,7 @@ async def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 10
 
 
 @contextlib.asynccontextmanager
-async def chromium() -> Any:
+async def chromium() -> AsyncIterator[Browser]:
     from playwright.async_api import async_playwright
 
     # a missing browser is an error, never a skip
@@ -90,7 +93,7 @@ async def chromium() -> Any:
 
 
 async def open_bridge(
-    browser: Any,
+    browser: Browser,
     http: str,
     agent: str = "agent1",
     ccp_origin: str | None = None,
@@ -99,9 +102,11 @@ async def open_bridge(
     """The real bridge page of ``agent`` (the real Streams bundle); nothing but the loopback hub
     and the fake CCP's origin is reachable."""
     context = await browser.new_context()
-    page = await context.new_page()
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    page.errors = []
+    # Any: the page carries the uncaught errors it saw as an attribute of its own (``errors``)
+    page: Any = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.errors = errors
     allowed = tuple(o for o in (http, ccp_origin) if o)
 
     async def route(route: Any) -> None:

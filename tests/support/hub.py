@@ -12,15 +12,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 import websockets
 
 from ctibridge import auth
 from ctibridge.settings import AuthSettings, LimitSettings, Settings
+from livehub import LiveHub, start_live_hub, stop_live_hub
 
 SECRET = "test-secret-" + "k" * 40
 Message = dict[str, Any]
@@ -33,6 +35,16 @@ def secured(seed: int = 7, **limits: Any) -> Settings:
         auth=AuthSettings(secret=SECRET),
         limits=msgspec.structs.replace(LimitSettings(), **limits),
     )
+
+
+@pytest.fixture
+async def secured_hub() -> AsyncIterator[LiveHub]:
+    """A live hub that requires tokens (``secured()``); shared through tests/conftest.py."""
+    live = await start_live_hub(secured())
+    try:
+        yield live
+    finally:
+        await stop_live_hub(live)
 
 
 def insecure(seed: int = 7, **limits: Any) -> Settings:

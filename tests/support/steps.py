@@ -7,13 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from published_names import PUBLISHED_STATE
+from support.buttons import CALL_BUTTONS
 from support.harness import Message, flush
 from support.worlds import World
-
-CALL_BUTTONS = (
-    "answer", "reject", "disconnect", "hold", "resume", "clearContact", "consult", "numberpad",
-    "swap", "transfer", "conference",
-)  # fmt: skip
 
 
 def row(event: Message) -> tuple[Any, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.stub import ANY
@@ -180,7 +180,7 @@ class FakeConnect:
         self.t = 0
         self.ids = 0
 
-    def tick(self) -> Any:
+    def tick(self) -> datetime:
         self.t += 1
         return aes.T0 + timedelta(seconds=self.t)
 
@@ -209,7 +209,7 @@ class FakeConnect:
 
     def user_data(self) -> dict[str, Any]:
         return aes.user_data(
-            "u-1", self.status, [tuple(c) for c in self.routed()], self.next, self.tick()
+            "u-1", self.status, [(c[0], c[1], c[2]) for c in self.routed()], self.next, self.tick()
         )
 
     def record(self, event_type: str = "STATE_CHANGE") -> dict[str, Any]:

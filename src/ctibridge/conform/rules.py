@@ -6,7 +6,9 @@
   two-party rows).
 * §4.4 agent buttons (``agent_buttons``).
 * ``CallModel``: the calls a stream of events implies, so every call event can be checked against
-  the situation it describes (watch mode and every scenario step).
+  the situation it describes (watch mode and every scenario step), with each leg's role by the
+  §4.1 connection-role rule (``role_of``); a contact seen from its start whose first non-agent
+  leg is not named by the contactId breaks that rule.
 """
 
 from __future__ import annotations
@@ -38,62 +40,71 @@ class Rule:
 
 
 F = frozenset[str]()
-_ = frozenset
 # (customer status, third-party status) of a live contact whose agent leg is connected -> row;
 # None: no such leg (or it is disconnected)
 CALL_RULES: dict[tuple[str | None, str | None], Rule] = {
     ("connected", None): Rule(
-        "published Answer sample", _({"consult", "numberpad"}), _({"disconnect", "hold"})
+        "published Answer sample",
+        frozenset({"consult", "numberpad"}),
+        frozenset({"disconnect", "hold"}),
     ),
     ("hold", None): Rule(
-        "§4.2 2-party, customer hold", _({"consult"}), _({"disconnect", "resume"})
+        "§4.2 2-party, customer hold", frozenset({"consult"}), frozenset({"disconnect", "resume"})
     ),
-    ("connecting", None): Rule("§4.2 outbound dialling", F, _({"disconnect"})),
+    ("connecting", None): Rule("§4.2 outbound dialling", F, frozenset({"disconnect"})),
     ("hold", "connecting"): Rule(
-        "§4.2 consult: third party connecting", F, _({"disconnect", "resume"}), _({"disconnect"})
+        "§4.2 consult: third party connecting",
+        F,
+        frozenset({"disconnect", "resume"}),
+        frozenset({"disconnect"}),
     ),
     ("hold", "connected"): Rule(
         "§4.2 consult: third party connected, customer hold",
-        _({"swap", "conference", "transfer", "numberpad"}),
-        _({"disconnect", "resume"}),
-        _({"disconnect", "hold"}),
+        frozenset({"swap", "conference", "transfer", "numberpad"}),
+        frozenset({"disconnect", "resume"}),
+        frozenset({"disconnect", "hold"}),
     ),
     ("connected", "hold"): Rule(
         "§4.2 consult: customer connected, third party hold (after swap)",
-        _({"swap", "conference", "numberpad"}),
-        _({"disconnect", "hold"}),
-        _({"disconnect", "resume"}),
+        frozenset({"swap", "conference", "numberpad"}),
+        frozenset({"disconnect", "hold"}),
+        frozenset({"disconnect", "resume"}),
     ),
     ("connected", "connected"): Rule(
         "§4.2 conference",
-        _({"transfer", "numberpad"}),
-        _({"disconnect", "hold"}),
-        _({"disconnect", "hold"}),
+        frozenset({"transfer", "numberpad"}),
+        frozenset({"disconnect", "hold"}),
+        frozenset({"disconnect", "hold"}),
     ),
     # the rows §4.2 adds where the published table is silent
     ("hold", "hold"): Rule(
         "§4.2 customer and third party both on hold",
         None,
-        _({"disconnect", "resume"}),
-        _({"disconnect", "resume"}),
+        frozenset({"disconnect", "resume"}),
+        frozenset({"disconnect", "resume"}),
     ),
     ("connected", "connecting"): Rule(
         "§4.2 customer resumed while the consulted party rings",
-        _({"numberpad"}),
-        _({"disconnect", "hold"}),
-        _({"disconnect"}),
+        frozenset({"numberpad"}),
+        frozenset({"disconnect", "hold"}),
+        frozenset({"disconnect"}),
     ),
     (None, "connected"): Rule(
-        "§4.2 customer hung up during a consult", _({"numberpad"}), F, _({"disconnect", "hold"})
+        "§4.2 customer hung up during a consult",
+        frozenset({"numberpad"}),
+        F,
+        frozenset({"disconnect", "hold"}),
     ),
     (None, "hold"): Rule(
-        "§4.2 customer hung up during a consult", F, F, _({"disconnect", "resume"})
+        "§4.2 customer hung up during a consult", F, F, frozenset({"disconnect", "resume"})
     ),
-    (None, "connecting"): Rule("§4.2 customer hung up during a consult", F, F, _({"disconnect"})),
+    (None, "connecting"): Rule(
+        "§4.2 customer hung up during a consult", F, F, frozenset({"disconnect"})
+    ),
 }
-RINGING = Rule("published incoming call sample (§4.2 ringing)", _({"answer", "reject"}))
+RINGING = Rule("published incoming call sample (§4.2 ringing)", frozenset({"answer", "reject"}))
 DIALLING = CALL_RULES[("connecting", None)]
-ENDED = Rule("§4.2 ACW, missed, rejected, error", _({"clearContact"}))
+ENDED = Rule("§4.2 ACW, missed, rejected, error", frozenset({"clearContact"}))
 GONE = Rule("published ClearContact sample (§4.2 after ClearContact)", F)
 PREVIEW = Rule("§4.2 campaign preview offered", F)
 NO_RULE = Rule("§4.2", None, None, None)
@@ -142,35 +153,54 @@ class Contact:
         return rule.of(leg.role), rule.name
 
 
+def role_of(contact_id: str, connection_id: str, type_: str) -> str:
+    """Connection roles (docs/protocol.md §4.1): the ``agent`` leg by its type, the customer leg
+    by its connectionId, which is the contactId (as in the published samples), and every other
+    leg a third party."""
+    if type_ == "agent":
+        return "agent"
+    return "customer" if connection_id == contact_id else "third"
+
+
+ROLE_RULE = "§4.1 connection roles: the customer leg's connectionId is the contactId"
+
+
 class CallModel:
-    """The contacts a stream of call events implies (legs by connectionId, roles by order of
-    appearance: the agent leg, then the customer, then third parties)."""
+    """The contacts a stream of events implies (legs by connectionId, roles by ``role_of``)."""
 
     def __init__(self) -> None:
         self.contacts: dict[str, Contact] = {}
+        # contacts whose first event this model saw ringing or dialling: the first non-agent leg
+        # of such a contact is its customer (third parties join later)
+        self.from_start: set[str] = set()
 
-    def apply(self, event: Message) -> tuple[Contact, Leg]:
+    def apply(self, event: Message) -> tuple[Contact, Leg, list[Mismatch]]:
         actual = event["message"]["call"]["ResponseActual"]
-        contact = self.contacts.setdefault(actual["contactId"], Contact(actual["contactId"]))
+        contact_id = actual["contactId"]
+        found: list[Mismatch] = []
+        if contact_id not in self.contacts and actual["status"] == "connecting":
+            self.from_start.add(contact_id)
+        contact = self.contacts.setdefault(contact_id, Contact(contact_id))
         cid = actual["connectionId"]
         leg = contact.legs.get(cid)
         if leg is None:
-            role = "agent" if actual["type"] == "agent" else (
-                "third" if contact.leg("customer") else "customer"
-            )  # fmt: skip
+            role = role_of(contact_id, cid, actual["type"])
+            first = role != "agent" and not any(g.role != "agent" for g in contact.legs.values())
+            if role == "third" and first and contact_id in self.from_start:
+                path = "message.call.ResponseActual.connectionId"
+                found.append(Mismatch(path, contact_id, cid, ROLE_RULE))
             leg = contact.legs[cid] = Leg(cid, role, actual["status"], "")
         leg.status = actual["status"]
         leg.event = event["message"]["call"]["event"]
-        return contact, leg
+        return contact, leg, found
 
     def load_sync(self, answer: Message) -> None:
         """A call StateSync answer (§4.3) replaces what is known."""
         self.contacts.clear()
+        self.from_start.clear()
         for call in answer["message"].get("calls") or []:
             contact = self.contacts.setdefault(call["contactId"], Contact(call["contactId"]))
-            role = "agent" if call["type"] == "agent" else (
-                "third" if contact.leg("customer") else "customer"
-            )  # fmt: skip
+            role = role_of(call["contactId"], call["connectionId"], call["type"])
             contact.legs[call["connectionId"]] = Leg(
                 call["connectionId"], role, call["status"], call["status"]
             )
@@ -179,8 +209,8 @@ class CallModel:
         """Apply a batch of call events (those one change caused), then check each one's buttons
         against the situation the whole batch leaves its contact in."""
         applied = [(e, *self.apply(e)) for e in events]
-        out: list[tuple[Message, Mismatch]] = []
-        for event, contact, leg in applied:
+        out = [(event, m) for event, _, _, found in applied for m in found]
+        for event, contact, leg, _ in applied:
             want, rule = contact.expected(leg)
             if want is None:
                 continue
@@ -188,9 +218,10 @@ class CallModel:
                      for b, v in button_items(want).items()}  # fmt: skip
             flags = {f"message.call.ResponseActual.buttonStates.{b}": b in want for b in BUTTONS}
             out += [(event, m) for m in values(event, items | flags, rule)]
-        for _event, contact, leg in applied:
+        for _event, contact, leg, _ in applied:
             if leg.role == "agent" and leg.event == "DROPPED":
                 self.contacts.pop(contact.contact_id, None)
+                self.from_start.discard(contact.contact_id)
         return out
 
     def on_voice_contact(self) -> bool:

@@ -17,31 +17,26 @@ from . import rules
 from .checker import StreamChecker, is_call_event
 from .diff import Message, Mismatch, Nonconformance, values
 from .drivers import CUSTOMER, FAILURE
-from .session import (
+from .expect import (
     CONFERENCE,
     CONSULT_RINGING,
     CONSULTING,
     HELD,
     IB,
-    SCENARIOS,
     SWAPPED,
     THIRD,
     TWO_PARTY,
-    Entry,
     Expect,
     F,
-    Session,
     agent,
     call,
     ccp,
     changed,
-    describe,
     error,
     mute,
-    scenario,
-    talking,
     third,
 )
+from .session import SCENARIOS, Entry, Session, describe, scenario, talking
 
 __all__ = ["SCENARIOS", "Entry", "Session", "describe"]
 

@@ -25,7 +25,7 @@ from ..protocol.requests import (
     StateRef,
     Target,
 )
-from ..protocol.subtopics import PHONE_PATTERN
+from ..protocol.shapes import PHONE_PATTERN
 from .views import connection_buttons, on_connected_call, situation
 
 

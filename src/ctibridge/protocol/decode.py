@@ -17,7 +17,7 @@ from msgspec import UNSET, Meta, UnsetType
 from .errors import ProtocolError
 from .registry import SUBTOPICS, unknown_subtopic, unknown_topic
 from .requests import NoData, Request, Topic
-from .subtopics import InvalidData
+from .shapes import InvalidData
 
 MAX_FRAME_BYTES = 65536
 MAX_REQUEST_ID = 64

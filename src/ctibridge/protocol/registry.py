@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .requests import SimFailNext, Topic
-from .subtopics import (
+from .shapes import (
     CONFIGURE,
     CONNECTION_ID,
     CONSULT_TARGET,

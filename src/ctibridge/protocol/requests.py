@@ -1,8 +1,9 @@
 """Typed requests: what a decoded app message means.
 
 ``decode_request`` (in ``decode.py``) turns one frame into a :class:`Request` whose ``data`` is one
-of the typed values below, chosen by the subtopic table in ``subtopics.py``.  Aliases are resolved:
-``Request.subtopic`` is always the canonical name (``Hold``, never ``SetHold``).
+of the typed values below, as the subtopic's data shape (``shapes.py``, chosen in
+``registry.py``) builds it.  Aliases are resolved: ``Request.subtopic`` is always the canonical
+name (``Hold``, never ``SetHold``).
 """
 
 from __future__ import annotations

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest_asyncio
+from playwright.async_api import Browser
 
 from support.harness import chromium
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def bridge_browser() -> AsyncIterator[Any]:
+async def bridge_browser() -> AsyncIterator[Browser]:
     async with chromium() as b:
         yield b

@@ -275,6 +275,25 @@ def test_mapping_tracks_previous_status_and_normalises_ended_contacts() -> None:
     ]  # fmt: skip
 
 
+def test_the_customer_leg_is_named_by_its_contact_id_and_mapped_back_for_commands() -> None:
+    """docs/protocol.md §4.1 connection roles: Streams' own id of the initial connection ("k")
+    goes on the wire as the contact's id; a third party keeps its id; a command naming the
+    contact's id reaches "k" again, and a contact gone is forgotten."""
+    m = SnapshotMapper()
+    legs = [
+        leg("a", "agent", "connected"),
+        leg("k", "inbound", "hold", True),
+        leg("t", "outbound", "connected"),
+    ]
+    snap = m.map(raw([contact("c1", "connected", legs)]), INFO, KNOWN)
+    assert [(x.role, x.connection_id) for x in snap.contacts[0].connections] == [
+        ("agent", "a"), ("customer", "c1"), ("third_party", "t"),
+    ]  # fmt: skip
+    assert [m.streams_leg("c1", x) for x in ("c1", "t", "a")] == ["k", "t", "a"]
+    m.map(raw([]), INFO, KNOWN)
+    assert m.streams_leg("c1", "c1") == "c1"
+
+
 def test_mapping_leaves_out_chats_and_monitoring_and_files_dials_under_their_topic() -> None:
     m = SnapshotMapper()
     m.pending_topic = "InboundCall"

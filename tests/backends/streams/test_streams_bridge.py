@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from playwright.async_api import Browser
 
 from ctibridge.backends.streams import BRIDGE_UNAVAILABLE, StreamsBackend
 from ctibridge.client import Client
@@ -105,7 +106,7 @@ async def bridge(browser: Any, ccp_host: str = "127.0.0.1", **config: Any) -> As
 
 
 async def test_the_hub_serves_the_npm_streams_bundle_and_the_page_uses_no_other_origin(
-    bridge_browser: Any,
+    bridge_browser: Browser,
 ) -> None:
     async with bridge(bridge_browser) as b:
         async with httpx.AsyncClient(base_url=b.served.http) as http:
@@ -123,7 +124,7 @@ async def test_the_hub_serves_the_npm_streams_bundle_and_the_page_uses_no_other_
 
 
 async def test_the_real_streams_init_ccp_loads_the_configured_ccp_and_acknowledges(
-    bridge_browser: Any,
+    bridge_browser: Browser,
 ) -> None:
     async with bridge(bridge_browser) as b:
         page = await b.open()
@@ -140,7 +141,7 @@ async def test_the_real_streams_init_ccp_loads_the_configured_ccp_and_acknowledg
         assert await page.evaluate(status) == "signed in as Agent One"
 
 
-async def test_the_directory_skips_unusable_entries(bridge_browser: Any) -> None:
+async def test_the_directory_skips_unusable_entries(bridge_browser: Browser) -> None:
     async with bridge(bridge_browser) as b:
         page = await b.open()
         await wait_for(lambda: bool(b.backend.directory("agent1").quick_connects), "endpoints")
@@ -161,7 +162,7 @@ async def test_the_directory_skips_unusable_entries(bridge_browser: Any) -> None
         assert (info.name, info.routing_profile) == ("Agent One", "Basic Routing Profile")
 
 
-async def test_the_fake_ccp_keeps_the_published_snapshot_shape(bridge_browser: Any) -> None:
+async def test_the_fake_ccp_keeps_the_published_snapshot_shape(bridge_browser: Browser) -> None:
     samples = json.loads(SAMPLES.read_text())
     async with bridge(bridge_browser) as b:
         page = await b.open()
@@ -181,7 +182,7 @@ async def test_the_fake_ccp_keeps_the_published_snapshot_shape(bridge_browser: A
     assert raw["state"]["name"] == published["state"]["name"] == "PendingBusy"
 
 
-async def test_attributes_queue_and_dnis_reach_the_apps(bridge_browser: Any) -> None:
+async def test_attributes_queue_and_dnis_reach_the_apps(bridge_browser: Browser) -> None:
     async with bridge(bridge_browser) as b, b.agent() as (page, app):
         await b.world(
             page,
@@ -201,7 +202,7 @@ async def test_attributes_queue_and_dnis_reach_the_apps(bridge_browser: Any) -> 
         assert message["queueTimestamp"].endswith("Z")
 
 
-async def test_an_attribute_without_a_value_is_empty_not_undefined(bridge_browser: Any) -> None:
+async def test_an_attribute_without_a_value_is_empty_not_undefined(bridge_browser: Browser) -> None:
     async with bridge(bridge_browser) as b, b.agent() as (page, app):
         # Connect leaves `value` out of an attribute set to nothing
         await b.world(page, "incoming(a)", {"attributes": {"note": None, "lang": "fr"}})
@@ -212,7 +213,7 @@ async def test_an_attribute_without_a_value_is_empty_not_undefined(bridge_browse
 
 
 async def test_state_changes_enqueue_only_on_a_contact_and_dial_uses_the_queue(
-    bridge_browser: Any,
+    bridge_browser: Browser,
 ) -> None:
     async with bridge(bridge_browser) as b, b.agent() as (page, app):
         fake = b.fake(page)
@@ -233,7 +234,7 @@ async def test_state_changes_enqueue_only_on_a_contact_and_dial_uses_the_queue(
         ]
 
 
-async def test_streams_errors_become_the_failure_code(bridge_browser: Any) -> None:
+async def test_streams_errors_become_the_failure_code(bridge_browser: Browser) -> None:
     async with bridge(bridge_browser) as b, b.agent() as (page, app):
         fake = b.fake(page)
         await b.world(page, "incoming(a)", {"phoneNumber": "+15551234567"})
@@ -251,7 +252,7 @@ async def test_streams_errors_become_the_failure_code(bridge_browser: Any) -> No
         assert result.ok
 
 
-async def test_bridge_loss_and_reconnect(bridge_browser: Any) -> None:
+async def test_bridge_loss_and_reconnect(bridge_browser: Browser) -> None:
     async with bridge(bridge_browser) as b, b.agent() as (page, app):
         assert (await app.request("Agent", "UpdateState", {"label": "Break"})).ok
         await flush(app)
@@ -279,7 +280,7 @@ async def test_bridge_loss_and_reconnect(bridge_browser: Any) -> None:
         assert (await app.request("Agent", "UpdateState", {"label": "Lunch"})).ok
 
 
-async def test_a_command_in_flight_fails_when_the_bridge_goes(bridge_browser: Any) -> None:
+async def test_a_command_in_flight_fails_when_the_bridge_goes(bridge_browser: Browser) -> None:
     async with bridge(bridge_browser, settle_ms=10_000) as b, b.agent() as (page, app):
         await b.world(page, "incoming(a)", {"phoneNumber": "+15551234567"})
         assert (await app.request("InboundCall", "Answer")).ok
@@ -297,7 +298,7 @@ async def test_a_command_in_flight_fails_when_the_bridge_goes(bridge_browser: An
         ]
 
 
-async def test_a_second_bridge_replaces_the_first(bridge_browser: Any) -> None:
+async def test_a_second_bridge_replaces_the_first(bridge_browser: Browser) -> None:
     async with bridge(bridge_browser) as b:
         first = await b.open()
         second = await b.open()
@@ -316,7 +317,7 @@ async def test_a_second_bridge_replaces_the_first(bridge_browser: Any) -> None:
 
 
 async def test_closing_the_page_sets_the_offline_state_and_the_hub_knows_at_once(
-    bridge_browser: Any,
+    bridge_browser: Browser,
 ) -> None:
     config: dict[str, Any] = {"heartbeat_seconds": 60, "timeout_seconds": 120}
     async with bridge(bridge_browser, **config) as b, b.agent() as (page, app):
@@ -329,7 +330,7 @@ async def test_closing_the_page_sets_the_offline_state_and_the_hub_knows_at_once
         assert rows(result.events) == [("Error", "UPDATE_AGENT_STATE_FAILED", BRIDGE_UNAVAILABLE)]
 
 
-async def test_sign_in_opens_the_saml_login_from_a_click(bridge_browser: Any) -> None:
+async def test_sign_in_opens_the_saml_login_from_a_click(bridge_browser: Browser) -> None:
     async with bridge(bridge_browser, ccp_load_timeout_ms=1000) as b:
         b.ccp.signed_in = False
         login = f"{b.ccp.origin}/saml-login"
@@ -347,14 +348,14 @@ async def test_sign_in_opens_the_saml_login_from_a_click(bridge_browser: Any) ->
         assert await page.evaluate("connect.initCCPParams.loginUrl") == login
 
 
-async def test_storage_access_is_requested_before_the_ccp(bridge_browser: Any) -> None:
+async def test_storage_access_is_requested_before_the_ccp(bridge_browser: Browser) -> None:
     async with bridge(bridge_browser, ccp_host="localhost", storage_access=True) as b:
         await b.open()
         # Streams loads the instance's request-storage-access page, which lands on the CCP
         assert b.ccp.requests == ["/ccp-v2/request-storage-access", "/ccp-v2"]
 
 
-async def test_a_page_not_served_over_https_does_not_start_the_ccp(bridge_browser: Any) -> None:
+async def test_a_page_not_served_over_https_does_not_start_the_ccp(bridge_browser: Browser) -> None:
     async with bridge(bridge_browser) as b:
         context = await bridge_browser.new_context()
         try:
@@ -375,7 +376,9 @@ async def test_a_page_not_served_over_https_does_not_start_the_ccp(bridge_browse
             await context.close()
 
 
-async def test_clearing_a_contact_the_ccp_cleared_meanwhile_succeeds(bridge_browser: Any) -> None:
+async def test_clearing_a_contact_the_ccp_cleared_meanwhile_succeeds(
+    bridge_browser: Browser,
+) -> None:
     async with bridge(bridge_browser) as b, b.agent() as (page, app):
         await b.world(page, "incoming(a)", {})
         await b.world(page, "miss()")
@@ -387,7 +390,7 @@ async def test_clearing_a_contact_the_ccp_cleared_meanwhile_succeeds(bridge_brow
 
 
 async def test_a_campaign_preview_is_dialled_on_accept_and_discarded_on_skip(
-    bridge_browser: Any,
+    bridge_browser: Browser,
 ) -> None:
     async with bridge(bridge_browser) as b, b.agent() as (page, app):
         fake = b.fake(page)
@@ -411,7 +414,7 @@ async def test_a_campaign_preview_is_dialled_on_accept_and_discarded_on_skip(
         assert "rejectContact" not in await fake.run("requests")
 
 
-async def test_mute_without_call_audio_fails_and_says_why(bridge_browser: Any) -> None:
+async def test_mute_without_call_audio_fails_and_says_why(bridge_browser: Browser) -> None:
     async with bridge(bridge_browser, settle_ms=500) as b, b.agent() as (page, app):
         # a call to the agent's desk phone: the softphone has no media, the CCP ignores mute
         await b.world(page, "incoming(a)", {"deskPhone": True})
@@ -426,7 +429,7 @@ async def test_mute_without_call_audio_fails_and_says_why(bridge_browser: Any) -
 
 
 async def test_a_consult_to_an_agent_is_connected_as_soon_as_connect_routes_it(
-    bridge_browser: Any,
+    bridge_browser: Browser,
 ) -> None:
     async with bridge(bridge_browser) as b, b.agent() as (page, app):
         await b.world(page, "incoming(a)", {})

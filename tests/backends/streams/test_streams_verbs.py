@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from playwright.async_api import Browser
 
 from support.harness import FAILURE
 from support.steps import rows, step
@@ -118,7 +119,7 @@ VERBS: list[tuple[Setup, str, str, Any, str, str, str]] = [
     ids=[f"{v[2]}-{v[0].__name__}-{i}" for i, v in enumerate(VERBS)],
 )
 async def test_a_verb_refused_by_connect_then_carried_out(
-    bridge_browser: Any,
+    bridge_browser: Browser,
     setup: Setup,
     topic: str,
     subtopic: str,
@@ -139,3 +140,57 @@ async def test_a_verb_refused_by_connect_then_carried_out(
         assert result.error is None, result.error
         # the refused call and the one that went through
         assert (await w.ccp.run("requests")).count(method) == before + 2
+
+
+async def _ccp_legs(w: StreamsWorld) -> dict[str, tuple[str, str]]:
+    """The fake CCP's own legs of its one contact: role -> (Streams connectionId, state)."""
+    contact = (await w.ccp.run("raw()"))["contacts"][0]
+    legs: dict[str, tuple[str, str]] = {}
+    for c in contact["connections"]:
+        role = "agent" if c["type"] == "agent" else "customer" if c["initial"] else "third"
+        legs[role] = (c["connectionId"], c["state"]["type"])
+    return legs
+
+
+async def test_the_customer_leg_is_named_by_the_contact_id_and_verbs_reach_its_streams_leg(
+    bridge_browser: Browser,
+) -> None:
+    """docs/protocol.md §4.1 connection roles: Streams gives the customer leg an id of its own;
+    on the wire it is the contactId, and a verb naming it (or the third party) reaches the right
+    Streams connection - hold and resume of each leg in a conference, then the third party
+    dropped while the customer stays."""
+    async with streams_world(bridge_browser) as w:
+        await talking(w)
+        await step(w, IB, "Consult", THIRD)
+        await w.third_party_answer()
+        await step(w, IB, "Conference")
+        contact_id = (await w.ccp.run("raw()"))["contacts"][0]["contactId"]
+        ccp = await _ccp_legs(w)
+        assert ccp["customer"][0] != contact_id  # Streams' own id: the mapping is exercised
+        sync = (await w.request(IB, "StateSync")).events[0]["message"]["calls"]
+        wire = {c["type"]: c["connectionId"] for c in sync if c["type"] != "agent"}
+        assert wire["inbound"] == contact_id
+        third_id = wire["outbound"]
+        assert third_id == ccp["third"][0]
+
+        held = await step(w, IB, "Hold", contact_id)
+        assert ("InboundCallStateChange", contact_id, "hold") in [
+            (e["subtopic"], *(e["message"]["call"]["ResponseActual"][k]
+                              for k in ("connectionId", "status")))
+            for e in held
+        ]  # fmt: skip
+        assert {r: s for r, (_, s) in (await _ccp_legs(w)).items()} == {
+            "agent": "connected", "customer": "hold", "third": "connected"
+        }  # fmt: skip
+        await step(w, IB, "Resume", contact_id)
+        await step(w, IB, "Hold", third_id)
+        assert {r: s for r, (_, s) in (await _ccp_legs(w)).items()} == {
+            "agent": "connected", "customer": "connected", "third": "hold"
+        }  # fmt: skip
+        await step(w, IB, "Resume", third_id)
+        await step(w, IB, "Disconnect", third_id)
+        left = await _ccp_legs(w)
+        assert set(left) == {"agent", "customer"}
+        assert left["customer"] == (ccp["customer"][0], "connected")
+        requests = await w.ccp.run("requests")
+        assert requests.count("holdConnection") == requests.count("resumeConnection") == 2

@@ -29,7 +29,18 @@ from dataclasses import dataclass, field
 import msgspec
 from starlette.routing import BaseRoute
 
-from ...actions import Action, BackendError, Dial, Login, Logout, SetState
+from ...actions import (
+    Action,
+    BackendError,
+    Dial,
+    Hangup,
+    Hold,
+    Login,
+    Logout,
+    Resume,
+    SendDigits,
+    SetState,
+)
 from ...clock import Clock, Timer
 from ...config import BridgeConfig
 from ...model import AgentInfo, AgentSnapshot, AgentState, Directory
@@ -39,6 +50,9 @@ from . import wire
 from .mapping import SnapshotMapper, agent_state, logged_out
 
 log = logging.getLogger("ctibridge.bridge")
+
+# the verbs that name a leg: the customer leg's wire id (its contact's id) becomes its Streams id
+LEG_ACTIONS = (Hold, Resume, Hangup, SendDigits)
 
 BRIDGE_UNAVAILABLE = "bridge unavailable"
 CLOSE_FORBIDDEN = 4403
@@ -206,7 +220,12 @@ class StreamsBackend:
     # --- commands -------------------------------------------------------------------------------
 
     def _translate(self, agent: _Agent, action: Action) -> Action:
-        """The CCP knows no login/logout but the Offline state: both become a state change."""
+        """The CCP knows no login/logout but the Offline state: both become a state change.
+        A leg is named by its Streams id (mapping.py puts the customer leg on the wire as the
+        contact's id)."""
+        if isinstance(action, LEG_ACTIONS):
+            streams_id = agent.mapper.streams_leg(action.contact_id, action.connection_id)
+            return msgspec.structs.replace(action, connection_id=streams_id)
         if isinstance(action, Logout):
             offline = next((s for s in agent.directory.states if s.type == "offline"), None)
             if offline is None:

@@ -10,6 +10,10 @@ Deliberate normalisations, so every backend gives the engine the same convention
   emails are left out.  Monitoring connections are left out.
 * Roles: the ``agent`` connection, the initial connection (the customer), every other connection
   a third party.  Connections are listed agent, customer, third parties.
+* Ids (docs/protocol.md §4.1, connection roles): the customer leg goes on the wire with
+  ``connectionId == contactId``, as in the published samples and every other backend; Streams
+  gives that leg an id of its own, which :meth:`SnapshotMapper.streams_leg` gives back when a
+  command targets the leg.
 * An ended contact (Streams ``ended`` = ACW, ``missed``, ``rejected``, ``error``) keeps its agent
   and customer legs, disconnected, and no third parties — as Connect shows it to the agent.
 * ``logged_in`` is "not Offline": the CCP has no other notion of being logged out.
@@ -103,6 +107,7 @@ class SnapshotMapper:
         self._status = StatusHistory()
         self.topics: dict[str, CallTopic] = {}
         self.pending_topic: CallTopic | None = None  # set by Dial, taken by the next outbound
+        self.customer_legs: dict[str, str] = {}  # contact id -> Streams id of its customer leg
 
     def map(
         self, raw: StreamsSnapshot, info: AgentInfo, states: Iterable[AgentState]
@@ -121,8 +126,11 @@ class SnapshotMapper:
         )
         live_ids = {leg.connection_id for c in contacts for leg in c.connections}
         self._status.keep(live_ids)
-        for cid in [cid for cid in self.topics if cid not in {c.contact_id for c in contacts}]:
+        current = {c.contact_id for c in contacts}
+        for cid in [cid for cid in self.topics if cid not in current]:
             del self.topics[cid]
+        for cid in [cid for cid in self.customer_legs if cid not in current]:
+            del self.customer_legs[cid]
         return AgentSnapshot(
             info=info,
             logged_in=chosen.type != "offline",
@@ -151,7 +159,10 @@ class SnapshotMapper:
             role = _role(conn)
             if role is None or (state != "live" and role == "third_party"):
                 continue
-            legs.append(self._leg(conn, role, kind, state != "live"))
+            if role == "customer":
+                self.customer_legs[raw.contactId] = conn.connectionId
+            wire_id = raw.contactId if role == "customer" else conn.connectionId
+            legs.append(self._leg(conn, wire_id, role, kind, state != "live"))
         legs.sort(key=lambda leg: ROLE_ORDER[leg.role])
         customer = initial.endpoint.phoneNumber if initial and initial.endpoint else None
         system = raw.systemEndpoint.phoneNumber if raw.systemEndpoint is not None else None
@@ -171,11 +182,23 @@ class SnapshotMapper:
             attributes=tuple(sorted((a.name, a.value) for a in raw.attributes.values())),
         )
 
+    def streams_leg(self, contact_id: str, connection_id: str) -> str:
+        """The Streams id of the leg the wire calls ``connection_id`` (the customer leg's wire
+        id is its contact's id; every other leg keeps its Streams id)."""
+        if connection_id == contact_id:
+            return self.customer_legs.get(contact_id, connection_id)
+        return connection_id
+
     def _leg(
-        self, conn: StreamsConnection, role: ConnectionRole, kind: ContactKind, ended: bool
+        self,
+        conn: StreamsConnection,
+        connection_id: str,
+        role: ConnectionRole,
+        kind: ContactKind,
+        ended: bool,
     ) -> Connection:
         status = "disconnected" if ended else CONNECTION_STATUS.get(conn.state.type, "connected")
-        previous = self._status.previous(conn.connectionId, status)
+        previous = self._status.previous(connection_id, status)
         type_: ConnectionType
         if role == "agent":
             type_ = "agent"
@@ -188,7 +211,7 @@ class SnapshotMapper:
         if role != "agent" and endpoint is not None:
             number = endpoint.phoneNumber or endpoint.name
         return Connection(
-            connection_id=conn.connectionId,
+            connection_id=connection_id,
             role=role,
             type=type_,
             status=status,

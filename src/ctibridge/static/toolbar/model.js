@@ -140,14 +140,11 @@ function newContact(contactId, topic) {
   return { contactId, topic, queueName: null, variables: [], connections: new Map() };
 }
 
-/** "agent", "customer" (the initial connection) or "third" (a consulted party). */
+/** "agent", "customer" or "third" (a consulted party), by the rule every backend keeps
+ * (docs/protocol.md §4.1, connection roles): the customer leg's connectionId is the contactId. */
 export function roleOf(contact, conn) {
   if (conn.type === "agent") return "agent";
-  // the customer leg's connectionId is the contactId, as in the published samples
-  if (conn.connectionId === contact.contactId) return "customer";
-  const legs = [...contact.connections.values()].filter((c) => c.type !== "agent");
-  const initial = legs.find((c) => c.connectionId === contact.contactId) ?? legs[0];
-  return conn === initial ? "customer" : "third";
+  return conn.connectionId === contact.contactId ? "customer" : "third";
 }
 
 export function agentConnection(contact) {
