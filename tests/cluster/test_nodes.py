@@ -299,7 +299,7 @@ async def test_redis_restarted_under_load(redis_aof, tmp_path):
         journal = await settle(apps, r)
         check_streams(apps, journal)
         done = {e.get("requestId") for e in journal if e["subtopic"] == "SetAgentState"}
-        assert set(rids) <= done
+        assert set(rids) <= done, [e for a in apps for e in a.errors if e.get("requestId") in rids]
 
 
 async def test_rolling_restart_no_app_sees_a_gap(redis_aof, tmp_path):
@@ -370,3 +370,27 @@ async def test_a_simulated_call_survives_its_node(redis_aof, tmp_path):
         # nothing between the answer and the hold says the call ended
         assert not any("disconnected" in json.dumps(e).lower() for e in after), after
         assert any(e.get("requestId") == rid for e in after)
+
+
+async def test_http_answers_come_back_from_the_owner(redis_aof, tmp_path):
+    """An HTTP command sent to a node that does not own the agent gets the owner's immediate
+    answers in its HTTP response, as on the owner: a requestId already carried out is refused
+    with a 409 and its error, whichever node each attempt comes through."""
+    async with cluster(redis_aof, tmp_path, count=2) as (nodes, r):
+        owning = next(n for n in nodes if n.name == owner(r))
+        other = next(n for n in nodes if n is not owning)
+        await wait_for(lambda: other.health()[1]["journal"]["owned"] == 0, 10, "a non-owner")
+        for first, second in ((owning, other), (other, owning)):
+            rid = f"http-{first.name}"
+            good = {"channel": "Amazon", "source": "test", "topic": "Agent",
+                    "subtopic": "UpdateState", "data": {"label": "Break"}, "requestId": rid}  # fmt: skip
+            status, body = await asyncio.to_thread(first.post, AGENT, good)
+            assert (status, body) == (202, {"requestId": rid})
+            status, body = await asyncio.to_thread(second.post, AGENT, good)
+            assert status == 409, body
+            assert body["requestId"] == rid, body
+            assert body["message"]["code"].startswith("duplicate requestId"), body
+        journal = stored(r)
+        assert [e["requestId"] for e in journal if e["subtopic"] == "SetAgentState"] == [
+            f"http-{owning.name}", f"http-{other.name}",
+        ]  # fmt: skip
