@@ -136,7 +136,7 @@ async def test_lease_renew_takeover_and_release(redis_server: RedisServer) -> No
     taken = await n2.claim("a")
     assert taken.held and taken.fresh and taken.epoch == first.epoch + 1
     assert not (await n1.claim("a", first.epoch)).held  # the old epoch is not renewed
-    many = await n1.claim_many([("a", 0), ("b", 0)])  # one round trip for every agent
+    many = await n1.claim_many([("a", 0, True), ("b", 0, True)])  # one round trip for every agent
     assert [(m.held, m.holder) for m in many] == [(False, "n2"), (True, "n1")]
     await c.aclose()
 

@@ -40,7 +40,7 @@ from ..hub.cluster_seam import CLUSTER_UNAVAILABLE
 from ..protocol.registry import QUERIES
 from ..protocol.requests import Request
 from .journal import RedisJournal
-from .lease import Leases
+from .lease import Lease, Leases, preferred
 from .scripts import PREFIX, keys, request_key
 
 log = logging.getLogger("ctibridge.cluster")
@@ -119,6 +119,9 @@ class ClusterNode:
         # agents whose lease this node has taken and is reading the journal of: their commands
         # wait in the admission queue until it is done
         self._adopting: dict[str, asyncio.Event] = {}
+        self.live: list[str] = [node_id]  # the live nodes, as of the last lease round
+        self._free: set[str] = set()  # agents whose lease was free and left so last round
+        self._claiming = asyncio.Lock()  # one lease round (or hand-over take) at a time
         journal.on_fenced = self._lost
         hub.cluster = self
 
@@ -147,7 +150,7 @@ class ClusterNode:
             return True
         self._expect(origin)
         message = msgspec.msgpack.encode(
-            ["cmd", login, self._node_id, origin, app, msgspec.json.encode(request.raw)]
+            ["cmd", login, self._node_id, origin, app, msgspec.json.encode(request.raw), 0]
         )
 
         def lost() -> None:
@@ -301,6 +304,8 @@ class ClusterNode:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         held, self.journal.epochs = dict(self.journal.epochs), {}
+        with contextlib.suppress(redis.RedisError):  # no longer counted among the live nodes
+            await self.leases.heartbeat(alive=False)
         for login, epoch in held.items():  # the next node takes them at once, not after lease_ms
             with contextlib.suppress(redis.RedisError):
                 await self.leases.release(login, epoch)
@@ -321,31 +326,86 @@ class ClusterNode:
             await self._claim_round()
 
     async def _claim_round(self) -> None:
-        logins = list(self.hub.engine.sessions)
-        epochs = dict(self.journal.epochs)
-        try:
-            results = await self.leases.claim_many([(x, epochs.get(x, 0)) for x in logins])
-        except redis.RedisError as e:
-            self._unreachable(e)
-            return
-        self.journal.mark(True)
+        """Say this node is alive, renew its leases, take the free leases of the agents that
+        belong to it (and of any left free for a whole round), hand over the others."""
+        async with self._claiming:
+            try:
+                self.live = await self.leases.heartbeat() or [self._node_id]
+                logins = list(self.hub.engine.sessions)
+                epochs = dict(self.journal.epochs)
+                claims = [(x, epochs.get(x, 0), self._mine(x) or x in self._free) for x in logins]
+                results = await self.leases.claim_many(claims)
+            except redis.RedisError as e:
+                self._unreachable(e)
+                return
+            self.journal.mark(True)
+            self._free = {x for x, lease in zip(logins, results, strict=True) if not lease.holder}
+            await self._settle_leases(logins, results)
+        for login in [x for x in self.journal.epochs if not self._mine(x)]:
+            await self._hand_over(login)
+
+    def _mine(self, login: str) -> bool:
+        return preferred(login, self.live) == self._node_id
+
+    async def _settle_leases(self, logins: list[str], results: list[Lease]) -> None:
         for login, lease in zip(logins, results, strict=True):
-            self.owners[login] = lease.holder
+            if lease.holder:
+                self.owners[login] = lease.holder
             held = self.journal.epochs.get(login)
             if lease.held and (lease.fresh or held != lease.epoch):
                 await self._adopt(login, lease.epoch)
             elif not lease.held and held is not None:
                 self._lost(login)
 
+    async def _hand_over(self, login: str) -> None:
+        """Give ``login`` to the live node it belongs to, when nothing of it is under way: the
+        lease is released and that node told to take it now (not at its next round)."""
+        session = self.hub.engine.sessions.get(login)
+        busy = session is None or session.inflight is not None or bool(session.queue)
+        epoch = self.journal.epochs.get(login)
+        if busy or epoch is None or self._waiting.get(login) or login in self._adopting:
+            return  # at a later round
+        target = preferred(login, self.live)
+        self.owners[login] = target
+        del self.journal.epochs[login]  # a follower from now on: commands go to the target
+        try:
+            await self.leases.release(login, epoch)
+        except redis.RedisError as e:  # the lease expires by itself: taken after lease_ms
+            self._unreachable(e)
+        log.info("agent handed over", extra={"agent": login, "to": target, "kind": "cluster"})
+        self._publish(node_channel(target), msgspec.msgpack.encode(["take", login]))
+
+    def _take(self, login: str) -> None:
+        if login not in self.hub.engine.sessions or self.owns(login) or login in self._adopting:
+            return
+        # commands for it wait (admission queue) until the lease is ours and the journal read
+        self._adopting[login] = waiting = asyncio.Event()
+
+        async def take() -> None:
+            try:
+                async with self._claiming:
+                    epoch = self.journal.epochs.get(login, 0)
+                    lease = await self.leases.claim(login, epoch)
+                    await self._settle_leases([login], [lease])
+            except redis.RedisError as e:
+                self._unreachable(e)
+            finally:
+                self._adopting.pop(login, None)
+                waiting.set()
+
+        task = asyncio.get_running_loop().create_task(take())
+        self._catch_ups.add(task)
+        task.add_done_callback(self._catch_ups.discard)
+
     async def _adopt(self, login: str, epoch: int) -> None:
-        self._adopting[login] = adopting = asyncio.Event()
+        adopting = self._adopting.setdefault(login, asyncio.Event())  # (a take's, if any)
         try:  # this node's apps first get everything the old owner sent
             state = await self._catch_up(login, state=True)
         except redis.RedisError as e:  # adopted at the next round
             self._unreachable(e)
             return
         finally:
-            del self._adopting[login]
+            self._adopting.pop(login, None)
             adopting.set()
         self.journal.prefetch(login, state)
         self.journal.epochs[login] = epoch
@@ -429,9 +489,11 @@ class ClusterNode:
             cluster_seam.deliver(self.hub, login, conn, bytes(data).decode())
         elif kind == "done":
             self._done(body[0])
+        elif kind == "take":  # its holder handed the agent over to this node
+            self._take(body[0])
         elif kind == "cmd":
-            login, node, origin, app, raw = body
-            origin = f"{node}|{origin}"
+            login, node, conn, app, raw, hops = body
+            origin = f"{node}|{conn}"
             try:
                 request = p.decode_request(bytes(raw))
             except p.ProtocolError as err:  # checked by the node it came through: unlikely
@@ -439,6 +501,11 @@ class ClusterNode:
                 self._done(origin)
                 return
             if not self.owns(login) and login not in self._adopting:  # the lease moved on
+                owner = self.owners.get(login)
+                if not hops and owner not in (None, self._node_id):  # (handed over) once
+                    forward = ["cmd", login, node, conn, app, raw, 1]
+                    self._publish(node_channel(owner), msgspec.msgpack.encode(forward))
+                    return
                 self._refuse(login, origin, request, CLUSTER_UNAVAILABLE, None)
             elif self._waiting.get(login) or _recorded(request) or login in self._adopting:
                 self._admit(Command(login, origin, request, app))
