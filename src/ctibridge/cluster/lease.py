@@ -5,9 +5,10 @@ dies stops renewing, the key expires, and the next node that tries takes the age
 epoch: within ``lease_ms`` + one renewal period.
 
 Balancing: every node heartbeats into one sorted set (:data:`~.scripts.HEARTBEAT`, by Redis's
-clock) and each agent *belongs* to the live node that wins its rendezvous hash
-(:func:`preferred`): a node takes a free lease only for its own agents (or one left free for a
-whole round, should its node not take it), and hands the others over when their node is live.
+clock) and each agent *belongs* to the live node its Streams bridge page is connected to, or
+else the live node that wins its rendezvous hash (:func:`preferred`): a node takes a free lease
+only for its own agents (or one left free for a whole round, should its node not take it), and
+hands the others over when their node is live.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, NamedTuple
 
 import redis.asyncio as aredis
 
-from .scripts import HEARTBEAT, LEASE, NODES, RELEASE, keys
+from .scripts import BRIDGES, HEARTBEAT, LEASE, NODES, RELEASE, keys
 
 
 class Lease(NamedTuple):
@@ -38,6 +39,10 @@ def preferred(login: str, nodes: Iterable[str]) -> str:
 def _weight(node: str, login: str) -> int:
     digest = hashlib.blake2b(f"{node}\0{login}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Leases:
@@ -71,11 +76,15 @@ class Leases:
             await self._lease(keys=[lease, meta], args=args, client=pipe)
         return [self._parse(result) for result in await pipe.execute()]
 
-    async def heartbeat(self, alive: bool = True) -> list[str]:
-        """Say this node is alive (or leaving); the live nodes."""
-        args = [self.node_id, self.lease_ms, int(alive)]
-        nodes = await self._heartbeat(keys=[NODES], args=args)
-        return [n.decode() if isinstance(n, bytes) else str(n) for n in nodes]
+    async def heartbeat(
+        self, alive: bool = True, bridged: Iterable[str] = ()
+    ) -> tuple[list[str], dict[str, str]]:
+        """Say this node is alive (or leaving) and which agents' bridge pages it has; the live
+        nodes, and the node of every agent's bridge."""
+        args = [self.node_id, self.lease_ms, int(alive), *bridged]
+        nodes, flat = await self._heartbeat(keys=[NODES, BRIDGES], args=args)
+        texts = [_text(x) for x in flat]
+        return [_text(n) for n in nodes], dict(zip(texts[::2], texts[1::2], strict=True))
 
     def _parse(self, result: Any) -> Lease:
         status, got = int(result[0]), int(result[1])

@@ -28,7 +28,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import msgspec
 import redis
@@ -79,6 +79,14 @@ def open_cluster_journal(url: str, node_id: str, max_events: int, max_age_ms: in
     )  # fmt: skip
 
 
+@runtime_checkable
+class Bridges(Protocol):
+    """A backend whose link to an agent is a page connected to one node (the Streams bridge)."""
+
+    def reported(self, login: str) -> bool:
+        """The agent's bridge page is connected here and has said who is signed in."""
+
+
 class Command(NamedTuple):
     """A command for an agent this node owns, waiting for its requestId to be recorded."""
 
@@ -120,6 +128,7 @@ class ClusterNode:
         # wait in the admission queue until it is done
         self._adopting: dict[str, asyncio.Event] = {}
         self.live: list[str] = [node_id]  # the live nodes, as of the last lease round
+        self.bridges: dict[str, str] = {}  # login -> the node its bridge page is on (if any)
         self._free: set[str] = set()  # agents whose lease was free and left so last round
         self._claiming = asyncio.Lock()  # one lease round (or hand-over take) at a time
         journal.on_fenced = self._lost
@@ -305,7 +314,7 @@ class ClusterNode:
                 await task
         held, self.journal.epochs = dict(self.journal.epochs), {}
         with contextlib.suppress(redis.RedisError):  # no longer counted among the live nodes
-            await self.leases.heartbeat(alive=False)
+            await self.leases.heartbeat(alive=False)  # (and its bridges forgotten)
         for login, epoch in held.items():  # the next node takes them at once, not after lease_ms
             with contextlib.suppress(redis.RedisError):
                 await self.leases.release(login, epoch)
@@ -330,7 +339,8 @@ class ClusterNode:
         belong to it (and of any left free for a whole round), hand over the others."""
         async with self._claiming:
             try:
-                self.live = await self.leases.heartbeat() or [self._node_id]
+                live, self.bridges = await self.leases.heartbeat(bridged=self._bridged())
+                self.live = live or [self._node_id]
                 logins = list(self.hub.engine.sessions)
                 epochs = dict(self.journal.epochs)
                 claims = [(x, epochs.get(x, 0), self._mine(x) or x in self._free) for x in logins]
@@ -345,7 +355,20 @@ class ClusterNode:
             await self._hand_over(login)
 
     def _mine(self, login: str) -> bool:
-        return preferred(login, self.live) == self._node_id
+        return self._home(login) == self._node_id
+
+    def _home(self, login: str) -> str:
+        """The node ``login`` belongs to: where its bridge page is (the backend link must be
+        on the owner), else the live node its rendezvous hash picks."""
+        bridge = self.bridges.get(login)
+        return bridge if bridge in self.live else preferred(login, self.live)
+
+    def _bridged(self) -> list[str]:
+        """This node's agents whose bridge page is connected (and signed in) here."""
+        backend = self.hub.backend
+        if not isinstance(backend, Bridges):
+            return []
+        return [login for login in self.hub.engine.sessions if backend.reported(login)]
 
     async def _settle_leases(self, logins: list[str], results: list[Lease]) -> None:
         for login, lease in zip(logins, results, strict=True):
@@ -365,7 +388,7 @@ class ClusterNode:
         epoch = self.journal.epochs.get(login)
         if busy or epoch is None or self._waiting.get(login) or login in self._adopting:
             return  # at a later round
-        target = preferred(login, self.live)
+        target = self._home(login)
         self.owners[login] = target
         del self.journal.epochs[login]  # a follower from now on: commands go to the target
         try:

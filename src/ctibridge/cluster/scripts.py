@@ -14,7 +14,8 @@ one agent's keys only, so a Redis Cluster keeps them in one slot and runs the sc
   nothing, so no ``seq`` is issued twice even while two nodes believe they own an agent.
 * :data:`RELEASE` gives a lease up (a node that stops, or hands an agent over), only if it is
   still the caller's.
-* :data:`HEARTBEAT` says a node is alive and lists the live ones (for balancing).
+* :data:`HEARTBEAT` says a node is alive and where its agents' bridge pages are, and lists
+  the live nodes and every bridge (for balancing).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def request_key(login: str, request_id: str) -> str:
     return f"{PREFIX}:{{{login}}}:rid:{request_id}"
 
 
-NODES = f"{PREFIX}:nodes"  # the live nodes: a sorted set, each node's last heartbeat (ms)
+# one hash tag for both, so one script may use them on a Redis Cluster
+NODES = f"{PREFIX}:{{cluster}}:nodes"  # the live nodes: a sorted set, their last heartbeat (ms)
+BRIDGES = f"{PREFIX}:{{cluster}}:bridges"  # login -> the node its Streams bridge page is on
 
 
 # KEYS: lease, meta.  ARGV: node, lease_ms, the epoch the caller holds ("0": none), and
@@ -104,13 +107,26 @@ end
 return head
 """
 
-# KEYS: nodes.  ARGV: node, lease_ms, "1" to join ("0": leave).  By Redis's clock, so nodes'
-# clocks need not agree.  -> the live nodes (a heartbeat within lease_ms), the caller included
+# KEYS: nodes, bridges.  ARGV: node, lease_ms, "1" to join ("0": leave), then the agents whose
+# bridge page is on this node now.  By Redis's clock, so nodes' clocks need not agree.
+# -> {the live nodes (a heartbeat within lease_ms), the caller included; {login, node, ...} of
+#    every bridge}
 HEARTBEAT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[3] == '1' then redis.call('ZADD', KEYS[1], now, ARGV[1])
 else redis.call('ZREM', KEYS[1], ARGV[1]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 10 * tonumber(ARGV[2]))
-return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')
+local mine = {}
+for i = 4, #ARGV do
+  mine[ARGV[i]] = true
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[1])
+end
+local bridges = {}
+local all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all, 2 do
+  if all[i + 1] == ARGV[1] and not mine[all[i]] then redis.call('HDEL', KEYS[2], all[i])
+  else bridges[#bridges + 1] = all[i]; bridges[#bridges + 1] = all[i + 1] end
+end
+return {redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf'), bridges}
 """
