@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -35,13 +36,17 @@ import redis
 import redis.asyncio as aredis
 
 from .. import protocol as p
+from ..backends.connect import ConnectBackend
+from ..backends.hybrid import HybridBackend
 from ..hub import cluster_seam
 from ..hub.cluster_seam import CLUSTER_UNAVAILABLE
 from ..protocol.registry import QUERIES
 from ..protocol.requests import Request
+from . import fanout
+from .aes import AES_CHANNEL, SharedConsumer, apply_published
 from .journal import RedisJournal
 from .lease import Lease, Leases, preferred
-from .scripts import PREFIX, keys, request_key
+from .scripts import PREFIX, request_key
 
 log = logging.getLogger("ctibridge.cluster")
 
@@ -133,6 +138,12 @@ class ClusterNode:
         self._claiming = asyncio.Lock()  # one lease round (or hand-over take) at a time
         journal.on_fenced = self._lost
         hub.cluster = self
+        # connect/hybrid: one Agent Event Stream reader per shard across the cluster (aes.py)
+        connect = hub.backend.connect if isinstance(hub.backend, HybridBackend) else hub.backend
+        self.aes: ConnectBackend | None = None
+        if isinstance(connect, ConnectBackend):
+            self.aes = connect
+            connect.consumer_type = functools.partial(SharedConsumer, self)
 
     # the seam --------------------------------------------------------------------------------
 
@@ -318,6 +329,9 @@ class ClusterNode:
         for login, epoch in held.items():  # the next node takes them at once, not after lease_ms
             with contextlib.suppress(redis.RedisError):
                 await self.leases.release(login, epoch)
+        consumer = self.aes.consumer if self.aes is not None else None
+        if isinstance(consumer, SharedConsumer):  # (stopped by the backend before)
+            await consumer.release()
         for client in (self.client, self.publisher):
             with contextlib.suppress(Exception):
                 await client.aclose()
@@ -423,7 +437,7 @@ class ClusterNode:
     async def _adopt(self, login: str, epoch: int) -> None:
         adopting = self._adopting.setdefault(login, asyncio.Event())  # (a take's, if any)
         try:  # this node's apps first get everything the old owner sent
-            state = await self._catch_up(login, state=True)
+            state = await fanout.catch_up(self, login, state=True)
         except redis.RedisError as e:  # adopted at the next round
             self._unreachable(e)
             return
@@ -449,7 +463,7 @@ class ClusterNode:
         if self.owns(login):
             return
         try:
-            snapshot = await self._catch_up(login, state=state)
+            snapshot = await fanout.catch_up(self, login, state=state)
         except redis.RedisError as e:  # the subscription's recovery catches up later
             log.warning("catch-up failed: %s", e, extra={"agent": login, "kind": "cluster"})
             return
@@ -457,54 +471,6 @@ class ClusterNode:
             cluster_seam.follow(self.hub, login, [], snapshot)
 
     # fan-out ---------------------------------------------------------------------------------
-
-    async def _catch_up(self, login: str, until: int | None = None, state: bool = False
-                        ) -> bytes | None:  # fmt: skip
-        """Send this node's apps the journaled events of ``login`` they have not had yet (up to
-        ``until``); with ``state``, also read and return the agent's snapshot."""
-        head = self.journal.heads.get(login, 0)
-        _, meta, stream = keys(login)
-        if self.journal.sharded:
-            stored, snapshot = await self.client.hmget(meta, ["seq", "state"])
-            rows = await self.client.xrange(stream, f"{head + 1}-0", "+")
-        else:  # one round trip
-            pipe = self.client.pipeline(transaction=False)
-            pipe.hmget(meta, ["seq", "state"])
-            pipe.xrange(stream, f"{head + 1}-0", "+")
-            (stored, snapshot), rows = await pipe.execute()
-        last = int(stored or 0) if until is None else until
-        events = [(int(rid.split(b"-")[0]), bytes(fields[b"d"])) for rid, fields in rows]
-        head = self.journal.heads.get(login, 0)  # what was sent meanwhile is not sent again
-        events = [(seq, data) for seq, data in events if head < seq <= last]
-        if events:
-            last = max(last, events[-1][0])
-        if last > head:
-            if not events or events[0][0] != head + 1:
-                log.warning("events dropped by retention before this node sent them",
-                            extra={"agent": login, "kind": "cluster"})  # fmt: skip
-            self.journal.heads[login] = last
-            cluster_seam.follow(self.hub, login, events, None)
-        return bytes(snapshot) if state and snapshot else None
-
-    async def _on_events(self, login: str, first: int, events: list[bytes], state: bytes) -> None:
-        if login not in self.hub.engine.sessions:
-            return  # an agent this node does not serve
-        head = self.journal.last_seq(login)
-        last = first + len(events) - 1
-        if self.owns(login):
-            if last > head:  # another node appended: its lease is newer than ours
-                self._lost(login)
-            return  # else our own, already sent
-        if last <= head:
-            if not events and last == head and state:  # the owner's snapshot, no events
-                cluster_seam.follow(self.hub, login, [], state)
-            return
-        if first > head + 1:  # a hole: messages were lost while the subscription was down
-            await self._catch_up(login, first - 1)
-            head = self.journal.heads.get(login, 0)
-        fresh = [(first + i, data) for i, data in enumerate(events) if first + i > head]
-        self.journal.heads[login] = max(last, head)
-        cluster_seam.follow(self.hub, login, fresh, state or None)
 
     def _on_node_message(self, kind: str, body: list[Any]) -> None:
         if kind == "reply":
@@ -543,11 +509,11 @@ class ClusterNode:
             client = aredis.Redis.from_url(self.url, socket_connect_timeout=1)
             try:
                 pubsub = client.pubsub()
-                await pubsub.subscribe(EVENTS_CHANNEL, self.channel)
+                await pubsub.subscribe(EVENTS_CHANNEL, self.channel, AES_CHANNEL)
                 self.subscribed.set()
                 for login in list(self.hub.engine.sessions):
                     if not self.owns(login):
-                        await self._catch_up(login)
+                        await fanout.catch_up(self, login)
                 async for message in pubsub.listen():
                     if message["type"] == "message":
                         await self._dispatch(message["channel"], message["data"])
@@ -564,9 +530,12 @@ class ClusterNode:
     async def _dispatch(self, channel: bytes, data: bytes) -> None:
         try:
             body = msgspec.msgpack.decode(data)
-            if channel == EVENTS_CHANNEL.encode():
+            if channel == AES_CHANNEL.encode():
+                if self.aes is not None:
+                    await apply_published(self._node_id, self.aes.apply_record, data)
+            elif channel == EVENTS_CHANNEL.encode():
                 login, first, events, state = body  # Lua's cmsgpack packs strings as str
-                await self._on_events(login, int(first), [_bytes(e) for e in events],
+                await fanout.on_events(self, login, int(first), [_bytes(e) for e in events],
                                       _bytes(state))  # fmt: skip
             else:
                 self._on_node_message(body[0], body[1:])

@@ -130,3 +130,11 @@ for i = 1, #all, 2 do
 end
 return {redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf'), bridges}
 """
+
+# KEYS: lease, meta (of a Kinesis shard).  ARGV: node, epoch, the shard's checkpoint.
+# Written only by the shard's reader: a node that lost the lease writes nothing.
+CHECKPOINT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] .. ':' .. ARGV[2] then return 0 end
+redis.call('HSET', KEYS[2], 'checkpoint', ARGV[3])
+return 1
+"""
