@@ -132,14 +132,16 @@ def check_streams(apps: list[App], journal: list[dict[str, Any]]) -> None:
 
 
 async def load(apps: list[App], stop: asyncio.Event, period: float = 0.03) -> int:
-    """State changes from every app in turn until ``stop``; returns how many were sent."""
-    labels = ("Break", "Available")
+    """State changes from every app in turn until ``stop``; returns how many were sent.  Three
+    labels in turn: two commands from apps on different nodes that overtake each other (no
+    order holds across connections) still change the state each, never repeat it."""
+    labels = ("Break", "Available", "Lunch")
     sent = 0
     while not stop.is_set():
         app = apps[sent % len(apps)]
         if app.client is not None and app.client.closed.is_set():
             await app.reconnect()
-        await app.send("Agent", "UpdateState", {"label": labels[sent % 2]})
+        await app.send("Agent", "UpdateState", {"label": labels[sent % 3]})
         sent += 1
         await asyncio.sleep(period)
     return sent

@@ -102,9 +102,8 @@ class SharedConsumer(AesConsumer):
         """Renew this node's shard leases, take its own free ones (or any left free a whole
         round), hand the others over; a shard taken is read on from its Redis checkpoint."""
         self._claimed_at = time.monotonic()
-        if not self._shard_list:
+        if not self._shard_list:  # (listed again by the first poll: a first listing)
             self._shard_list = await self._shards()
-            self._listed_at = self._now()
         shards = [str(s["ShardId"]) for s in self._shard_list]
         names = [self._lease_name(s) for s in shards]
         live, me = self.node.live, self.node.node_id

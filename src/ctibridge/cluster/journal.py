@@ -150,7 +150,9 @@ class RedisJournal:
             return list(pipe.execute(raise_on_error=False))
         results: list[Any] = []
         for k, args in calls:
-            try:
+            try:  # EVALSHA straight away (the Script wrapper's checks cost more than the call)
+                results.append(self.client.evalsha(self._append.sha, 3, *k, *args))
+            except redis.exceptions.NoScriptError:  # a restarted Redis: load it again
                 results.append(self._append(keys=k, args=args))
             except redis.ResponseError as e:
                 results.append(e)

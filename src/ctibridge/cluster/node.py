@@ -111,7 +111,8 @@ class ClusterNode:
         self._node_id = node_id
         self.lease_ms = lease_ms
         self.journal = journal
-        options = _options(max(lease_ms / 3000, 0.2))
+        # asyncio: a slow answer blocks nothing, and fencing keeps a late renewal harmless
+        options = _options(max(lease_ms / 1000, 1.0))
         cls = aredis.RedisCluster if journal.sharded else aredis.Redis
         self.client: Any = cls.from_url(url, **options)  # keyed commands (scripts, requestIds)
         # publishes: any node of a Redis Cluster passes them on to every other
@@ -236,11 +237,14 @@ class ClusterNode:
             self._outbox.clear()
             if not batch:
                 continue
-            pipe = self.publisher.pipeline(transaction=False)
-            for channel, message, _ in batch:
-                pipe.publish(channel, message)
             try:
-                received = await pipe.execute()
+                if len(batch) == 1:  # (a pipeline costs more CPU than it saves for one)
+                    received = [await self.publisher.publish(batch[0][0], batch[0][1])]
+                else:
+                    pipe = self.publisher.pipeline(transaction=False)
+                    for channel, message, _ in batch:
+                        pipe.publish(channel, message)
+                    received = await pipe.execute()
             except redis.RedisError as e:
                 self._unreachable(e)
                 received = [0] * len(batch)
@@ -292,7 +296,7 @@ class ClusterNode:
         if not commands:
             return []
         sets = [(request_key(c.login, c.request.request_id or ""), c.origin) for c in commands]
-        if self.journal.sharded:  # the keys live on different masters
+        if self.journal.sharded or len(sets) == 1:  # other masters; or no pipeline needed
             return list(await asyncio.gather(*(
                 self.client.set(k, v, nx=True, ex=REQUEST_TTL_S) for k, v in sets
             )))  # fmt: skip
