@@ -8,7 +8,6 @@ state change journaled once."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from botocore.config import Config
 from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 from redis_servers import RedisServer
+from test_nodes import wait_for
 
 from ctibridge.backends.connect import ConnectApi, ConnectBackend
 from ctibridge.clock import RealClock
@@ -102,14 +102,6 @@ def put(kinesis: Any, *records: dict[str, Any]) -> None:
     for rec in records:
         data = json.dumps(rec).encode()
         kinesis.put_record(StreamName="aes", Data=data, PartitionKey=rec["AgentARN"])
-
-
-async def wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def states(r: redis.Redis, login: str) -> list[str]:

@@ -18,7 +18,7 @@ import redis
 import websockets
 from nodes import Node
 from redis_servers import RedisServer
-from test_nodes import LEASE_MS, App, answered, check_streams, owner, settle, wait_for
+from test_nodes import App, answered, check_streams, cluster, owner, settle, wait_for
 
 AGENT = "agent1"
 STATES = [("Available", "routable"), ("Break", "not_routable"), ("Offline", "offline")]
@@ -96,19 +96,10 @@ async def streams_nodes(tmp_path: Path) -> AsyncIterator[tuple[list[Node], redis
         '[bridge]\nagents = ["agent1", "agent2"]\n'
     )
     extra = ("--backend", "streams", "--config", str(config))
-    nodes = [Node(f"n{i}", server.url, tmp_path, lease_ms=LEASE_MS, extra=extra) for i in (1, 2)]
-    r = redis.Redis(port=server.port, socket_timeout=2)
     try:
-        for node in nodes:
-            node.start(wait=False)
-        for node in nodes:
-            await asyncio.to_thread(node.wait_healthy)
-        await wait_for(lambda: owner(r) is not None, 10, "an owner for agent1")
-        yield nodes, r
+        async with cluster(server, tmp_path, count=2, agents=2, extra=extra) as started:
+            yield started
     finally:
-        for node in nodes:
-            node.kill()
-        r.close()
         server.stop()
 
 
@@ -129,6 +120,9 @@ async def test_the_bridge_may_connect_to_any_node(tmp_path: Path) -> None:
             assert bridge.commands and bridge.commands[-1]["state"]["label"] == label
             await bridge.close()
         journal = await settle(apps, r)
-        check_streams(apps, journal)
+        # both apps saw every event from the one they connected at (the same), once, in order
+        first = apps[0].events[0]["seq"]
+        assert all(a.events[0]["seq"] == first for a in apps)
+        check_streams(apps, [e for e in journal if e["seq"] >= first], first)
         changes = json.dumps([e["message"] for e in journal if e["subtopic"] == "SetAgentState"])
         assert "Break" in changes, changes

@@ -123,9 +123,9 @@ async def settle(apps: list[App], r: redis.Redis, login: str = AGENT) -> list[di
     return stored(r, login)
 
 
-def check_streams(apps: list[App], journal: list[dict[str, Any]]) -> None:
-    """Every app saw every event exactly once, in seq order, as journaled."""
-    assert [e["seq"] for e in journal] == list(range(1, len(journal) + 1))
+def check_streams(apps: list[App], journal: list[dict[str, Any]], first: int = 1) -> None:
+    """Every app saw every event (from seq ``first``) exactly once, in seq order, as journaled."""
+    assert [e["seq"] for e in journal] == list(range(first, first + len(journal)))
     for app in apps:
         assert [e["seq"] for e in app.events] == [e["seq"] for e in journal]
         assert app.events == journal
@@ -158,11 +158,12 @@ def redis_aof(tmp_path: Path) -> Iterator[RedisServer]:
 
 @contextlib.asynccontextmanager
 async def cluster(
-    server: RedisServer, tmp_path: Path, count: int = 3, agents: int = 3
-) -> AsyncIterator[tuple[list[Node], redis.Redis]]:
+    server: RedisServer, tmp_path: Path, count: int = 3, agents: int = 3,
+    extra: tuple[str, ...] = (),
+) -> AsyncIterator[tuple[list[Node], redis.Redis]]:  # fmt: skip
     """``count`` nodes serving ``agents`` agents, each agent with the node it belongs to."""
     nodes = [
-        Node(f"n{i}", server.url, tmp_path, lease_ms=LEASE_MS, agents=agents)
+        Node(f"n{i}", server.url, tmp_path, lease_ms=LEASE_MS, agents=agents, extra=extra)
         for i in range(1, count + 1)
     ]
     r = redis.Redis(port=server.port, socket_timeout=2)
