@@ -165,8 +165,9 @@ class ClusterNode:
         if request.subtopic in QUERIES:
             return False  # answered from this node's view of the agent
         owner = self.owners.get(login)
-        if owner is None or not self.journal.reachable:
-            why = f"no node owns agent {login} now" if owner else self.journal.unreachable
+        if owner not in self.live or not self.journal.reachable:  # (a dead node still counts
+            # as subscribed until its connection times out: a command sent there is lost)
+            why = f"no live node owns agent {login} now" if owner else self.journal.unreachable
             self._refuse(login, origin, request, CLUSTER_UNAVAILABLE, why)
             return True
         self._expect(origin)
