@@ -300,12 +300,14 @@ def table(results: dict[str, Any]) -> str:
         *rows,
         "",
         f"* **CPU per command** (goal ≤ 1.5x, {verdict(cpu_ok)}): a 1-node cluster (hub +"
-        f" Redis) spends **{ratio:.2f}x** the single node's. The extra is mostly in the node: the"
-        " append is a synchronous redis-py round trip inside the hub's commit, the requestId"
-        " record an asyncio one, and every node - the owner too - reads and decodes each step"
-        " the append script publishes (the owner drops its own). Next: channels per group of"
-        " agents, so an owner does not receive its own steps (hiredis for the replies was tried:"
-        " no measurable gain here).",
+        f" Redis) spends **{ratio:.2f}x** the single node's. The extra is mostly in the node's two"
+        " redis-py calls per command: the append, a synchronous round trip inside the hub's"
+        " commit, and the requestId record, an asyncio one through the admission task. Tried"
+        " without a measurable gain on this machine: hiredis for the replies, and (as an"
+        " experiment) no publish of the steps at all - so receiving its own steps is not what"
+        " costs an owner. Next: the hub's group commit (one journal commit per loop tick, being"
+        " built for the single node) gives the cluster one pipelined append for every agent of a"
+        " tick, as the admission task already does for requestIds.",
         f"* **Redis round trips per command** on the hot path (goal ≤ 2, {verdict(trips_ok)}):"
         f" **{trips:.2f}** on the owner - the requestId record (`SET NX`, batched with the other"
         " commands waiting) and the fenced append (one `EVALSHA` that also publishes the events)."
