@@ -96,7 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     journal = settings.journal.path or "memory (lost on restart)"
     if settings.cluster.redis_url:
-        node = getattr(hub.cluster, "node_id", "")
+        node = hub.cluster.node_id if hub.cluster is not None else ""
         journal = f"redis {_redacted(settings.cluster.redis_url)} (cluster node {node})"
     print(
         f"ctibridge: {settings.backend} backend, agents {agents}\n"
@@ -141,7 +141,7 @@ def _cluster_hub(backend: Any, clock: Any, settings: Any) -> Any:
     node_id = c.node_id or f"{socket.gethostname()}:{settings.port}"
     j = settings.journal
     journal = open_cluster_journal(c.redis_url, node_id, j.max_events, round(j.max_age_s * 1000))
-    problem = journal.health()["error"]
+    problem = journal.check()
     if problem is not None:  # a node starts from the journal: Redis must answer now
         raise ConfigError(f"Redis at {_redacted(c.redis_url)} does not answer ({problem})")
     hub = Hub(backend, clock, settings, journal=journal)

@@ -20,12 +20,13 @@ _MAIN = "from ctibridge.cli import main; raise SystemExit(main())"
 
 class Node:
     def __init__(self, name: str, redis_url: str, logdir: Path, *, lease_ms: int = 1000,
-                 agents: int = 3) -> None:  # fmt: skip
+                 agents: int = 3, extra: tuple[str, ...] = ()) -> None:  # fmt: skip
         self.name = name
         self.redis_url = redis_url
         self.port = free_port()
         self.lease_ms = lease_ms
         self.agents = agents
+        self.extra = extra  # more arguments of ``ctibridge serve`` (another backend)
         self.log = logdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -38,7 +39,7 @@ class Node:
                "CTIBRIDGE_LOG_LEVEL": "WARNING"}  # fmt: skip
         args = [sys.executable, "-c", _MAIN, "serve", "--insecure", "--port", str(self.port),
                 "--agents", str(self.agents), "--cluster", self.redis_url,
-                "--node-id", self.name]  # fmt: skip
+                "--node-id", self.name, *self.extra]  # fmt: skip
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
         if wait:

@@ -21,6 +21,7 @@ from nodes import Node
 from redis_servers import RedisServer
 
 from ctibridge.client import Client
+from ctibridge.cluster.lease import preferred
 from ctibridge.cluster.scripts import keys
 
 AGENT = "agent1"
@@ -34,9 +35,10 @@ Store = redis.Redis | redis.RedisCluster
 class App:
     """An app of AGENT on one node; on a lost connection it resumes on another live node."""
 
-    def __init__(self, nodes: list[Node], index: int) -> None:
+    def __init__(self, nodes: list[Node], index: int, login: str = AGENT) -> None:
         self.nodes = nodes
         self.index = index
+        self.login = login
         self.events: list[dict[str, Any]] = []
         self.errors: list[dict[str, Any]] = []
         self.client: Client | None = None
@@ -58,7 +60,7 @@ class App:
 
     async def open(self) -> App:
         resume = self.last if self.client is not None else None
-        self.client = await Client.connect(self.node.url, AGENT, resume_from=resume)
+        self.client = await Client.connect(self.node.url, self.login, resume_from=resume)
         return self
 
     def take(self) -> None:
@@ -119,12 +121,12 @@ async def wait_for(predicate: Any, timeout: float, what: str) -> None:
         await asyncio.sleep(0.02)
 
 
-async def settle(apps: list[App], r: Store) -> list[dict[str, Any]]:
-    """Wait until every app has every journaled event; the journal's events."""
+async def settle(apps: list[App], r: Store, login: str = AGENT) -> list[dict[str, Any]]:
+    """Wait until every app (of ``login``) has every journaled event; the journal's events."""
 
     async def caught_up() -> None:
         while True:
-            head = int(r.hget(keys(AGENT)[1], "seq") or 0)
+            head = int(r.hget(keys(login)[1], "seq") or 0)
             for app in apps:
                 if app.client is not None and app.client.closed.is_set():
                     await app.reconnect()
@@ -134,26 +136,28 @@ async def settle(apps: list[App], r: Store) -> list[dict[str, Any]]:
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(caught_up(), 20)
-    return stored(r)
+    return stored(r, login)
 
 
-def check_streams(apps: list[App], journal: list[dict[str, Any]]) -> None:
-    """Every app saw every event exactly once, in seq order, as journaled."""
-    assert [e["seq"] for e in journal] == list(range(1, len(journal) + 1))
+def check_streams(apps: list[App], journal: list[dict[str, Any]], first: int = 1) -> None:
+    """Every app saw every event (from seq ``first``) exactly once, in seq order, as journaled."""
+    assert [e["seq"] for e in journal] == list(range(first, first + len(journal)))
     for app in apps:
         assert [e["seq"] for e in app.events] == [e["seq"] for e in journal]
         assert app.events == journal
 
 
 async def load(apps: list[App], stop: asyncio.Event, period: float = 0.03) -> int:
-    """State changes from every app in turn until ``stop``; returns how many were sent."""
-    labels = ("Break", "Available")
+    """State changes from every app in turn until ``stop``; returns how many were sent.  Three
+    labels in turn: two commands from apps on different nodes that overtake each other (no
+    order holds across connections) still change the state each, never repeat it."""
+    labels = ("Break", "Available", "Lunch")
     sent = 0
     while not stop.is_set():
         app = apps[sent % len(apps)]
         if app.client is not None and app.client.closed.is_set():
             await app.reconnect()
-        await app.send("Agent", "UpdateState", {"label": labels[sent % 2]})
+        await app.send("Agent", "UpdateState", {"label": labels[sent % 3]})
         sent += 1
         await asyncio.sleep(period)
     return sent
@@ -170,9 +174,14 @@ def redis_aof(tmp_path: Path) -> Iterator[RedisServer]:
 
 @contextlib.asynccontextmanager
 async def cluster(
-    server: RedisServer, tmp_path: Path, count: int = 3
-) -> AsyncIterator[tuple[list[Node], redis.Redis]]:
-    nodes = [Node(f"n{i}", server.url, tmp_path, lease_ms=LEASE_MS) for i in range(1, count + 1)]
+    server: RedisServer, tmp_path: Path, count: int = 3, agents: int = 3,
+    extra: tuple[str, ...] = (),
+) -> AsyncIterator[tuple[list[Node], redis.Redis]]:  # fmt: skip
+    """``count`` nodes serving ``agents`` agents, each agent with the node it belongs to."""
+    nodes = [
+        Node(f"n{i}", server.url, tmp_path, lease_ms=LEASE_MS, agents=agents, extra=extra)
+        for i in range(1, count + 1)
+    ]
     r = redis.Redis(port=server.port, socket_timeout=2)
     try:
         for node in nodes:
@@ -180,11 +189,19 @@ async def cluster(
         for node in nodes:
             await asyncio.to_thread(node.wait_healthy)
         await wait_for(lambda: owner(r) is not None, 10, "an owner for agent1")
+        await wait_for(lambda: balanced(r, nodes, agents), 10, "every agent on its node")
         yield nodes, r
     finally:
         for node in nodes:
             node.kill()
         r.close()
+
+
+def balanced(r: Store, nodes: list[Node], agents: int) -> bool:
+    """Is every agent's lease held by the live node it hashes to (rendezvous)?"""
+    live = [n.name for n in nodes if n.proc is not None and n.proc.poll() is None]
+    logins = [f"agent{i}" for i in range(1, agents + 1)]
+    return all(owner(r, login) == preferred(login, live) for login in logins)
 
 
 async def kill_owner(nodes: list[Node], r: Store) -> tuple[Node, float]:
@@ -315,7 +332,7 @@ async def test_redis_restarted_under_load(redis_aof, tmp_path):
         journal = await settle(apps, r)
         check_streams(apps, journal)
         done = {e.get("requestId") for e in journal if e["subtopic"] == "SetAgentState"}
-        assert set(rids) <= done
+        assert set(rids) <= done, [e for a in apps for e in a.errors if e.get("requestId") in rids]
 
 
 async def test_rolling_restart_no_app_sees_a_gap(redis_aof, tmp_path):
@@ -383,3 +400,66 @@ async def test_a_simulated_call_survives_its_node(redis_aof, tmp_path):
         # nothing between the answer and the hold says the call ended
         assert not any("disconnected" in json.dumps(e).lower() for e in after), after
         assert any(e.get("requestId") == rid for e in after)
+
+
+async def test_http_answers_come_back_from_the_owner(redis_aof, tmp_path):
+    """An HTTP command sent to a node that does not own the agent gets the owner's immediate
+    answers in its HTTP response, as on the owner: a requestId already carried out is refused
+    with a 409 and its error, whichever node each attempt comes through."""
+    async with cluster(redis_aof, tmp_path, count=2) as (nodes, r):
+        owning = next(n for n in nodes if n.name == owner(r))
+        other = next(n for n in nodes if n is not owning)
+        for first, second in ((owning, other), (other, owning)):
+            rid = f"http-{first.name}"
+            good = {"channel": "Amazon", "source": "test", "topic": "Agent", "requestId": rid,
+                    "subtopic": "UpdateState", "data": {"label": "Break"}}  # fmt: skip
+            status, body = await asyncio.to_thread(first.post, AGENT, good)
+            assert (status, body) == (202, {"requestId": rid})
+            status, body = await asyncio.to_thread(second.post, AGENT, good)
+            assert status == 409, body
+            assert body["requestId"] == rid, body
+            assert body["message"]["code"].startswith("duplicate requestId"), body
+        journal = stored(r)
+        assert [e["requestId"] for e in journal if e["subtopic"] == "SetAgentState"] == [
+            f"http-{owning.name}", f"http-{other.name}",
+        ]  # fmt: skip
+
+
+async def test_agents_are_spread_over_the_nodes_and_move_when_one_dies(redis_aof, tmp_path):
+    """3 nodes, 30 agents: each node owns some (the agents that hash to it); one killed under
+    load, its agents move to the others within lease_ms + 1 s and no event is lost or issued
+    twice (the apps of a moved agent, on the surviving nodes, see every seq once)."""
+    async with cluster(redis_aof, tmp_path, count=3, agents=30) as (nodes, r):
+        logins = [f"agent{i}" for i in range(1, 31)]
+        owned = {n.name: n.health()[1]["journal"]["owned"] for n in nodes}
+        assert sum(owned.values()) == 30 and all(owned.values()), owned
+        held = {login: owner(r, login) for login in logins}
+        assert {held[x] for x in logins} == {n.name for n in nodes}
+        victim = nodes[0]
+        moving = [x for x in logins if held[x] == victim.name]
+        survivors = [i for i, n in enumerate(nodes) if n is not victim]
+        # two apps (one per surviving node) on each of three agents that will move
+        watched = moving[:3]
+        apps = [await App(nodes, i, x).open() for x in watched for i in survivors]
+        stop = asyncio.Event()
+        sender = asyncio.create_task(load(apps, stop, period=0.01))
+        await asyncio.sleep(0.5)
+        killed_at = time.monotonic()
+        victim.kill()
+        await wait_for(lambda: all(owner(r, x) not in (None, victim.name) for x in moving),
+                       10, "the victim's agents taken over")  # fmt: skip
+        takeover = time.monotonic() - killed_at
+        assert takeover <= LEASE_MS / 1000 + 1, takeover
+        await asyncio.sleep(0.5)
+        stop.set()
+        assert await sender > 20
+        await wait_for(lambda: balanced(r, nodes, 30), 10, "the agents on their surviving nodes")
+        moved_to = {owner(r, x) for x in moving}
+        assert moved_to <= {nodes[i].name for i in survivors}
+        # the agents that did not belong to the victim stayed where they were
+        assert all(owner(r, x) == held[x] for x in logins if x not in moving)
+        for login in watched:
+            mine = [a for a in apps if a.login == login]
+            journal = await settle(mine, r, login)
+            check_streams(mine, journal)
+            assert len(journal) > 3

@@ -4,12 +4,15 @@ the append script directly with a stale epoch."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis
+import redis.asyncio as aredis
 from redis_servers import RedisServer
 
 from ctibridge.cluster.journal import ClusterError, Fenced, RedisJournal
-from ctibridge.cluster.lease import Leases
+from ctibridge.cluster.lease import Lease, Leases
 from ctibridge.cluster.scripts import APPEND, keys
 
 
@@ -31,10 +34,18 @@ def owner(
 ) -> RedisJournal:
     c = client(server)
     journal = RedisJournal(c, node, max_events=max_events, max_age_ms=max_age_ms)
-    lease = Leases(c, node, 3000).claim(login)
+    lease = asyncio.run(_claim(server, node, login))
     assert lease.held
     journal.epochs[login] = lease.epoch
     return journal
+
+
+async def _claim(server: RedisServer, node: str, login: str) -> Lease:
+    c = aredis.Redis.from_url(server.url, socket_timeout=2)
+    try:
+        return await Leases(c, node, 3000).claim(login)
+    finally:
+        await c.aclose()
 
 
 def test_append_commit_since_and_state(redis_server: RedisServer) -> None:
@@ -112,20 +123,22 @@ def test_stale_epoch_is_fenced_after_takeover(redis_server: RedisServer) -> None
     assert new.since("a", 0) == [ev(1), ev(2)]
 
 
-def test_lease_renew_takeover_and_release(redis_server: RedisServer) -> None:
-    c = client(redis_server)
+async def test_lease_renew_takeover_and_release(redis_server: RedisServer) -> None:
+    c = aredis.Redis.from_url(redis_server.url, socket_timeout=2)
     n1, n2 = Leases(c, "n1", 200), Leases(c, "n2", 200)
-    first = n1.claim("a")
+    first = await n1.claim("a")
     assert first.held and first.fresh
-    assert not n2.claim("a").held and n2.claim("a").holder == "n1"
-    again = n1.claim("a", first.epoch)
+    other = await n2.claim("a")
+    assert not other.held and other.holder == "n1"
+    again = await n1.claim("a", first.epoch)
     assert again.held and not again.fresh and again.epoch == first.epoch
-    assert n1.release("a", first.epoch)
-    taken = n2.claim("a")
+    assert await n1.release("a", first.epoch)
+    taken = await n2.claim("a")
     assert taken.held and taken.fresh and taken.epoch == first.epoch + 1
-    assert not n1.claim("a", first.epoch).held  # the old epoch is not renewed
-    many = n1.claim_many([("a", 0), ("b", 0)])  # one round trip for every agent
+    assert not (await n1.claim("a", first.epoch)).held  # the old epoch is not renewed
+    many = await n1.claim_many([("a", 0, True), ("b", 0, True)])  # one round trip for every agent
     assert [(m.held, m.holder) for m in many] == [(False, "n2"), (True, "n1")]
+    await c.aclose()
 
 
 def test_redis_down_is_a_cluster_error(redis_server: RedisServer) -> None:
@@ -137,6 +150,10 @@ def test_redis_down_is_a_cluster_error(redis_server: RedisServer) -> None:
     health = j.health()
     assert health["ok"] is False and "cluster unavailable" in str(health["error"])
     redis_server.start()
+    j.append("a", 1, ev(1))
+    with pytest.raises(ClusterError, match="cluster unavailable"):
+        j.commit()  # at once, no socket timeout: Redis is known to be down ...
+    j.mark(True)  # ... until the node's lease loop reaches it again
     j.append("a", 1, ev(1))
     j.commit()  # the lease survived in the AOF
     assert j.health()["ok"] is True

@@ -4,8 +4,11 @@ It implements the hub's :class:`~ctibridge.journal.Journal` protocol, so the hub
 same way as with SQLite: the events of one engine step are appended, then :meth:`commit` makes
 them durable - here one :data:`~.scripts.APPEND` call per agent, all in one pipeline (one
 round trip) - and only then are they sent.  The protocol is synchronous (the hub commits before
-it sends), so this uses redis-py's blocking client, like SQLite's blocking commit; the node's
-other Redis traffic (pub/sub) uses the asyncio client.
+it sends), so the commit is the one Redis call made on the event loop with redis-py's blocking
+client, like SQLite's blocking commit: one round trip to a Redis next door.  It never waits for
+a Redis that is down: once a call failed (:attr:`reachable` False) commits fail at once until
+the node's lease loop (asyncio) reaches Redis again.  Every other Redis call of a node - leases,
+pub/sub, requestIds, catch-up reads, ``/healthz`` - uses the asyncio client (``node.py``).
 
 Only agents this node holds a lease for (:attr:`epochs`, kept by the node) may be written:
 anything else raises :class:`Fenced`, and so does the script when the lease moved on.
@@ -69,6 +72,11 @@ class RedisJournal:
         self._append = client.register_script(APPEND)
         self.sharded = isinstance(client, redis.RedisCluster)
         self.error: str | None = None
+        # False from a failed call until the node's lease loop reaches Redis again: no commit
+        # waits for a socket timeout meanwhile; /healthz reports it without a call of its own
+        self.reachable = True
+        self.unreachable = ""
+        self._prefetched: dict[str, bytes | None] = {}  # login -> its snapshot, read async
 
     # writing -------------------------------------------------------------------------------------
 
@@ -94,6 +102,9 @@ class RedisJournal:
         logins = [login for login in {*events, *states} if login in self.epochs]
         if not logins:
             return
+        if not self.reachable:
+            self.error = f"{CLUSTER_UNAVAILABLE}: {self.unreachable}"
+            raise ClusterError(self.error)
         now = self._now()
         calls: list[tuple[tuple[str, str, str], list[Any]]] = []
         for login in logins:
@@ -107,6 +118,8 @@ class RedisJournal:
             results = self._call(calls)
         except redis.RedisError as e:
             self.error = f"{type(e).__name__}: {e}"
+            if isinstance(e, redis.ConnectionError | redis.TimeoutError):
+                self.mark(False, self.error)
             raise ClusterError(self.error) from e
         failed: Exception | None = None
         for login, result in zip(logins, results, strict=True):
@@ -137,7 +150,9 @@ class RedisJournal:
             return list(pipe.execute(raise_on_error=False))
         results: list[Any] = []
         for k, args in calls:
-            try:
+            try:  # EVALSHA straight away (the Script wrapper's checks cost more than the call)
+                results.append(self.client.evalsha(self._append.sha, 3, *k, *args))
+            except redis.exceptions.NoScriptError:  # a restarted Redis: load it again
                 results.append(self._append(keys=k, args=args))
             except redis.ResponseError as e:
                 results.append(e)
@@ -176,15 +191,29 @@ class RedisJournal:
         return head
 
     def state(self, login: str) -> bytes | None:
+        if login in self._prefetched:  # read by the node (asyncio) just before it asked
+            return self._prefetched.pop(login)
         value = self.client.hget(keys(login)[1], "state")
         return None if not value else bytes(value)
 
-    def health(self) -> dict[str, object]:
+    def prefetch(self, login: str, state: bytes | None) -> None:
+        """The next :meth:`state` of ``login`` is ``state``: the node read it without blocking."""
+        self._prefetched[login] = state or None
+
+    def mark(self, reachable: bool, why: str = "") -> None:
+        self.reachable, self.unreachable = reachable, why
+
+    def check(self) -> str | None:
+        """Ping Redis now (blocking: for start-up only); the problem, or None."""
         try:
             self.client.ping()
-            reachable, error = True, self.error
         except redis.RedisError as e:
-            reachable, error = False, f"{CLUSTER_UNAVAILABLE}: {type(e).__name__}: {e}"
+            return f"{CLUSTER_UNAVAILABLE}: {type(e).__name__}: {e}"
+        return None
+
+    def health(self) -> dict[str, object]:
+        reachable = self.reachable
+        error = self.error if reachable else f"{CLUSTER_UNAVAILABLE}: {self.unreachable}"
         return {
             "ok": reachable and self.error is None,
             "kind": "redis",

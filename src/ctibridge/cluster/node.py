@@ -12,28 +12,40 @@
   sends those events to its own apps, in ``seq`` order, filling a hole (a lost subscription)
   from the journal stream.  The same event has the same seq on every node.
 * **Redis trouble.** Commands are refused at once with ``cluster unavailable``; ``/healthz``
-  reports it (the journal's health pings Redis); the subscription and the leases are retried
-  until Redis answers again, then every followed agent catches up from the stream.
+  reports it (a failed call marks the journal unreachable); the subscription and the leases
+  are retried until Redis answers again, then every followed agent catches up from the stream.
+
+Every Redis call here is on the asyncio client (``redis.asyncio``), so none blocks the event
+loop: publishes go through one sender task (in order, pipelined: a burst is one round trip),
+requestIds are recorded by one admission task (likewise), the subscription waits in its own
+connection.  Only the journal's commit is synchronous (see ``journal.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from typing import Any
+from collections import deque
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import msgspec
 import redis
 import redis.asyncio as aredis
 
 from .. import protocol as p
+from ..backends.connect import ConnectBackend
+from ..backends.hybrid import HybridBackend
 from ..hub import cluster_seam
 from ..hub.cluster_seam import CLUSTER_UNAVAILABLE
 from ..protocol.registry import QUERIES
 from ..protocol.requests import Request
+from . import fanout
+from .aes import AES_CHANNEL, SharedConsumer, apply_published
 from .journal import RedisJournal
-from .lease import Lease, Leases
+from .lease import Lease, Leases, preferred
 from .scripts import PREFIX, request_key
 
 log = logging.getLogger("ctibridge.cluster")
@@ -41,16 +53,20 @@ log = logging.getLogger("ctibridge.cluster")
 EVENTS_CHANNEL = f"{PREFIX}:events"
 REQUEST_TTL_S = 600  # how long a requestId is remembered (duplicates within it are refused)
 RETRY_S = 0.25
+SETTLE_S = 5.0  # the longest an HTTP request waits for its owner's answers
 
 
 def node_channel(node_id: str) -> str:
     return f"{PREFIX}:node:{node_id}"
 
 
+def _options(timeout: float) -> dict[str, Any]:
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+
+
 def connect(url: str, timeout: float = 1.0) -> Any:
     """A blocking client for ``url``: a cluster client when the server runs Redis Cluster."""
-    options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-    plain = redis.Redis.from_url(url, **options)
+    plain = redis.Redis.from_url(url, **_options(timeout))
     try:
         sharded = int(plain.info("cluster").get("cluster_enabled", 0)) == 1
     except redis.RedisError:
@@ -58,7 +74,7 @@ def connect(url: str, timeout: float = 1.0) -> Any:
     if not sharded:
         return plain
     plain.close()
-    return redis.RedisCluster.from_url(url, **options)
+    return redis.RedisCluster.from_url(url, **_options(timeout))
 
 
 def open_cluster_journal(url: str, node_id: str, max_events: int, max_age_ms: int) -> RedisJournal:
@@ -68,6 +84,23 @@ def open_cluster_journal(url: str, node_id: str, max_events: int, max_age_ms: in
     )  # fmt: skip
 
 
+@runtime_checkable
+class Bridges(Protocol):
+    """A backend whose link to an agent is a page connected to one node (the Streams bridge)."""
+
+    def reported(self, login: str) -> bool:
+        """The agent's bridge page is connected here and has said who is signed in."""
+
+
+class Command(NamedTuple):
+    """A command for an agent this node owns, waiting for its requestId to be recorded."""
+
+    login: str
+    origin: str  # a connection of this node, or "<node>|<connection>" of another
+    request: Request
+    app: str
+
+
 class ClusterNode:
     def __init__(self, hub: Any, url: str, node_id: str, lease_ms: int = 3000) -> None:
         journal = hub.journal
@@ -75,102 +108,243 @@ class ClusterNode:
             raise TypeError("a cluster node needs the hub built with a RedisJournal")
         self.hub = hub
         self.url = url
-        self.node_id = node_id
+        self._node_id = node_id
         self.lease_ms = lease_ms
         self.journal = journal
-        self.client = journal.client
+        # asyncio: a slow answer blocks nothing, and fencing keeps a late renewal harmless
+        options = _options(max(lease_ms / 1000, 1.0))
+        cls = aredis.RedisCluster if journal.sharded else aredis.Redis
+        self.client: Any = cls.from_url(url, **options)  # keyed commands (scripts, requestIds)
+        # publishes: any node of a Redis Cluster passes them on to every other
+        self.publisher = aredis.Redis.from_url(url, **options)
         self.leases = Leases(self.client, node_id, lease_ms)
         self.owners: dict[str, str] = {}  # login -> the node holding its lease (last seen)
         self.channel = node_channel(node_id)
         self._tasks: list[asyncio.Task[None]] = []
+        self._catch_ups: set[asyncio.Task[None]] = set()
         self.subscribed = asyncio.Event()
+        # to publish, in order: (channel, message, what to do when nobody got it)
+        self._outbox: deque[tuple[str, bytes, Callable[[], None] | None]] = deque()
+        self._outbox_ready = asyncio.Event()
+        self._admission: deque[Command] = deque()  # commands waiting for their requestId
+        self._admission_ready = asyncio.Event()
+        self._waiting: dict[str, int] = {}  # login -> its commands in the admission queue
+        self._settling: dict[str, asyncio.Future[None]] = {}  # HTTP origin -> its answers in
+        # agents whose lease this node has taken and is reading the journal of: their commands
+        # wait in the admission queue until it is done
+        self._adopting: dict[str, asyncio.Event] = {}
+        self.live: list[str] = [node_id]  # the live nodes, as of the last lease round
+        self.bridges: dict[str, str] = {}  # login -> the node its bridge page is on (if any)
+        self._free: set[str] = set()  # agents whose lease was free and left so last round
+        self._claiming = asyncio.Lock()  # one lease round (or hand-over take) at a time
         journal.on_fenced = self._lost
         hub.cluster = self
+        # connect/hybrid: one Agent Event Stream reader per shard across the cluster (aes.py)
+        connect = hub.backend.connect if isinstance(hub.backend, HybridBackend) else hub.backend
+        self.aes: ConnectBackend | None = None
+        if isinstance(connect, ConnectBackend):
+            self.aes = connect
+            connect.consumer_type = functools.partial(SharedConsumer, self)
 
     # the seam --------------------------------------------------------------------------------
+
+    @property
+    def node_id(self) -> str:
+        return self._node_id
 
     def owns(self, login: str) -> bool:
         return login in self.journal.epochs
 
     def route(self, login: str, origin: str, request: Request, app: str) -> bool:
-        if self.owns(login):
-            return self._duplicate(login, origin, request)
+        if self.owns(login) or login in self._adopting:
+            if not self._waiting.get(login) and not _recorded(request) and self.owns(login):
+                return False  # nothing to record, nothing before it: the hub runs it now
+            self._expect(origin)
+            self._admit(Command(login, origin, request, app))
+            return True
         if request.subtopic in QUERIES:
             return False  # answered from this node's view of the agent
         owner = self.owners.get(login)
+        if owner not in self.live or not self.journal.reachable:  # (a dead node still counts
+            # as subscribed until its connection times out: a command sent there is lost)
+            why = f"no live node owns agent {login} now" if owner else self.journal.unreachable
+            self._refuse(login, origin, request, CLUSTER_UNAVAILABLE, why)
+            return True
+        self._expect(origin)
         message = msgspec.msgpack.encode(
-            ["cmd", login, self.node_id, origin, app, msgspec.json.encode(request.raw)]
+            ["cmd", login, self._node_id, origin, app, msgspec.json.encode(request.raw), 0]
         )
-        try:
-            if owner is None or not self.client.publish(node_channel(owner), message):
-                raise redis.ConnectionError(f"no node owns agent {login} now")
-        except redis.RedisError as e:
-            self._refuse(login, origin, request, CLUSTER_UNAVAILABLE, e)
+
+        def lost() -> None:
+            self._refuse(login, origin, request, CLUSTER_UNAVAILABLE, f"{owner} did not get it")
+
+        self._publish(node_channel(owner), message, lost)
         return True
 
     def reply(self, login: str, origin: str, envelope: p.Envelope) -> bool:
         node, sep, conn = origin.partition("|")
         if not sep:
             return False
-        message = msgspec.msgpack.encode(["reply", login, conn, p.encode(envelope)])
-        try:
-            self.client.publish(node_channel(node), message)
-        except redis.RedisError:
-            log.warning("answer to another node lost", extra={"agent": login, "conn": origin})
+        self._publish(node_channel(node), msgspec.msgpack.encode(
+            ["reply", login, conn, p.encode(envelope)]
+        ))  # fmt: skip
         return True
 
-    def _duplicate(self, login: str, origin: str, request: Request) -> bool:
-        """Record the command's requestId; True (answered) when it was seen before."""
-        if not request.request_id or request.subtopic in QUERIES:
-            return False
+    async def settled(self, origin: str) -> None:
+        future = self._settling.get(origin)
+        if future is None:
+            return
         try:
-            fresh = self.client.set(
-                request_key(login, request.request_id), origin, nx=True, ex=REQUEST_TTL_S
-            )
-        except redis.RedisError as e:
-            self._refuse(login, origin, request, CLUSTER_UNAVAILABLE, e)
-            return True
-        if fresh:
-            return False
-        self._refuse(login, origin, request, "duplicate requestId: not carried out again", None)
-        return True
+            await asyncio.wait_for(asyncio.shield(future), SETTLE_S)
+        except TimeoutError:  # the owner died with it: the 202 says "accepted", no more
+            log.warning("no word from the owner on a command", extra={"conn": origin})
+        finally:
+            self._settling.pop(origin, None)
 
-    def _refuse(
-        self, login: str, origin: str, request: Request, code: str, why: Exception | None
-    ) -> None:
-        if why is not None:
+    def _expect(self, origin: str) -> None:
+        if origin.startswith("http-"):  # an HTTP request of this node waits for its answers
+            self._settling[origin] = asyncio.get_running_loop().create_future()
+
+    def _done(self, origin: str) -> None:
+        """Every answer ``origin``'s command caused at once has been sent."""
+        node, sep, conn = origin.partition("|")
+        if sep:
+            if conn.startswith("http-"):  # after its answers, on the same ordered channel
+                self._publish(node_channel(node), msgspec.msgpack.encode(["done", conn]))
+            return
+        future = self._settling.get(origin)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def _refuse(self, login: str, origin: str, request: Request, code: str, why: object) -> None:
+        if why:
             log.warning("command refused: %s", why, extra={"agent": login, "code": code})
-        try:
-            type_, text = p.failure_for(request.subtopic)
-        except KeyError:
-            type_, text = "INVALID_DATA", p.ERROR_TEXT["INVALID_DATA"]
-        env = p.error_event(request.topic, type_, code, text, request.raw, request.request_id)
-        self.hub.count_error(type_)
-        self.hub._reply(login, origin, env)
+        cluster_seam.refuse(self.hub, login, origin, request, code)
+        self._done(origin)
+
+    # publishing and admission: one task each, in order, a burst per round trip ----------------
+
+    def _publish(
+        self, channel: str, message: bytes, lost: Callable[[], None] | None = None
+    ) -> None:
+        self._outbox.append((channel, message, lost))
+        self._outbox_ready.set()
+
+    async def _sender(self) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            batch = list(self._outbox)
+            self._outbox.clear()
+            if not batch:
+                continue
+            try:
+                if len(batch) == 1:  # (a pipeline costs more CPU than it saves for one)
+                    received = [await self.publisher.publish(batch[0][0], batch[0][1])]
+                else:
+                    pipe = self.publisher.pipeline(transaction=False)
+                    for channel, message, _ in batch:
+                        pipe.publish(channel, message)
+                    received = await pipe.execute()
+            except redis.RedisError as e:
+                self._unreachable(e)
+                received = [0] * len(batch)
+            for (_, _, lost), n in zip(batch, received, strict=True):
+                if not n and lost is not None:  # no node listens there: no owner got it
+                    lost()
+
+    def _admit(self, command: Command) -> None:
+        self._waiting[command.login] = self._waiting.get(command.login, 0) + 1
+        self._admission.append(command)
+        self._admission_ready.set()
+
+    async def _admitter(self) -> None:
+        """Record the requestIds of the queued commands (SET NX: a retry after a crash is
+        refused, never run twice), then run them in the order they came."""
+        while True:
+            await self._admission_ready.wait()
+            self._admission_ready.clear()
+            batch = list(self._admission)
+            self._admission.clear()
+            recorded = [c for c in batch if _recorded(c.request)]
+            fresh: dict[int, bool] = {}
+            failure: Exception | None = None
+            try:
+                for c, ok in zip(recorded, await self._record(recorded), strict=True):
+                    fresh[id(c)] = bool(ok)
+            except redis.RedisError as e:
+                self._unreachable(e)
+                failure = e
+            for c in batch:
+                adopting = self._adopting.get(c.login)
+                if adopting is not None:  # the lease is ours, the journal read under way
+                    await adopting.wait()
+                self._waiting[c.login] -= 1
+                if not self._waiting[c.login]:
+                    del self._waiting[c.login]
+                if failure is not None and id(c) not in fresh and _recorded(c.request):
+                    self._refuse(c.login, c.origin, c.request, CLUSTER_UNAVAILABLE, failure)
+                elif not fresh.get(id(c), True):
+                    code = "duplicate requestId: not carried out again"
+                    self._refuse(c.login, c.origin, c.request, code, None)
+                elif not self.owns(c.login):  # the lease moved on meanwhile
+                    self._refuse(c.login, c.origin, c.request, CLUSTER_UNAVAILABLE, "lease lost")
+                else:
+                    cluster_seam.run(self.hub, c.login, c.origin, c.request, c.app)
+                    self._done(c.origin)
+
+    async def _record(self, commands: list[Command]) -> list[Any]:
+        if not commands:
+            return []
+        sets = [(request_key(c.login, c.request.request_id or ""), c.origin) for c in commands]
+        if self.journal.sharded or len(sets) == 1:  # other masters; or no pipeline needed
+            return list(await asyncio.gather(*(
+                self.client.set(k, v, nx=True, ex=REQUEST_TTL_S) for k, v in sets
+            )))  # fmt: skip
+        pipe = self.client.pipeline(transaction=False)
+        for k, v in sets:
+            pipe.set(k, v, nx=True, ex=REQUEST_TTL_S)
+        return list(await pipe.execute())
 
     # lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._listen()), loop.create_task(self._lease_loop())]
+        self._tasks = [
+            loop.create_task(self._listen()), loop.create_task(self._lease_loop()),
+            loop.create_task(self._sender()), loop.create_task(self._admitter()),
+        ]  # fmt: skip
         with contextlib.suppress(TimeoutError):  # Redis down: the loops keep trying
             await asyncio.wait_for(self.subscribed.wait(), 5)
         await self._claim_round()
         for login in list(self.hub.engine.sessions):
             if not self.owns(login):  # this node's view of the agent: the owner's snapshot
-                with contextlib.suppress(redis.RedisError):
-                    cluster_seam.follow(self.hub, login, [], self.journal.state(login))
+                await self._safe_catch_up(login, state=True)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._catch_ups]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         held, self.journal.epochs = dict(self.journal.epochs), {}
+        with contextlib.suppress(redis.RedisError):  # no longer counted among the live nodes
+            await self.leases.heartbeat(alive=False)  # (and its bridges forgotten)
         for login, epoch in held.items():  # the next node takes them at once, not after lease_ms
             with contextlib.suppress(redis.RedisError):
-                self.leases.release(login, epoch)
+                await self.leases.release(login, epoch)
+        consumer = self.aes.consumer if self.aes is not None else None
+        if isinstance(consumer, SharedConsumer):  # (stopped by the backend before)
+            await consumer.release()
+        for client in (self.client, self.publisher):
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    def _unreachable(self, e: Exception) -> None:
+        if self.journal.reachable:
+            log.warning("Redis unreachable: %s", e, extra={"kind": "cluster"})
+        self.journal.mark(False, f"{type(e).__name__}: {e}")
 
     # leases ----------------------------------------------------------------------------------
 
@@ -180,26 +354,102 @@ class ClusterNode:
             await self._claim_round()
 
     async def _claim_round(self) -> None:
-        logins = list(self.hub.engine.sessions)
-        epochs = dict(self.journal.epochs)
-        try:
-            results = await asyncio.to_thread(self._claim_all, logins, epochs)
-        except redis.RedisError as e:
-            log.warning("lease renewal failed: %s", e, extra={"kind": "cluster"})
-            return
+        """Say this node is alive, renew its leases, take the free leases of the agents that
+        belong to it (and of any left free for a whole round), hand over the others."""
+        async with self._claiming:
+            try:
+                live, self.bridges = await self.leases.heartbeat(bridged=self._bridged())
+                self.live = live or [self._node_id]
+                logins = list(self.hub.engine.sessions)
+                epochs = dict(self.journal.epochs)
+                claims = [(x, epochs.get(x, 0), self._mine(x) or x in self._free) for x in logins]
+                results = await self.leases.claim_many(claims)
+            except redis.RedisError as e:
+                self._unreachable(e)
+                return
+            self.journal.mark(True)
+            self._free = {x for x, lease in zip(logins, results, strict=True) if not lease.holder}
+            await self._settle_leases(logins, results)
+        for login in [x for x in self.journal.epochs if not self._mine(x)]:
+            await self._hand_over(login)
+
+    def _mine(self, login: str) -> bool:
+        return self._home(login) == self._node_id
+
+    def _home(self, login: str) -> str:
+        """The node ``login`` belongs to: where its bridge page is (the backend link must be
+        on the owner), else the live node its rendezvous hash picks."""
+        bridge = self.bridges.get(login)
+        return bridge if bridge in self.live else preferred(login, self.live)
+
+    def _bridged(self) -> list[str]:
+        """This node's agents whose bridge page is connected (and signed in) here."""
+        backend = self.hub.backend
+        if not isinstance(backend, Bridges):
+            return []
+        return [login for login in self.hub.engine.sessions if backend.reported(login)]
+
+    async def _settle_leases(self, logins: list[str], results: list[Lease]) -> None:
         for login, lease in zip(logins, results, strict=True):
-            self.owners[login] = lease.holder
+            if lease.holder:
+                self.owners[login] = lease.holder
             held = self.journal.epochs.get(login)
             if lease.held and (lease.fresh or held != lease.epoch):
-                self._adopt(login, lease.epoch)
+                await self._adopt(login, lease.epoch)
             elif not lease.held and held is not None:
                 self._lost(login)
 
-    def _claim_all(self, logins: list[str], epochs: dict[str, int]) -> list[Lease]:
-        return self.leases.claim_many([(login, epochs.get(login, 0)) for login in logins])
+    async def _hand_over(self, login: str) -> None:
+        """Give ``login`` to the live node it belongs to, when nothing of it is under way: the
+        lease is released and that node told to take it now (not at its next round)."""
+        session = self.hub.engine.sessions.get(login)
+        busy = session is None or session.inflight is not None or bool(session.queue)
+        epoch = self.journal.epochs.get(login)
+        if busy or epoch is None or self._waiting.get(login) or login in self._adopting:
+            return  # at a later round
+        target = self._home(login)
+        self.owners[login] = target
+        del self.journal.epochs[login]  # a follower from now on: commands go to the target
+        try:
+            await self.leases.release(login, epoch)
+        except redis.RedisError as e:  # the lease expires by itself: taken after lease_ms
+            self._unreachable(e)
+        log.info("agent handed over", extra={"agent": login, "to": target, "kind": "cluster"})
+        self._publish(node_channel(target), msgspec.msgpack.encode(["take", login]))
 
-    def _adopt(self, login: str, epoch: int) -> None:
-        self._catch_up(login)  # this node's apps first get everything the old owner sent
+    def _take(self, login: str) -> None:
+        if login not in self.hub.engine.sessions or self.owns(login) or login in self._adopting:
+            return
+        # commands for it wait (admission queue) until the lease is ours and the journal read
+        self._adopting[login] = waiting = asyncio.Event()
+
+        async def take() -> None:
+            try:
+                async with self._claiming:
+                    epoch = self.journal.epochs.get(login, 0)
+                    lease = await self.leases.claim(login, epoch)
+                    await self._settle_leases([login], [lease])
+            except redis.RedisError as e:
+                self._unreachable(e)
+            finally:
+                self._adopting.pop(login, None)
+                waiting.set()
+
+        task = asyncio.get_running_loop().create_task(take())
+        self._catch_ups.add(task)
+        task.add_done_callback(self._catch_ups.discard)
+
+    async def _adopt(self, login: str, epoch: int) -> None:
+        adopting = self._adopting.setdefault(login, asyncio.Event())  # (a take's, if any)
+        try:  # this node's apps first get everything the old owner sent
+            state = await fanout.catch_up(self, login, state=True)
+        except redis.RedisError as e:  # adopted at the next round
+            self._unreachable(e)
+            return
+        finally:
+            self._adopting.pop(login, None)
+            adopting.set()
+        self.journal.prefetch(login, state)
         self.journal.epochs[login] = epoch
         log.info("agent adopted", extra={"agent": login, "epoch": epoch, "kind": "cluster"})
         cluster_seam.adopt(self.hub, login)
@@ -210,85 +460,68 @@ class ClusterNode:
         if self.journal.epochs.pop(login, None) is not None:
             log.warning("agent lease lost", extra={"agent": login, "kind": "cluster"})
         with contextlib.suppress(RuntimeError):  # no loop (closing): nothing to send to
-            asyncio.get_running_loop().call_soon(self._safe_catch_up, login)
+            task = asyncio.get_running_loop().create_task(self._safe_catch_up(login))
+            self._catch_ups.add(task)
+            task.add_done_callback(self._catch_ups.discard)
 
-    def _safe_catch_up(self, login: str) -> None:
+    async def _safe_catch_up(self, login: str, state: bool = False) -> None:
         if self.owns(login):
             return
         try:
-            self._catch_up(login)
+            snapshot = await fanout.catch_up(self, login, state=state)
         except redis.RedisError as e:  # the subscription's recovery catches up later
             log.warning("catch-up failed: %s", e, extra={"agent": login, "kind": "cluster"})
+            return
+        if state and not self.owns(login):
+            cluster_seam.follow(self.hub, login, [], snapshot)
 
     # fan-out ---------------------------------------------------------------------------------
-
-    def _catch_up(self, login: str, until: int | None = None) -> None:
-        """Send this node's apps the journaled events of ``login`` they have not had yet."""
-        head = self.journal.last_seq(login)
-        stored = self.journal.stored_head(login) if until is None else until
-        if stored <= head:
-            return
-        rows = self.journal.read(login, head, stored)
-        if not rows or rows[0][0] != head + 1:
-            log.warning("events dropped by retention before this node sent them",
-                        extra={"agent": login, "kind": "cluster"})  # fmt: skip
-        self.journal.heads[login] = stored
-        cluster_seam.follow(self.hub, login, rows, self.journal.state(login))
-
-    def _on_events(self, login: str, first: int, events: list[bytes], state: bytes) -> None:
-        if login not in self.hub.engine.sessions:
-            return  # an agent this node does not serve
-        head = self.journal.last_seq(login)
-        last = first + len(events) - 1
-        if self.owns(login):
-            if last > head:  # another node appended: its lease is newer than ours
-                self._lost(login)
-            return  # else our own, already sent
-        if last <= head:
-            if not events and last == head and state:  # the owner's snapshot, no events
-                cluster_seam.follow(self.hub, login, [], state)
-            return
-        if first > head + 1:  # a hole: messages were lost while the subscription was down
-            self._catch_up(login, first - 1)
-            head = first - 1
-        fresh = [(first + i, data) for i, data in enumerate(events) if first + i > head]
-        self.journal.heads[login] = last
-        cluster_seam.follow(self.hub, login, fresh, state or None)
 
     def _on_node_message(self, kind: str, body: list[Any]) -> None:
         if kind == "reply":
             login, conn, data = body
             cluster_seam.deliver(self.hub, login, conn, bytes(data).decode())
+        elif kind == "done":
+            self._done(body[0])
+        elif kind == "take":  # its holder handed the agent over to this node
+            self._take(body[0])
         elif kind == "cmd":
-            login, node, origin, app, raw = body
-            origin = f"{node}|{origin}"
+            login, node, conn, app, raw, hops = body
+            origin = f"{node}|{conn}"
             try:
                 request = p.decode_request(bytes(raw))
             except p.ProtocolError as err:  # checked by the node it came through: unlikely
-                self.hub._protocol_error(login, origin, err)
+                cluster_seam.protocol_error(self.hub, login, origin, err)
+                self._done(origin)
                 return
-            if not self.owns(login):  # the lease moved on while the command travelled
+            if not self.owns(login) and login not in self._adopting:  # the lease moved on
+                owner = self.owners.get(login)
+                if not hops and owner not in (None, self._node_id):  # (handed over) once
+                    forward = ["cmd", login, node, conn, app, raw, 1]
+                    self._publish(node_channel(owner), msgspec.msgpack.encode(forward))
+                    return
                 self._refuse(login, origin, request, CLUSTER_UNAVAILABLE, None)
-                return
-            self.hub.submit(login, origin, request, app=app)
+            elif self._waiting.get(login) or _recorded(request) or login in self._adopting:
+                self._admit(Command(login, origin, request, app))
+            else:
+                cluster_seam.run(self.hub, login, origin, request, app)
+                self._done(origin)
 
     async def _listen(self) -> None:
-        """Subscribe to the events and to this node's channel, for ever: after a lost
-        subscription every followed agent catches up from the journal stream."""
+        """Subscribe to the events and to this node's channel, for ever, on a connection of its
+        own: after a lost subscription every followed agent catches up from the journal."""
         while True:
             client = aredis.Redis.from_url(self.url, socket_connect_timeout=1)
             try:
                 pubsub = client.pubsub()
-                await pubsub.subscribe(EVENTS_CHANNEL, self.channel)
+                await pubsub.subscribe(EVENTS_CHANNEL, self.channel, AES_CHANNEL)
                 self.subscribed.set()
                 for login in list(self.hub.engine.sessions):
                     if not self.owns(login):
-                        self._catch_up(login)
-                while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
-                    if message is None or message["type"] != "message":
-                        continue
-                    self._dispatch(message["channel"], message["data"])
+                        await fanout.catch_up(self, login)
+                async for message in pubsub.listen():
+                    if message["type"] == "message":
+                        await self._dispatch(message["channel"], message["data"])
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -299,16 +532,27 @@ class ClusterNode:
                 with contextlib.suppress(Exception):
                     await client.aclose()
 
-    def _dispatch(self, channel: bytes, data: bytes) -> None:
+    async def _dispatch(self, channel: bytes, data: bytes) -> None:
         try:
             body = msgspec.msgpack.decode(data)
-            if channel == EVENTS_CHANNEL.encode():
+            if channel == AES_CHANNEL.encode():
+                if self.aes is not None:
+                    await apply_published(self._node_id, self.aes.apply_record, data)
+            elif channel == EVENTS_CHANNEL.encode():
                 login, first, events, state = body  # Lua's cmsgpack packs strings as str
-                self._on_events(login, int(first), [_bytes(e) for e in events], _bytes(state))
+                await fanout.on_events(self, login, int(first), [_bytes(e) for e in events],
+                                      _bytes(state))  # fmt: skip
             else:
                 self._on_node_message(body[0], body[1:])
+        except redis.RedisError:
+            raise  # the subscription starts again and catches up
         except Exception:
             log.exception("cluster message not handled", extra={"kind": "cluster"})
+
+
+def _recorded(request: Request) -> bool:
+    """Is the command's requestId recorded before it runs (a command, with one)?"""
+    return bool(request.request_id) and request.subtopic not in QUERIES
 
 
 def _bytes(value: str | bytes) -> bytes:

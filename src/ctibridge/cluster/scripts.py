@@ -12,7 +12,10 @@ one agent's keys only, so a Redis Cluster keeps them in one slot and runs the sc
   events (and the
   snapshot) to every node - all or nothing.  A node that lost its lease gets ``FENCED`` and writes
   nothing, so no ``seq`` is issued twice even while two nodes believe they own an agent.
-* :data:`RELEASE` gives a lease up (a node that stops), only if it is still the caller's.
+* :data:`RELEASE` gives a lease up (a node that stops, or hands an agent over), only if it is
+  still the caller's.
+* :data:`HEARTBEAT` says a node is alive and where its agents' bridge pages are, and lists
+  the live nodes and every bridge (for balancing).
 """
 
 from __future__ import annotations
@@ -30,8 +33,15 @@ def request_key(login: str, request_id: str) -> str:
     return f"{PREFIX}:{{{login}}}:rid:{request_id}"
 
 
-# KEYS: lease, meta.  ARGV: node, lease_ms, the epoch the caller holds ("0": none).
-# -> {1, epoch} renewed, {2, epoch} newly acquired, {0, epoch, holder} held by another node
+# one hash tag for both, so one script may use them on a Redis Cluster
+NODES = f"{PREFIX}:{{cluster}}:nodes"  # the live nodes: a sorted set, their last heartbeat (ms)
+BRIDGES = f"{PREFIX}:{{cluster}}:bridges"  # login -> the node its Streams bridge page is on
+
+
+# KEYS: lease, meta.  ARGV: node, lease_ms, the epoch the caller holds ("0": none), and
+# "0" to leave a free lease free (the agent hashes to another node; default: take it).
+# -> {1, epoch} renewed, {2, epoch} newly acquired, {0, epoch, holder} held by another node,
+#    {3, 0} free and left so
 LEASE = """
 local cur = redis.call('GET', KEYS[1])
 if cur then
@@ -42,6 +52,7 @@ if cur then
   end
   return {0, tonumber(epoch), holder}
 end
+if ARGV[4] == '0' then return {3, 0} end
 local epoch = redis.call('HINCRBY', KEYS[2], 'epoch', 1)
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. epoch, 'PX', ARGV[2])
 return {2, epoch}
@@ -94,4 +105,36 @@ if (n > 0 or ARGV[7] ~= '') and ARGV[8] ~= '' then
   redis.call('PUBLISH', ARGV[8], cmsgpack.pack({ARGV[9], head - n + 1, events, ARGV[7]}))
 end
 return head
+"""
+
+# KEYS: nodes, bridges.  ARGV: node, lease_ms, "1" to join ("0": leave), then the agents whose
+# bridge page is on this node now.  By Redis's clock, so nodes' clocks need not agree.
+# -> {the live nodes (a heartbeat within lease_ms), the caller included; {login, node, ...} of
+#    every bridge}
+HEARTBEAT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[3] == '1' then redis.call('ZADD', KEYS[1], now, ARGV[1])
+else redis.call('ZREM', KEYS[1], ARGV[1]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 10 * tonumber(ARGV[2]))
+local mine = {}
+for i = 4, #ARGV do
+  mine[ARGV[i]] = true
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[1])
+end
+local bridges = {}
+local all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all, 2 do
+  if all[i + 1] == ARGV[1] and not mine[all[i]] then redis.call('HDEL', KEYS[2], all[i])
+  else bridges[#bridges + 1] = all[i]; bridges[#bridges + 1] = all[i + 1] end
+end
+return {redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf'), bridges}
+"""
+
+# KEYS: lease, meta (of a Kinesis shard).  ARGV: node, epoch, the shard's checkpoint.
+# Written only by the shard's reader: a node that lost the lease writes nothing.
+CHECKPOINT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] .. ':' .. ARGV[2] then return 0 end
+redis.call('HSET', KEYS[2], 'checkpoint', ARGV[3])
+return 1
 """

@@ -10,7 +10,7 @@ Functions of the :class:`~ctibridge.hub.core.Hub` in a room of their own, like `
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import msgspec
 
@@ -18,6 +18,7 @@ from .. import protocol as p
 from ..backends.base import Restores
 from ..model import AgentSnapshot
 from ..protocol.requests import Request
+from ..protocol.wire import ErrorMessage
 from . import journaling
 
 if TYPE_CHECKING:
@@ -30,6 +31,10 @@ CLUSTER_UNAVAILABLE = "cluster unavailable"
 class ClusterSeam(Protocol):
     """What a cluster node (``ctibridge.cluster.node``) decides for the hub."""
 
+    @property
+    def node_id(self) -> str:
+        """This node's name in the cluster (``--node-id``)."""
+
     def owns(self, login: str) -> bool:
         """Does this node run ``login``'s engine session and backend link now?"""
 
@@ -38,6 +43,10 @@ class ClusterSeam(Protocol):
 
     def reply(self, login: str, origin: str, envelope: p.Envelope) -> bool:
         """True when ``origin`` is an app of another node and the answer was sent there."""
+
+    async def settled(self, origin: str) -> None:
+        """Return once every answer a command of ``origin`` (an HTTP request of this node) caused
+        at once is in: at once when it ran here, else when its owner said it ran (bounded)."""
 
     async def start(self) -> None: ...
 
@@ -92,3 +101,49 @@ def deliver(hub: Hub, login: str, origin: str, text: str) -> None:
     conn = hub.connections.get(login, {}).get(origin)
     if conn is not None:
         hub._send(conn, text)
+    elif origin in hub._http_answers:  # an HTTP request waiting for its refusal, if any
+        try:
+            error = _ERROR.decode(text)
+        except msgspec.DecodeError:
+            return  # not a refusal: an HTTP response carries refusals only
+        answer(hub, login, origin, p.Envelope(
+            topic=error.topic, subtopic="Error", message=error.message, requestId=error.requestId
+        ))  # fmt: skip
+
+
+class _Error(msgspec.Struct):
+    """An error event as another node sent it (Envelope's message is an untagged union)."""
+
+    topic: str
+    subtopic: Literal["Error"]
+    message: ErrorMessage
+    requestId: str | msgspec.UnsetType = msgspec.UNSET
+
+
+_ERROR = msgspec.json.Decoder(_Error)
+
+
+def run(hub: Hub, login: str, origin: str, request: Request, app: str) -> None:
+    """A command the node let through (its requestId recorded, this node the owner)."""
+    hub.run(login, origin, request, app=app)
+
+
+def answer(hub: Hub, login: str, origin: str, envelope: p.Envelope) -> None:
+    """Send ``envelope`` to ``origin`` alone: an app of this node, an HTTP request waiting for
+    its answers, or an app of another node (through the node's :meth:`ClusterSeam.reply`)."""
+    hub._reply(login, origin, envelope)
+
+
+def refuse(hub: Hub, login: str, origin: str, request: Request, code: str) -> None:
+    """``request`` is not carried out: its ``…_FAILED`` event with ``code``, to ``origin`` alone."""
+    try:
+        type_, text = p.failure_for(request.subtopic)
+    except KeyError:
+        type_, text = "INVALID_DATA", p.ERROR_TEXT["INVALID_DATA"]
+    hub.count_error(type_)
+    answer(hub, login, origin, p.error_event(request.topic, type_, code, text, request.raw,
+                                             request.request_id))  # fmt: skip
+
+
+def protocol_error(hub: Hub, login: str, origin: str, err: p.ProtocolError) -> None:
+    hub._protocol_error(login, origin, err)

@@ -302,20 +302,32 @@ class Hub:
     ) -> None:
         self.stats["commands"] += 1
         if self.cluster is not None and self.cluster.route(login, origin, request, app):
-            return  # another node's agent: sent to its owner (or answered)
+            return  # another node's agent: sent to its owner (or answered), or queued
+        self.run(login, origin, request, app=app, arrival=arrival)
+
+    def run(
+        self, login: str, origin: str, request: Request, *, app: str = "",
+        arrival: float | None = None,
+    ) -> None:  # fmt: skip
+        """Carry a command out on this hub (the owner's, in a cluster: ``cluster_seam.run``)."""
         if self.journal_error is not None and request.subtopic not in QUERIES:
             self._journal_refusal(login, origin, request)
             return
         self._pending[id(request)] = (time.perf_counter() if arrival is None else arrival, app)
         self.carry_out(self.engine.submit(login, origin, request, self.clock.now_ms()))
 
-    def submit_http(self, login: str, origin: str, request: Request, app: str) -> list[p.Envelope]:
+    async def submit_http(
+        self, login: str, origin: str, request: Request, app: str
+    ) -> list[p.Envelope]:
         """:meth:`submit` for an HTTP request: the answers meant for the sender alone that it
-        caused at once (FORBIDDEN, journal unavailable), for the HTTP response to carry."""
+        caused at once (FORBIDDEN, journal unavailable), for the HTTP response to carry.  In a
+        cluster they may come from the owner, another node: the cluster says when they are in."""
         answers: list[p.Envelope] = []
         self._http_answers[origin] = answers
         try:
             self.submit(login, origin, request, app=app)
+            if self.cluster is not None:
+                await self.cluster.settled(origin)
         finally:
             del self._http_answers[origin]
         return answers

@@ -326,7 +326,7 @@ class HttpApi(_Endpoints):
         if req.subtopic in QUERIES:
             answer = await self.hub.query_http(login, f"http-{rid}", req, app=app)
             return JSONResponse(msgspec.to_builtins(answer))
-        answers = self.hub.submit_http(login, f"http-{rid}", req, app=app)
+        answers = await self.hub.submit_http(login, f"http-{rid}", req, app=app)
         if answers:  # refused at once, to the sender only: the response is the only way back
             message = answers[0].message
             kind, code = getattr(message, "type", ""), getattr(message, "code", "")

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +90,8 @@ class ConnectBackend:
         # routing profile id -> the quick connects of its queues
         self._quick_connects: dict[str, list[dict[str, Any]]] = {}
         self.consumer: AesConsumer | None = None
+        # what start() builds the consumer with (a cluster node shares the shards: cluster/aes.py)
+        self.consumer_type: Callable[..., AesConsumer] = AesConsumer
         self._consumer_task: asyncio.Task[None] | None = None
         self.stats: Counter[str] = Counter()
         for login, ref in (logins if logins is not None else config.agents).items():
@@ -108,7 +110,7 @@ class ConnectBackend:
     async def start(self, sink: SnapshotSink) -> None:
         self._sink = sink
         if self.consumer is None and self._kinesis is not None and self.config.kinesis_stream:
-            self.consumer = AesConsumer(
+            self.consumer = self.consumer_type(
                 self._kinesis,
                 self.config.kinesis_stream,
                 self.apply_record,

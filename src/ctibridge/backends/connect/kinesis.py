@@ -94,6 +94,11 @@ class AesConsumer:
         self.stats: Counter[str] = Counter()
         self.caught_up = asyncio.Event()  # every shard read to its end at least once
 
+    def reads(self, shard_id: str) -> bool:
+        """Is ``shard_id`` read here?  Every shard, alone; in a cluster, the shards this node
+        holds the lease of (``ctibridge.cluster.aes``)."""
+        return True
+
     def _stream_args(self) -> dict[str, str]:
         if self.stream.startswith("arn:"):
             return {"StreamARN": self.stream}
@@ -156,7 +161,7 @@ class AesConsumer:
         listed = {str(s["ShardId"]) for s in self._shard_list}
         for shard in self._shard_list:
             shard_id = str(shard["ShardId"])
-            if shard_id in self._iterators:
+            if shard_id in self._iterators or not self.reads(shard_id):
                 continue
             parents = [
                 str(p)
@@ -176,7 +181,7 @@ class AesConsumer:
         handled = 0
         behind = False
         for shard_id, iterator in list(self._iterators.items()):
-            if iterator is None:
+            if iterator is None or not self.reads(shard_id):
                 continue
             try:
                 page = await self._call("get_records", ShardIterator=iterator, Limit=1000)
