@@ -45,8 +45,8 @@ from .. import auth
 from .. import protocol as p
 from ..backends.base import Backend, LearnsDirectory, LosesLink, Prepares, Simulates
 from ..clock import Clock
-from ..engine import Broadcast, Engine, Execute, Finished, Output, Reply, Simulate
-from ..journal import Journal, open_journal
+from ..engine import Broadcast, Engine, Finished, Output, Reply
+from ..journal import GroupCommits, Journal, open_journal
 from ..model import AgentSnapshot
 from ..protocol.registry import QUERIES
 from ..protocol.requests import Request
@@ -113,6 +113,9 @@ class Hub:
         self._http_buckets: dict[str, TokenBucket] = {}
         self.stats: dict[str, int] = {"commands": 0, "events": 0, "errors": 0}
         self.cluster: ClusterSeam | None = None  # cluster mode: set by the node (cluster_seam.py)
+        # group commit (carry_out): the engine steps held until the end of this loop tick
+        self._group = isinstance(self.journal, GroupCommits) and self.journal.group_commit
+        self._steps: list[list[Output]] = []
 
     @property
     def insecure(self) -> bool:
@@ -167,6 +170,7 @@ class Hub:
 
     async def stop(self) -> None:
         self.draining = True
+        self.flush()
         for conns in self.connections.values():
             for conn in conns.values():
                 conn.shut(CLOSE_RESTART, "server shutting down; resume later", now=True)
@@ -225,6 +229,7 @@ class Hub:
                 f"more than {limits.resume_rate_per_s:g} resumes/s for this token",
                 "resume_rate",
             )
+        self.flush()  # events produced before this app came are journaled and out first
         bucket = TokenBucket(limits.rate_per_s, limits.rate_burst, time.monotonic())
         conn = AppConnection(
             f"c{next(self._ids)}", login, limits.send_queue, app, bucket,
@@ -396,36 +401,67 @@ class Hub:
             self.carry_out(self.engine.announce(login))
 
     def carry_out(self, outputs: list[Output], only: AppConnection | None = None) -> None:
-        steps = [o for o in outputs if isinstance(o, Broadcast)]
-        encoded = [p.encode(o.envelope) for o in steps]
-        journaled = journaling.write_step(self, steps, encoded)
-        broadcasts = iter(encoded)
+        """Carry out one engine step's outputs, in order: its events journaled (appended and
+        committed) before any of them is sent, then its answers, backend calls and bookkeeping.
+
+        With a journal that groups commits (:class:`~ctibridge.journal.GroupCommits`) a step
+        with events - and every step after it until the group is out, so that order holds - is
+        held until the end of the loop tick: then all of the tick's events are appended and
+        committed at once (one transaction) and only then sent (:meth:`flush`).  Its backend
+        calls start at once: they send nothing themselves."""
+        if self._group and only is None and (self._steps or _broadcasts(outputs)):
+            if not self._steps:
+                try:
+                    asyncio.get_running_loop().call_soon(self.flush)
+                except RuntimeError:  # no loop: carried out now
+                    self._carry_out([outputs])
+                    self.calls.start_all(outputs)
+                    return
+            self._steps.append(outputs)
+            self.calls.start_all(outputs)
+            return
+        if self._steps:
+            self.flush()  # a new app's answers come after the events already produced
+        self._carry_out([outputs], only)
+        self.calls.start_all(outputs)
+
+    def flush(self) -> None:
+        """Journal and send the engine steps held since the tick began (one commit)."""
+        steps, self._steps = self._steps, []
+        if steps:
+            self._carry_out(steps)
+
+    def _carry_out(self, steps: list[list[Output]], only: AppConnection | None = None) -> None:
+        broadcasts = [o for outputs in steps for o in outputs if isinstance(o, Broadcast)]
+        encoded = [p.encode(o.envelope) for o in broadcasts]
+        journaled = journaling.write_step(self, broadcasts, encoded)
+        data = iter(encoded)
         finished: list[Finished] = []
-        for out in outputs:
-            if isinstance(out, Broadcast):
-                data = next(broadcasts)
-                if journaled:
-                    seq = out.envelope.seq
-                    self._publish(out.login, data, seq if isinstance(seq, int) else None)
-                else:  # never sent: after a restart its seq could name another event
-                    self._withheld.add(out.login)
-            elif isinstance(out, Reply):
-                if only is not None and out.origin == only.id:
-                    only.push(p.encode(out.envelope).decode())
-                else:
-                    self._reply(out.login, out.origin, out.envelope)
-            elif isinstance(out, Execute | Simulate):
-                self.calls.start(out)
-            else:  # counted and audited once the step's messages are out
-                finished.append(out)
-        for done in finished:
-            self._finished(done)
-            withheld = self.journal_error is not None and done.login in self._withheld
-            if withheld and done.request.subtopic not in QUERIES:
-                # its events may have been withheld: the sender hears why (the StateSync sent
-                # when the journal recovers shows what the command did)
-                self._reply(done.login, done.origin, self._journal_error_event(done.request))
-        if journaled and steps and self._withheld and self.journal_error is None:
+        for outputs in steps:
+            for out in outputs:
+                if isinstance(out, Broadcast):
+                    event = next(data)
+                    if journaled:
+                        seq = out.envelope.seq
+                        self._publish(out.login, event, seq if isinstance(seq, int) else None)
+                    else:  # never sent: after a restart its seq could name another event
+                        self._withheld.add(out.login)
+                elif isinstance(out, Reply):
+                    if only is not None and out.origin == only.id:
+                        only.push(p.encode(out.envelope).decode())
+                    else:
+                        self._reply(out.login, out.origin, out.envelope)
+                elif isinstance(out, Finished):  # counted and audited once its messages are out
+                    finished.append(out)
+            for done in finished:
+                self._finished(done)
+                withheld = self.journal_error is not None and done.login in self._withheld
+                if withheld and done.request.subtopic not in QUERIES:
+                    # its events may have been withheld: the sender hears why (the StateSync
+                    # sent when the journal recovers shows what the command did)
+                    self._reply(done.login, done.origin, self._journal_error_event(done.request))
+            finished.clear()
+        if journaled and broadcasts and self._withheld and self.journal_error is None:
             self.resync_withheld()
 
     def resync_withheld(self) -> None:
@@ -540,6 +576,10 @@ class Hub:
             "connections": self.connection_count,
             "auth": "off" if self.insecure else "tokens",
         }
+
+
+def _broadcasts(outputs: list[Output]) -> bool:
+    return any(isinstance(o, Broadcast) for o in outputs)
 
 
 def _plain(env: p.Envelope) -> dict[str, Any]:
