@@ -368,6 +368,7 @@ class HttpApi(_Endpoints):
         return JSONResponse(body, status_code=200 if ok else 503)
 
     async def metrics_text(self, request: HttpRequest) -> Response:
+        self.hub.metrics.flush()  # this tick's tallies too
         return Response(generate_latest(self.hub.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def schema(self, request: HttpRequest) -> Response:
