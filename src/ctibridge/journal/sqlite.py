@@ -62,13 +62,17 @@ CREATE TABLE IF NOT EXISTS agents (
 ) WITHOUT ROWID;
 """
 # schema 1 -> 2: the events, in (login, seq) order, into the new table (in the opening transaction)
-_MIGRATE_1 = """
+_MIGRATE_1 = (
+    """
 ALTER TABLE events RENAME TO events_v1;
 DROP INDEX IF EXISTS events_at;
-""" + _SCHEMA + """
+"""
+    + _SCHEMA
+    + """
 INSERT INTO events (login, seq, at, data) SELECT login, seq, at, data FROM events_v1;
 DROP TABLE events_v1;
 """
+)
 
 
 class JournalBusy(RuntimeError):
