@@ -480,8 +480,14 @@ class Hub:
         if not conns:
             return
         text, frame = data.decode(), text_frame(data)  # once for every app
+        sent = 0
         for conn in list(conns.values()):
-            self._send(conn, text, frame, seq)
+            if conn.push(text, frame, seq):
+                sent += 1
+            else:
+                self._unsent(conn)
+        if sent:
+            self.metrics.count(self.metrics.sent, n=sent)  # once per event, not per app
 
     def _reply(self, login: str, origin: str, envelope: p.Envelope) -> None:
         conn = self.connections.get(login, {}).get(origin)
@@ -502,7 +508,12 @@ class Hub:
     ) -> None:
         if conn.push(data, frame, seq):
             self.metrics.count(self.metrics.sent)
-        elif conn.overflowed and conn.id in self.connections.get(conn.login, {}):
+        else:
+            self._unsent(conn)
+
+    def _unsent(self, conn: AppConnection) -> None:
+        """A push that did not go: the app is closing, or it just overflowed (then drop it)."""
+        if conn.overflowed and conn.id in self.connections.get(conn.login, {}):
             self.detach(conn)
             self.metrics.disconnects.labels("slow").inc()
             log.warning(
