@@ -101,6 +101,7 @@ class SqliteJournal:
         age_prune_ms: int = 60_000,
         age_prune_rows: int = 1000,
         checkpoint_s: float = 0.05,
+        wal_max_frames: int = 8192,
     ) -> None:
         self.path = str(path)
         self.max_events = max_events
@@ -120,6 +121,8 @@ class SqliteJournal:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             db.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does them
+            # the WAL file, cut back to this when it starts over (see _Checkpointer)
+            db.execute(f"PRAGMA journal_size_limit = {wal_max_frames * 2048}")
             db.execute("BEGIN IMMEDIATE")
         except BaseException:
             self._unlock()
@@ -146,7 +149,9 @@ class SqliteJournal:
         self._age_pruned = 0  # when events past max_age_ms were last dropped
         self.prune()
         self._checkpointer = (
-            None if self.path == ":memory:" else _Checkpointer(self.path, checkpoint_s)
+            None
+            if self.path == ":memory:"
+            else _Checkpointer(self.path, checkpoint_s, self._lock, wal_max_frames)
         )
 
     # writing -------------------------------------------------------------------------------------
@@ -365,11 +370,21 @@ def _unlock(path: str, journal: SqliteJournal) -> None:
 class _Checkpointer:
     """WAL checkpoints on a thread and a connection of their own, off the writer's path: a
     passive checkpoint copies what is committed into the database file (and fsyncs it) while
-    the writer goes on appending; once it has caught up, the writer's next transaction starts
-    the WAL from its beginning again.  Woken by commits, at most every ``every_s`` seconds."""
+    the writer goes on appending.  Woken by commits, at most every ``every_s`` seconds.
 
-    def __init__(self, path: str, every_s: float) -> None:
+    The WAL starts over from its beginning (and is cut back to ``journal_size_limit``) only
+    at a commit that finds every frame checkpointed - which a steady stream of commits, each
+    landing during a checkpoint, can keep from ever happening.  So once the WAL holds more
+    than ``max_frames`` the checkpointer catches up while holding the journal's lock: the
+    bulk was copied by the passive checkpoints before, so the writer waits only for the last
+    frames and the fsync, once per ``max_frames`` pages written."""
+
+    def __init__(
+        self, path: str, every_s: float, lock: threading.RLock, max_frames: int = 8192
+    ) -> None:
         self._every_s = every_s
+        self._lock = lock
+        self._max_frames = max_frames
         self._wake = threading.Event()
         self._stopping = False
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -379,6 +394,11 @@ class _Checkpointer:
     def wake(self) -> None:
         self._wake.set()
 
+    def _checkpoint(self) -> int:
+        """One passive checkpoint; the number of frames in the WAL."""
+        busy, frames, _ = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return -1 if busy else int(frames)
+
     def _run(self) -> None:
         while not self._stopping:
             self._wake.wait()
@@ -386,7 +406,9 @@ class _Checkpointer:
             if self._stopping:
                 break
             with contextlib.suppress(sqlite3.Error):  # a failing disk: the writer reports it
-                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                if self._checkpoint() > self._max_frames:
+                    with self._lock:  # no commit between: this one completes, the WAL restarts
+                        self._checkpoint()
             time.sleep(self._every_s)
         self._db.close()
 
