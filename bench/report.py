@@ -329,7 +329,8 @@ def markdown(result: dict[str, Any], figures: dict[str, str]) -> str:
             )
         out.append(
             "\n`sqlite` is the hub's SqliteJournal (WAL, `synchronous=normal`, one commit per "
-            "engine step, before its events are sent); `memory` its in-memory journal; "
+            "loop tick for every engine step's events, before they are sent); `memory` its "
+            "in-memory journal; "
             "`costly:US` a memory journal whose every commit spends US microseconds of CPU."
         )
 

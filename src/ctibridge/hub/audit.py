@@ -15,7 +15,6 @@ or an error in the command's path.  Without a loop (tools, tests) each entry is 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -28,6 +27,7 @@ import msgspec
 from .. import protocol as p
 from ..engine import Finished
 from .logs import Redactor
+from .tick import at_tick_end
 
 log = logging.getLogger("ctibridge.audit")
 
@@ -105,12 +105,9 @@ class AuditLog:
             return
         self._queue.append(entry)
         if not self._scheduled:
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:  # no loop: at once
+            self._scheduled = at_tick_end(self.flush)
+            if not self._scheduled:
                 self.flush()
-                return
-            self._scheduled = True
 
     def flush(self) -> None:
         """Write the queued entries (one write)."""

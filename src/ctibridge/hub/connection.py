@@ -1,6 +1,6 @@
 """One app's connection to one agent: its ordered, bounded outbox and why it was shut.
 
-Kept small, as a hub holds thousands of them idle: ``__slots__``, and an outbox of one deque
+Kept small, as a hub holds thousands of them idle: ``__slots__``, and an outbox of one list
 (each message with its queueing time and size) and at most one waiting reader (the writer),
 not an ``asyncio.Queue`` (three deques and a condition) beside a deque of time stamps.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable
 
 from .closecodes import CLOSE_NORMAL, CLOSE_TOO_SLOW
@@ -19,25 +18,33 @@ from .limits import TokenBucket
 class Outbox:
     """A FIFO of messages for one writer: ``put_nowait`` never blocks (the hub bounds it, see
     :meth:`AppConnection.enqueue`); ``get`` waits for the next one.  The same calls as the
-    ``asyncio.Queue`` it replaces, and what the limits need: the bytes waiting and since when."""
+    ``asyncio.Queue`` it replaces, and what the limits need: the bytes waiting and since when.
 
-    __slots__ = ("_items", "_waiter", "bytes")
+    A list read from ``_head`` on (an empty list is 56 bytes, an empty deque 760: most
+    connections are idle, and their outbox empty)."""
+
+    __slots__ = ("_head", "_items", "_waiter", "bytes")
 
     def __init__(self) -> None:
-        # (message, queued at, size); None (the end) counts no bytes
-        self._items: deque[tuple[str | None, float, int]] = deque()
+        # (message, queued at, size) from _head on; None (the end) counts no bytes
+        self._items: list[tuple[str | None, float, int] | None] = []
+        self._head = 0
         self._waiter: asyncio.Future[None] | None = None
         self.bytes = 0
 
     def qsize(self) -> int:
-        return len(self._items)
+        return len(self._items) - self._head
 
     def empty(self) -> bool:
-        return not self._items
+        return self._head == len(self._items)
 
     def oldest(self) -> float | None:
         """When the oldest message still waiting was queued."""
-        return self._items[0][1] if self._items else None
+        if self._head == len(self._items):
+            return None
+        first = self._items[self._head]
+        assert first is not None
+        return first[1]
 
     def put_nowait(self, item: str | None) -> None:
         size = 0 if item is None else len(item)
@@ -48,14 +55,24 @@ class Outbox:
             waiter.set_result(None)
 
     def get_nowait(self) -> str | None:
-        if not self._items:
+        items, head = self._items, self._head
+        if head == len(items):
             raise asyncio.QueueEmpty
-        item, _, size = self._items.popleft()
-        self.bytes -= size
-        return item
+        entry = items[head]
+        assert entry is not None
+        items[head] = None  # the message is the writer's now: not kept alive here
+        head += 1
+        if head == len(items):
+            self._items, head = [], 0
+        elif head > 64 and 2 * head > len(items):  # never empty for long: drop the read part
+            del items[:head]
+            head = 0
+        self._head = head
+        self.bytes -= entry[2]
+        return entry[0]
 
     async def get(self) -> str | None:
-        while not self._items:
+        while self._head == len(self._items):
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter

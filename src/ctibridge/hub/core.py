@@ -60,6 +60,7 @@ from .connection import AppConnection
 from .limits import LimitExceeded, TokenBucket
 from .metrics import HubMetrics
 from .replay import resume_replay
+from .tick import at_tick_end
 from .transport import text_frame
 
 log = logging.getLogger("ctibridge.hub")
@@ -412,13 +413,10 @@ class Hub:
         committed at once (one transaction) and only then sent (:meth:`flush`).  Its backend
         calls start at once: they send nothing themselves."""
         if self._group and only is None and (self._steps or _broadcasts(outputs)):
-            if not self._steps:
-                try:
-                    asyncio.get_running_loop().call_soon(self.flush)
-                except RuntimeError:  # no loop: carried out now
-                    self._carry_out([outputs])
-                    self.calls.start_all(outputs)
-                    return
+            if not self._steps and not at_tick_end(self.flush):  # no loop: carried out now
+                self._carry_out([outputs])
+                self.calls.start_all(outputs)
+                return
             self._steps.append(outputs)
             self.calls.start_all(outputs)
             return

@@ -12,10 +12,11 @@ and a label lookup each, several times per command, where a tally is a dict upda
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from .tick import at_tick_end
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -138,12 +139,9 @@ class HubMetrics:
             self._schedule()
 
     def _schedule(self) -> None:
-        try:
-            asyncio.get_running_loop().call_soon(self.flush)
-        except RuntimeError:  # no loop: at once
+        self._scheduled = at_tick_end(self.flush)
+        if not self._scheduled:
             self.flush()
-            return
-        self._scheduled = True
 
     def flush(self) -> None:
         """Apply this tick's tallies to the Prometheus metrics."""
