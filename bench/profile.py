@@ -1,11 +1,13 @@
 """Profile a saturated hub with py-spy: where does the server's CPU go per command?
 
-    python -m bench.profile [--apps 1] [--seconds 10] [--out bench/results]
+    python -m bench.profile [--apps 1] [--seconds 10] [--journal none] [--tag after]
+                            [--out bench/results]
 
-Starts ``bench.server --mode hub`` (100 agents, no journal), drives it at saturation with the
-load generator and samples the server process with ``py-spy record`` (raw format) meanwhile.
+Starts ``bench.server --mode hub`` (100 agents, the given journal), drives it at saturation with
+the load generator and samples the server process with ``py-spy record`` (raw format) meanwhile.
 Writes the raw samples and a summary (inclusive and self share of the samples per function)
-to ``profile-<apps>app.txt``.  Needs py-spy (the ``bench`` extra) and ptrace rights (root).
+to ``profile-<apps>app[-<journal>][-<tag>].txt``.  Needs py-spy (the ``bench`` extra) and ptrace
+rights (root).
 """
 
 from __future__ import annotations
@@ -53,10 +55,12 @@ def summarise(raw: Path, top: int = 40) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def profile(apps: int, seconds: float, out: Path) -> Path:
+async def profile(apps: int, seconds: float, out: Path, journal: str, tag: str) -> Path:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    raw = out / f"profile-{apps}app.raw"
-    async with server("hub", 100, "none") as srv:
+    name = f"profile-{apps}app" + (f"-{journal}" if journal != "none" else "")
+    name += f"-{tag}" if tag else ""
+    raw = out / f"{name}.raw"
+    async with server("hub", 100, journal) as srv:
         fleet = await open_fleet(HOST, srv.port, 100, apps)
         await fleet.configure()
         record = subprocess.Popen(
@@ -69,8 +73,9 @@ async def profile(apps: int, seconds: float, out: Path) -> Path:
         await fleet.close()
     keys = ("commands_per_s", "events_per_s", "server_cpu_us_per_command", "other_cpu_util")
     head = ", ".join(f"{k} {result[k]}" for k in keys)
-    summary = out / f"profile-{apps}app.txt"
-    summary.write_text(f"hub, 100 agents x {apps} app(s), saturation: {head}\n" + summarise(raw))
+    summary = out / f"{name}.txt"
+    what = f"hub, 100 agents x {apps} app(s), journal {journal}, saturation"
+    summary.write_text(f"{what}: {head}\n" + summarise(raw))
     return summary
 
 
@@ -78,11 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--apps", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--journal", default="none", help="none | memory | sqlite")
+    parser.add_argument("--tag", default="", help="appended to the file names (before, after)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = uvloop.run(profile(args.apps, args.seconds, out))
+    path = uvloop.run(profile(args.apps, args.seconds, out, args.journal, args.tag))
     print(path.read_text())
     return 0
 

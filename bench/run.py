@@ -520,6 +520,10 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
     )  # fmt: skip
     at_half_j = next((r for r in hub1j["rates"] if r["fraction"] == 0.5), None) if hub1j else None
     hub_idle = next(i for i in result["idle"] if i["server"] == "hub")
+    echo_idle = next(i for i in result["idle"] if i["server"] == "echo")
+    echo_half_p99 = next(
+        (r["latency_ms"]["p99"] for r in echo1_rates if r["fraction"] == 0.5), None
+    )
 
     def ratio(a: float | None, b: float | None) -> float | None:
         return round(a / b, 3) if a and b else None
@@ -547,9 +551,23 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         "p99_ms_at_half_saturation_quiet": (
             at_half["latency_quiet_ms"]["p99"] if at_half else None
         ),
-        "echo_p99_ms_at_half_saturation": next(
-            (r["latency_ms"]["p99"] for r in echo1_rates if r["fraction"] == 0.5), None
+        "echo_p99_ms_at_half_saturation": echo_half_p99,
+        # round 2 (issue #16): the durable journal against none, and its tail against the echo's
+        "journal_throughput_ratio": ratio(
+            hub1j["saturation"]["commands_per_s"] if hub1j else None,
+            hub1["saturation"]["commands_per_s"],
         ),
+        "journal_cpu_ratio": ratio(
+            hub1["saturation"]["server_cpu_us_per_command"],
+            hub1j["saturation"]["server_cpu_us_per_command"] if hub1j else None,
+        ),
+        "p99_ms_at_half_saturation_journal_quiet": (
+            at_half_j["latency_quiet_ms"]["p99"] if at_half_j else None
+        ),
+        "p99_journal_vs_echo_at_half_saturation": ratio(
+            at_half_j["latency_ms"]["p99"] if at_half_j else None, echo_half_p99
+        ),
+        "idle_memory_vs_echo": ratio(hub_idle["kb_per_connection"], echo_idle["kb_per_connection"]),
         "idle_connections_held": hub_idle["held"],
         "kb_per_idle_connection": hub_idle["kb_per_connection"],
         "fanout_cpu_ratio": ratio(

@@ -45,7 +45,7 @@ from ctibridge.hub import Hub
 from ctibridge.hub.server import uvicorn_config
 from ctibridge.hub.transport import CorkedWebSocketProtocol
 from ctibridge.journal import Journal, MemoryJournal
-from ctibridge.settings import AuthSettings, JournalSettings, LimitSettings, Settings
+from ctibridge.settings import AuditSettings, AuthSettings, JournalSettings, LimitSettings, Settings
 
 
 class NullJournal:
@@ -121,6 +121,11 @@ def bench_settings(agents: int, journal: JournalSettings | None = None) -> Setti
         sim_seed=1,
         auth=AuthSettings(insecure=True),
         journal=journal or JournalSettings(),
+        # the audit log written to a file, as an operator configures it (without a path its
+        # records go to a logger nobody configured here, and would cost nothing)
+        audit=AuditSettings(
+            path=str(Path(tempfile.mkdtemp(prefix="ctibridge-bench-")) / "audit.jsonl")
+        ),
         limits=LimitSettings(
             rate_per_s=1e9,
             rate_burst=10**9,

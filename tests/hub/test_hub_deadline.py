@@ -63,6 +63,8 @@ async def test_a_backend_call_past_its_deadline_fails_with_timeout_then_the_next
             raise
 
     backend.execute = hanging  # type: ignore[method-assign]
+    # a backend whose calls take time: not one the hub may call inline (ExecutesAtOnce)
+    backend.executes_at_once = False
     hub, conn = await started(backend, clock)
     try:
         hub.receive("agent1", conn.id, frame("Agent", "UpdateState", "r1", {"label": "Break"}))
@@ -89,15 +91,29 @@ async def test_a_backend_call_past_its_deadline_fails_with_timeout_then_the_next
 
 
 async def test_a_simulator_command_gets_a_deadline_too() -> None:
+    """The simulator answers at once, so the hub calls it inline (no task, no timer); a call
+    that still outlasts the deadline fails with "timeout" as a timer would have failed it."""
     clock = ManualClock()
     backend = SimBackend(clock, seed=3, agents=1)
     hub, conn = await started(backend, clock)
+    simulate = backend.simulate
+
+    def slow_simulate(login: str, subtopic: str, data: object) -> None:
+        clock.advance(DEADLINE_MS / 1000)  # the call takes the whole deadline
+        simulate(login, subtopic, data)
+
     try:
         pending = clock.pending
         hub.receive("agent1", conn.id, frame("Simulator", "FailNext", "s1", {"subtopic": "Hold"}))
-        assert clock.pending == pending + 1  # armed with the command...
         answers = await drain(conn)
         assert [m["requestId"] for m in answers] == ["s1"]
-        assert clock.pending == pending  # ...and disarmed by its result
+        assert answers[0]["subtopic"] != "Error"
+        assert clock.pending == pending  # no timer left behind
+        backend.simulate = slow_simulate  # type: ignore[method-assign]
+        hub.receive("agent1", conn.id, frame("Simulator", "FailNext", "s2", {"subtopic": "Hold"}))
+        answers = await drain(conn)
+        assert [(m["requestId"], m["subtopic"]) for m in answers] == [("s2", "Error")]
+        assert answers[0]["message"]["code"] == "timeout"
+        assert clock.pending == pending
     finally:
         await hub.stop()

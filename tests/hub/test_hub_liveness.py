@@ -219,6 +219,8 @@ async def test_healthz_answers_503_while_draining_instead_of_refusing() -> None:
         await execute(login, action)
 
     backend.execute = slow_execute  # type: ignore[method-assign]
+    # a backend whose calls take time: not one the hub may call inline (ExecutesAtOnce)
+    backend.executes_at_once = False
     hub = Hub(backend, clock, insecure(drain_timeout_s=10.0))
     server = HubServer(hub, uvicorn_config(hub, host="127.0.0.1", port=0))
     task = asyncio.create_task(server.serve())

@@ -3,6 +3,7 @@ backend's and the journal's health, and JSON log lines carrying agent, contact a
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -264,3 +266,26 @@ def test_how_many_dtmf_digits_the_audit_log_keeps_is_configurable(tmp_path: Path
         first, second = (json.loads(line) for line in path.read_text().splitlines())
         assert first["data"] == expected
         assert second["data"] == {"phoneNumber": "+15551234567"}  # only keyed-in digits
+
+
+async def test_the_audit_writer_drops_and_counts_what_its_queue_cannot_hold(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Records are queued and written once per loop tick; beyond ``max_queued`` in one tick
+    they are dropped - counted and logged once - and the command's path never waits."""
+    from ctibridge.hub.audit import AuditLog
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(str(path), max_queued=2)
+    dropped: list[int] = []
+    log.on_drop = dropped.append
+    for i in range(4):
+        log.record({"subtopic": "UpdateState", "requestId": f"r{i}"})
+    assert path.read_text() == ""  # nothing written inside the tick
+    await asyncio.sleep(0)  # the tick ends: one write
+    assert [json.loads(line)["requestId"] for line in path.read_text().splitlines()] == [
+        "r0", "r1"
+    ]  # fmt: skip
+    assert (log.dropped, dropped) == (2, [1, 1])
+    assert [r.getMessage() for r in caplog.records].count("audit records dropped") == 1
+    log.close()

@@ -165,3 +165,54 @@ def test_open_journal_follows_settings(tmp_path: Path) -> None:
     assert isinstance(sqlite, SqliteJournal) and sqlite.max_events == 7
     assert (tmp_path / "sub" / "j.db").exists()
     sqlite.close()
+
+
+def test_a_schema_1_journal_is_migrated_with_its_events(tmp_path: Path) -> None:
+    """Schema 1 kept events WITHOUT ROWID keyed by (login, seq); schema 2 appends them to a
+    rowid table: a hub upgraded on an old file keeps every event, head and snapshot."""
+    path = tmp_path / "j.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE events (login TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,
+            data BLOB NOT NULL, PRIMARY KEY (login, seq)) WITHOUT ROWID;
+        CREATE INDEX events_at ON events (at);
+        CREATE TABLE agents (login TEXT PRIMARY KEY, seq INTEGER NOT NULL, state BLOB)
+            WITHOUT ROWID;
+        PRAGMA user_version = 1;
+        """
+    )
+    rows = [(login, seq, 0, ev(login, seq)) for login in ("a", "b") for seq in (1, 2, 3)]
+    db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", rows)
+    db.executemany("INSERT INTO agents VALUES (?, 3, ?)", [("a", b"snap"), ("b", None)])
+    db.commit()
+    db.close()
+    j = SqliteJournal(path, max_age_ms=10**15)
+    assert j.since("a", 0) == [ev("a", s) for s in (1, 2, 3)]
+    assert j.since("b", 1) == [ev("b", s) for s in (2, 3)]
+    assert (j.last_seq("a"), j.state("a")) == (3, b"snap")
+    j.append("a", 4, ev("a", 4))
+    j.commit()
+    assert j.since("a", 3) == [ev("a", 4)]
+    j.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    db.close()
+
+
+def test_the_wal_stays_bounded_under_a_steady_stream_of_commits(tmp_path: Path) -> None:
+    """Checkpoints run beside the writer; commits landing during each of them would keep the
+    WAL from ever starting over, so it grew without bound under load - the checkpointer
+    catches up under the journal's lock once the WAL holds ``wal_max_frames``."""
+    path = tmp_path / "j.db"
+    j = SqliteJournal(path, checkpoint_s=0.001, wal_max_frames=64)
+    wal = path.with_name(path.name + "-wal")
+    data = b"x" * 1000
+    largest = 0
+    for seq in range(1, 6001):  # one commit after another: ~70 MB of WAL frames in all
+        j.append("a", seq, data)
+        j.commit()
+        if seq % 100 == 0:
+            largest = max(largest, wal.stat().st_size)
+    j.close()
+    assert largest < 25_000_000, f"the WAL grew to {largest} bytes"  # unbounded: > 100 MB

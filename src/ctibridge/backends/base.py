@@ -75,6 +75,19 @@ class LearnsDirectory(Protocol):
 
 
 @runtime_checkable
+class ExecutesAtOnce(Protocol):
+    """Carries out actions synchronously (the simulator): while ``executes_at_once`` the hub
+    calls :meth:`execute_now` inline, without a task or a deadline timer per command - nothing
+    can come between the call and its result, so its deadline cannot pass.  (False when
+    ``execute`` was wrapped in something that takes time.)"""
+
+    executes_at_once: bool
+
+    def execute_now(self, login: str, action: Action) -> None:
+        """:meth:`Backend.execute`, done before it returns."""
+
+
+@runtime_checkable
 class Simulates(Protocol):
     """Carries out the ``Simulator`` topic (docs/protocol.md §7): only the simulator."""
 

@@ -162,6 +162,8 @@ class AgentSession:
             for key, old in self.conn_views.items():
                 if key[0] == contact_id and key not in new_views:
                     ranked.append((ROLE_ORDER[old.connection.role], 99, _dropped(old, now)))
+            if not ranked:
+                continue
             ranked.sort(key=lambda r: (r[0], r[1]))
             user = p.agent_info(snapshot)
             for _, _, view in ranked:

@@ -43,10 +43,10 @@ import msgspec
 
 from .. import auth
 from .. import protocol as p
-from ..backends.base import Backend, LearnsDirectory, LosesLink, Prepares, Simulates
+from ..backends.base import Backend, LosesLink, Prepares, Simulates
 from ..clock import Clock
-from ..engine import Broadcast, Engine, Execute, Finished, Output, Reply, Simulate
-from ..journal import Journal, open_journal
+from ..engine import Broadcast, Engine, Finished, Output, Reply
+from ..journal import GroupCommits, Journal, open_journal
 from ..model import AgentSnapshot
 from ..protocol.registry import QUERIES
 from ..protocol.requests import Request
@@ -60,6 +60,7 @@ from .connection import AppConnection
 from .limits import LimitExceeded, TokenBucket
 from .metrics import HubMetrics
 from .replay import resume_replay
+from .tick import at_tick_end
 from .transport import text_frame
 
 log = logging.getLogger("ctibridge.hub")
@@ -98,6 +99,7 @@ class Hub:
             self.settings.audit.path, secrets, self.settings.audit.dtmf_visible_digits
         )
         self.metrics = HubMetrics()
+        self.audit.on_drop = lambda n: self.metrics.count(self.metrics.audit_dropped, n=n)
         self.connections: dict[str, dict[str, AppConnection]] = {}
         self.connection_count = 0
         self._ids = itertools.count(1)
@@ -113,6 +115,9 @@ class Hub:
         self._http_buckets: dict[str, TokenBucket] = {}
         self.stats: dict[str, int] = {"commands": 0, "events": 0, "errors": 0}
         self.cluster: ClusterSeam | None = None  # cluster mode: set by the node (cluster_seam.py)
+        # group commit (carry_out): the engine steps held until the end of this loop tick
+        self._group = isinstance(self.journal, GroupCommits) and self.journal.group_commit
+        self._steps: list[list[Output]] = []
 
     @property
     def insecure(self) -> bool:
@@ -167,6 +172,7 @@ class Hub:
 
     async def stop(self) -> None:
         self.draining = True
+        self.flush()
         for conns in self.connections.values():
             for conn in conns.values():
                 conn.shut(CLOSE_RESTART, "server shutting down; resume later", now=True)
@@ -225,6 +231,7 @@ class Hub:
                 f"more than {limits.resume_rate_per_s:g} resumes/s for this token",
                 "resume_rate",
             )
+        self.flush()  # events produced before this app came are journaled and out first
         bucket = TokenBucket(limits.rate_per_s, limits.rate_burst, time.monotonic())
         conn = AppConnection(
             f"c{next(self._ids)}", login, limits.send_queue, app, bucket,
@@ -271,7 +278,7 @@ class Hub:
     def receive(self, login: str, origin: str, frame: bytes | str) -> Request | None:
         """Handle one frame from an app; protocol errors are answered to ``origin`` only."""
         arrival = time.perf_counter()
-        self.metrics.frames.inc()
+        self.metrics.count(self.metrics.frames)
         conn = self.connections.get(login, {}).get(origin)
         if conn is not None and conn.close_code is not None:
             return None  # closing (its token expired, it is too slow): it drives nothing more
@@ -353,7 +360,7 @@ class Hub:
         broadcast would have to be journaled first)."""
         env = self._journal_error_event(request)
         self.count_error(env.message.type)  # type: ignore[union-attr]
-        self.metrics.commands.labels(request.topic, request.subtopic, "refused").inc()
+        self.metrics.count(self.metrics.commands, request.topic, request.subtopic, "refused")
         self._reply(login, origin, env)
 
     def _journal_error_event(self, request: Request) -> p.Envelope:
@@ -388,14 +395,15 @@ class Hub:
 
     def count_error(self, type_: str) -> None:
         self.stats["errors"] += 1
-        self.metrics.errors.labels(type_).inc()
+        self.metrics.count(self.metrics.errors, type_)
 
     # engine outputs ------------------------------------------------------------------------------
 
     def _on_snapshot(self, login: str, snapshot: AgentSnapshot) -> None:
         if login not in self.engine.sessions or not cluster_seam.owned(self, login):
             return
-        if isinstance(self.backend, LearnsDirectory) and self.backend.dynamic_directory:
+        # getattr, not isinstance(LearnsDirectory): a runtime Protocol check costs ~20 us
+        if getattr(self.backend, "dynamic_directory", False):
             # learnt from Connect at run time (states, queues, quick connects): re-read each time
             self.engine.directory(login, self.backend.directory(login))
         outputs = self.engine.on_snapshot(login, snapshot, self.clock.now_ms())
@@ -408,36 +416,64 @@ class Hub:
             self.carry_out(self.engine.announce(login))
 
     def carry_out(self, outputs: list[Output], only: AppConnection | None = None) -> None:
-        steps = [o for o in outputs if isinstance(o, Broadcast)]
-        encoded = [p.encode(o.envelope) for o in steps]
-        journaled = journaling.write_step(self, steps, encoded)
-        broadcasts = iter(encoded)
+        """Carry out one engine step's outputs, in order: its events journaled (appended and
+        committed) before any of them is sent, then its answers, backend calls and bookkeeping.
+
+        With a journal that groups commits (:class:`~ctibridge.journal.GroupCommits`) a step
+        with events - and every step after it until the group is out, so that order holds - is
+        held until the end of the loop tick: then all of the tick's events are appended and
+        committed at once (one transaction) and only then sent (:meth:`flush`).  Its backend
+        calls start at once: they send nothing themselves."""
+        if self._group and only is None and (self._steps or _broadcasts(outputs)):
+            if not self._steps and not at_tick_end(self.flush):  # no loop: carried out now
+                self._carry_out([outputs])
+                self.calls.start_all(outputs)
+                return
+            self._steps.append(outputs)
+            self.calls.start_all(outputs)
+            return
+        if self._steps:
+            self.flush()  # a new app's answers come after the events already produced
+        self._carry_out([outputs], only)
+        self.calls.start_all(outputs)
+
+    def flush(self) -> None:
+        """Journal and send the engine steps held since the tick began (one commit)."""
+        steps, self._steps = self._steps, []
+        if steps:
+            self._carry_out(steps)
+
+    def _carry_out(self, steps: list[list[Output]], only: AppConnection | None = None) -> None:
+        broadcasts = [o for outputs in steps for o in outputs if isinstance(o, Broadcast)]
+        encoded = [p.encode(o.envelope) for o in broadcasts]
+        journaled = journaling.write_step(self, broadcasts, encoded)
+        data = iter(encoded)
         finished: list[Finished] = []
-        for out in outputs:
-            if isinstance(out, Broadcast):
-                data = next(broadcasts)
-                if journaled:
-                    seq = out.envelope.seq
-                    self._publish(out.login, data, seq if isinstance(seq, int) else None)
-                else:  # never sent: after a restart its seq could name another event
-                    self._withheld.add(out.login)
-            elif isinstance(out, Reply):
-                if only is not None and out.origin == only.id:
-                    only.push(p.encode(out.envelope).decode())
-                else:
-                    self._reply(out.login, out.origin, out.envelope)
-            elif isinstance(out, Execute | Simulate):
-                self.calls.start(out)
-            else:  # counted and audited once the step's messages are out
-                finished.append(out)
-        for done in finished:
-            self._finished(done)
-            withheld = self.journal_error is not None and done.login in self._withheld
-            if withheld and done.request.subtopic not in QUERIES:
-                # its events may have been withheld: the sender hears why (the StateSync sent
-                # when the journal recovers shows what the command did)
-                self._reply(done.login, done.origin, self._journal_error_event(done.request))
-        if journaled and steps and self._withheld and self.journal_error is None:
+        for outputs in steps:
+            for out in outputs:
+                if isinstance(out, Broadcast):
+                    event = next(data)
+                    if journaled:
+                        seq = out.envelope.seq
+                        self._publish(out.login, event, seq if isinstance(seq, int) else None)
+                    else:  # never sent: after a restart its seq could name another event
+                        self._withheld.add(out.login)
+                elif isinstance(out, Reply):
+                    if only is not None and out.origin == only.id:
+                        only.push(p.encode(out.envelope).decode())
+                    else:
+                        self._reply(out.login, out.origin, out.envelope)
+                elif isinstance(out, Finished):  # counted and audited once its messages are out
+                    finished.append(out)
+            for done in finished:
+                self._finished(done)
+                withheld = self.journal_error is not None and done.login in self._withheld
+                if withheld and done.request.subtopic not in QUERIES:
+                    # its events may have been withheld: the sender hears why (the StateSync
+                    # sent when the journal recovers shows what the command did)
+                    self._reply(done.login, done.origin, self._journal_error_event(done.request))
+            finished.clear()
+        if journaled and broadcasts and self._withheld and self.journal_error is None:
             self.resync_withheld()
 
     def resync_withheld(self) -> None:
@@ -449,13 +485,19 @@ class Hub:
 
     def _publish(self, login: str, data: bytes, seq: int | None = None) -> None:
         self.stats["events"] += 1
-        self.metrics.published.inc()
+        self.metrics.count(self.metrics.published)
         conns = self.connections.get(login)
         if not conns:
             return
         text, frame = data.decode(), text_frame(data)  # once for every app
+        sent = 0
         for conn in list(conns.values()):
-            self._send(conn, text, frame, seq)
+            if conn.push(text, frame, seq):
+                sent += 1
+            else:
+                self._unsent(conn)
+        if sent:
+            self.metrics.count(self.metrics.sent, n=sent)  # once per event, not per app
 
     def _reply(self, login: str, origin: str, envelope: p.Envelope) -> None:
         conn = self.connections.get(login, {}).get(origin)
@@ -475,8 +517,13 @@ class Hub:
         self, conn: AppConnection, data: str, frame: bytes | None = None, seq: int | None = None
     ) -> None:
         if conn.push(data, frame, seq):
-            self.metrics.sent.inc()
-        elif conn.overflowed and conn.id in self.connections.get(conn.login, {}):
+            self.metrics.count(self.metrics.sent)
+        else:
+            self._unsent(conn)
+
+    def _unsent(self, conn: AppConnection) -> None:
+        """A push that did not go: the app is closing, or it just overflowed (then drop it)."""
+        if conn.overflowed and conn.id in self.connections.get(conn.login, {}):
             self.detach(conn)
             self.metrics.disconnects.labels("slow").inc()
             log.warning(
@@ -502,10 +549,10 @@ class Hub:
     def _finished(self, done: Finished) -> None:
         arrival, app = self._pending.pop(id(done.request), (None, ""))
         req = done.request
-        self.metrics.commands.labels(req.topic, req.subtopic, done.outcome).inc()
+        self.metrics.count(self.metrics.commands, req.topic, req.subtopic, done.outcome)
         elapsed = None if arrival is None else time.perf_counter() - arrival
         if elapsed is not None:
-            self.metrics.latency.labels(req.subtopic).observe(elapsed)
+            self.metrics.observe(self.metrics.latency, elapsed, req.subtopic)
         if done.error_type is not None:
             self.count_error(done.error_type)
         if req.subtopic in QUERIES:
@@ -552,6 +599,10 @@ class Hub:
             "connections": self.connection_count,
             "auth": "off" if self.insecure else "tokens",
         }
+
+
+def _broadcasts(outputs: list[Output]) -> bool:
+    return any(isinstance(o, Broadcast) for o in outputs)
 
 
 def _plain(env: p.Envelope) -> dict[str, Any]:

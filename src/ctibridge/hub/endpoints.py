@@ -1,11 +1,11 @@
 """The hub's endpoints as Starlette endpoint classes: :class:`AppSocket` serves ``/ws`` (the
-checks, then one reader and one writer task per app) and :class:`HttpApi` the HTTP routes.
-Both hold the hub; ``hub/app.py`` mounts them.
+checks, then it reads the app's frames; a writer task per app sends) and :class:`HttpApi` the
+HTTP routes.  Both hold the hub; ``hub/app.py`` mounts them.
 
 A WebSocket is checked in this order, each failure closing it with its code (after the accept,
 so browsers see the code): the page's Origin (4403), the token (4401), the token's agents
-(4403), the agent (4404), the connection limits (1013).  Then a reader task feeds frames to the
-hub and a writer task drains the app's outbox; whichever ends first ends the connection.  A
+(4403), the agent (4404), the connection limits (1013).  Then the endpoint's task feeds frames
+to the hub and a writer task drains the app's outbox; whichever ends first ends the connection.  A
 connection lives no longer than its token: it is closed with 4401 when the token expires.
 """
 
@@ -23,6 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import HTTPConnection
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
+from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from .. import __version__, auth
@@ -205,8 +206,9 @@ class AppSocket(_Endpoints):
             conn.direct = frames["write"]
         fields = {"agent": login, "app": app, "conn": conn.id, "resumeFrom": resume_from}
         log.info("app connected", extra=fields)
+        # the endpoint's own task reads; a writer task drains the outbox (one task per app
+        # connection beside the server's, and no task per frame: idle connections are many)
         writer = asyncio.create_task(self._write(ws, conn))
-        reader = asyncio.create_task(self._read(ws, conn))
 
         def stop_writing() -> None:  # an overflow stops the writer even in the middle of a send
             writer.cancel()
@@ -214,16 +216,17 @@ class AppSocket(_Endpoints):
         conn.on_shut = stop_writing
         why = "client"
         try:
-            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                why = "error" if reader.exception() is not None else reader.result()
+            try:
+                why = await self._read(ws, conn, writer)
+            except Exception:
+                why = "error"
+            if why != "writer":
                 writer.cancel()
                 if why == "idle":
                     await self.close(ws, CLOSE_IDLE, "idle timeout")
             elif not writer.cancelled() and writer.exception() is not None:
                 why = "client"  # the peer went away under a send
             else:
-                reader.cancel()
                 why = {
                     CLOSE_RESTART: "shutdown",
                     CLOSE_TOO_SLOW: "slow",
@@ -233,35 +236,50 @@ class AppSocket(_Endpoints):
         finally:
             if expiry is not None:
                 expiry.cancel()
-            for task in (reader, writer):
-                task.cancel()
+            writer.cancel()
             self.hub.detach(conn)
             if why != "slow":  # counted when it was dropped
                 self.hub.metrics.disconnects.labels(why).inc()
             log.info("app disconnected", extra={**fields, "reason": why})
 
-    async def _read(self, ws: WebSocket, conn: AppConnection) -> str:
+    async def _read(self, ws: WebSocket, conn: AppConnection, writer: asyncio.Task[None]) -> str:
+        """Take the app's frames until it leaves ("client"), stays silent for ``idle_timeout_s``
+        ("idle") or the writer ends ("writer": the connection was shut)."""
         idle = self.limits.idle_timeout_s or None
-        while True:
-            try:
-                message = await asyncio.wait_for(ws.receive(), idle)
-            except TimeoutError:
-                return "idle"
-            if message["type"] == "websocket.disconnect":
-                return "client"
-            frame = message.get("text")
-            if frame is None:
-                frame = message.get("bytes") or b""
-            if (
-                self.hub.draining
-            ):  # after SIGTERM frames are not taken; the app gets 1012 and resumes
-                self.hub.refuse_frame(conn, frame, "SHUTTING_DOWN", "the hub is draining (SIGTERM)")
-                continue
-            try:
-                self.hub.receive(conn.login, conn.id, frame)
-            except Exception:  # a bug must not end the app's connection (nor the hub)
-                log.exception("frame handling failed", extra={"agent": conn.login, "conn": conn.id})
-                self.hub.count_error("INTERNAL")
+        loop = asyncio.get_running_loop()
+        reading = True
+
+        def writer_ended(_: object) -> None:  # wakes the read below at once
+            if reading and not deadline.expired():
+                deadline.reschedule(loop.time())
+
+        try:
+            async with asyncio.timeout(None) as deadline:
+                writer.add_done_callback(writer_ended)
+                while not writer.done():
+                    deadline.reschedule(None if idle is None else loop.time() + idle)
+                    message = await ws.receive()
+                    if message["type"] == "websocket.disconnect":
+                        return "client"
+                    self._take(conn, message)
+                return "writer"
+        except TimeoutError:
+            return "writer" if writer.done() else "idle"
+        finally:
+            reading = False
+
+    def _take(self, conn: AppConnection, message: Message) -> None:
+        frame = message.get("text")
+        if frame is None:
+            frame = message.get("bytes") or b""
+        if self.hub.draining:  # after SIGTERM frames are not taken; the app gets 1012 and resumes
+            self.hub.refuse_frame(conn, frame, "SHUTTING_DOWN", "the hub is draining (SIGTERM)")
+            return
+        try:
+            self.hub.receive(conn.login, conn.id, frame)
+        except Exception:  # a bug must not end the app's connection (nor the hub)
+            log.exception("frame handling failed", extra={"agent": conn.login, "conn": conn.id})
+            self.hub.count_error("INTERNAL")
 
     async def _write(self, ws: WebSocket, conn: AppConnection) -> None:
         while True:
@@ -368,6 +386,7 @@ class HttpApi(_Endpoints):
         return JSONResponse(body, status_code=200 if ok else 503)
 
     async def metrics_text(self, request: HttpRequest) -> Response:
+        self.hub.metrics.flush()  # this tick's tallies too
         return Response(generate_latest(self.hub.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def schema(self, request: HttpRequest) -> Response:

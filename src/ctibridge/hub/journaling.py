@@ -41,7 +41,7 @@ def write_step(hub: Hub, broadcasts: list[Broadcast], encoded: list[bytes]) -> b
         _failed(hub, e)
         return False
     if broadcasts:
-        hub.metrics.journal_lag.observe(time.perf_counter() - start)
+        hub.metrics.observe(hub.metrics.journal_lag, time.perf_counter() - start)
         if hub.journal_error is not None:
             _recovered(hub)
     return True

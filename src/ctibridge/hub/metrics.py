@@ -2,11 +2,21 @@
 
 Labels are bounded sets (subtopics, outcomes, error types, reasons, action names), never agent
 logins or ids, so the number of series does not grow with traffic.
+
+The counts and observations of the hot path (a frame, a command, an event, a message sent, a
+backend call, a journal commit) are tallied in plain dicts by :meth:`HubMetrics.count` and
+:meth:`HubMetrics.observe` and applied to the Prometheus metrics once per loop tick
+(:meth:`HubMetrics.flush`; ``GET /metrics`` flushes first): a labelled ``inc`` takes a lock
+and a label lookup each, several times per command, where a tally is a dict update.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from .tick import at_tick_end
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -98,3 +108,49 @@ class HubMetrics:
         self.journal_errors = Counter(
             "ctibridge_journal_errors", "Journal appends or commits that failed", registry=r
         )
+
+        self.audit_dropped = Counter(
+            "ctibridge_audit_dropped",
+            "Audit records not written: more than the audit writer's queue holds in one loop tick, "
+            "or the audit file refused the write",
+            registry=r,
+        )
+        # tallies of this loop tick: (metric, labels) -> count / observations (see the docstring)
+        self._counts: dict[tuple[Any, tuple[str, ...]], int] = {}
+        self._values: dict[tuple[Any, tuple[str, ...]], list[float]] = {}
+        self._scheduled = False
+
+    def count(self, counter: Counter, *labels: str, n: int = 1) -> None:
+        """``counter.labels(*labels).inc(n)``, applied at the end of this loop tick."""
+        key = (counter, labels)
+        self._counts[key] = self._counts.get(key, 0) + n
+        if not self._scheduled:
+            self._schedule()
+
+    def observe(self, histogram: Histogram, value: float, *labels: str) -> None:
+        """``histogram.labels(*labels).observe(value)``, applied at the end of this loop tick."""
+        key = (histogram, labels)
+        values = self._values.get(key)
+        if values is None:
+            self._values[key] = [value]
+        else:
+            values.append(value)
+        if not self._scheduled:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        self._scheduled = at_tick_end(self.flush)
+        if not self._scheduled:
+            self.flush()
+
+    def flush(self) -> None:
+        """Apply this tick's tallies to the Prometheus metrics."""
+        self._scheduled = False
+        counts, self._counts = self._counts, {}
+        values, self._values = self._values, {}
+        for (counter, labels), n in counts.items():
+            (counter.labels(*labels) if labels else counter).inc(n)
+        for (histogram, labels), observed in values.items():
+            child = histogram.labels(*labels) if labels else histogram
+            for value in observed:
+                child.observe(value)

@@ -53,6 +53,15 @@ class ReadsOffLoop(Protocol):
     reads_off_loop: bool
 
 
+@runtime_checkable
+class GroupCommits(Protocol):
+    """A journal whose commit costs more than its appends (a transaction, a round trip): the
+    hub appends the events of every engine step of one loop tick and commits them once, then
+    sends them (``hub/journaling.py``).  Journals without it are committed per engine step."""
+
+    group_commit: bool
+
+
 class MemoryJournal:
     def __init__(self, capacity: int = 10_000) -> None:
         self.capacity = capacity
@@ -121,4 +130,11 @@ def open_journal(settings: JournalSettings) -> Journal:
     return MemoryJournal(settings.max_events)
 
 
-__all__ = ["Journal", "JournalBusy", "MemoryJournal", "SqliteJournal", "open_journal"]
+__all__ = [
+    "GroupCommits",
+    "Journal",
+    "JournalBusy",
+    "MemoryJournal",
+    "SqliteJournal",
+    "open_journal",
+]

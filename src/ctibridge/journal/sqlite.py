@@ -10,33 +10,50 @@ the last commit, and the hub sends none of that step's events.  Reads may run on
 thread (resume replays are read off the event loop): a lock serialises every use of the
 connection, and reads see committed events only.
 
-The file is opened in exclusive locking mode: a second hub on the same file fails at start
-(:class:`JournalBusy`) instead of interleaving ``seq`` numbers.  The lock dies with the process.
+The file is locked (``flock``) while a journal has it open: a second hub on the same file fails
+at start (:class:`JournalBusy`) instead of interleaving ``seq`` numbers.  The lock dies with the
+process.
 
-Retention drops events older than ``max_age_ms`` and all but the newest ``max_events`` per agent,
-every ``prune_every`` appends and at open; the ``agents`` table keeps each agent's last ``seq``
-(and last snapshot) regardless, so ``seq`` continues after everything was pruned.
+Nothing slow runs inside a commit, so a commit never stalls the hub's event loop for long:
+
+* WAL checkpoints (copying the WAL back into the database, with the fsync ``synchronous =
+  NORMAL`` does there) run on a thread of their own with a connection of its own
+  (``wal_autocheckpoint = 0``; a passive checkpoint runs beside the writer without blocking it);
+* retention is incremental: a commit drops the old events of the agents it wrote to once an
+  agent holds ``prune_every`` more than ``max_events`` (a short range delete on the primary key),
+  and every ``age_prune_ms`` at most ``age_prune_rows`` events older than ``max_age_ms``.
+
+The ``agents`` table keeps each agent's last ``seq`` (and last snapshot) regardless, so ``seq``
+continues after everything was pruned.  :meth:`SqliteJournal.prune` applies all of retention at
+once (at open, and for tests).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Events in a rowid table, appended at its end, found by a small index on (login, seq).  (Schema
+# 1 keyed the table itself by (login, seq) WITHOUT ROWID: ~1 kB rows spread over every agent's
+# part of the tree, so each commit rewrote a page per event - 4x the CPU and WAL per event.)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
     login TEXT NOT NULL,
     seq INTEGER NOT NULL,
     at INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (login, seq)
-) WITHOUT ROWID;
+    data BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_seq ON events (login, seq);
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
 CREATE TABLE IF NOT EXISTS agents (
     login TEXT PRIMARY KEY,
@@ -44,6 +61,18 @@ CREATE TABLE IF NOT EXISTS agents (
     state BLOB
 ) WITHOUT ROWID;
 """
+# schema 1 -> 2: the events, in (login, seq) order, into the new table (in the opening transaction)
+_MIGRATE_1 = (
+    """
+ALTER TABLE events RENAME TO events_v1;
+DROP INDEX IF EXISTS events_at;
+"""
+    + _SCHEMA
+    + """
+INSERT INTO events (login, seq, at, data) SELECT login, seq, at, data FROM events_v1;
+DROP TABLE events_v1;
+"""
+)
 
 
 class JournalBusy(RuntimeError):
@@ -56,6 +85,9 @@ def _wall_ms() -> int:
 
 class SqliteJournal:
     reads_off_loop = True  # since() may run on another thread (see the module's docstring)
+    # one commit is a SQLite transaction: the hub appends the events of every engine step of a
+    # loop tick and commits them together (hub/journaling.py)
+    group_commit = True
 
     def __init__(
         self,
@@ -65,33 +97,43 @@ class SqliteJournal:
         max_age_ms: int = 7 * 86_400_000,
         synchronous: Literal["normal", "full"] = "normal",
         now: Callable[[], int] = _wall_ms,
-        prune_every: int = 1000,
+        prune_every: int = 100,
+        age_prune_ms: int = 60_000,
+        age_prune_rows: int = 1000,
+        checkpoint_s: float = 0.05,
+        wal_max_frames: int = 8192,
     ) -> None:
         self.path = str(path)
         self.max_events = max_events
         self.max_age_ms = max_age_ms
         self.prune_every = prune_every
+        self.age_prune_ms = age_prune_ms
+        self.age_prune_rows = age_prune_rows
         self._now = now
         self.error: str | None = None
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, timeout=0.05, check_same_thread=False)
+            _lock(self.path, self)
         try:
-            db.execute("PRAGMA locking_mode = EXCLUSIVE")
+            db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=0.05, check_same_thread=False
+            )
             db.execute("PRAGMA journal_mode = WAL")
             db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-            db.execute("BEGIN IMMEDIATE")  # takes the exclusive lock now, not at the first event
-        except sqlite3.OperationalError as e:
-            db.close()
-            if "locked" in str(e) or "busy" in str(e):
-                raise JournalBusy(f"journal {self.path} is in use by another process") from None
+            db.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does them
+            # the WAL file, cut back to this when it starts over (see _Checkpointer)
+            db.execute(f"PRAGMA journal_size_limit = {wal_max_frames * 2048}")
+            db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._unlock()
             raise
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version not in (0, 1, SCHEMA_VERSION):
             db.execute("ROLLBACK")
             db.close()
+            self._unlock()
             raise RuntimeError(f"journal {self.path} has schema {version}, not {SCHEMA_VERSION}")
-        for statement in _SCHEMA.split(";"):
+        for statement in (_MIGRATE_1 if version == 1 else _SCHEMA).split(";"):
             if statement.strip():
                 db.execute(statement)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -103,8 +145,14 @@ class SqliteJournal:
         self._dirty: set[str] = set()
         self._states: dict[str, bytes] = {}
         self._in_tx = False
-        self._since_prune = 0
+        self._pruned: dict[str, int] = {}  # login -> the seq its events were pruned up to
+        self._age_pruned = 0  # when events past max_age_ms were last dropped
         self.prune()
+        self._checkpointer = (
+            None
+            if self.path == ":memory:"
+            else _Checkpointer(self.path, checkpoint_s, self._lock, wal_max_frames)
+        )
 
     # writing -------------------------------------------------------------------------------------
 
@@ -126,7 +174,6 @@ class SqliteJournal:
             raise
         self._heads[login] = seq
         self._dirty.add(login)
-        self._since_prune += 1
 
     def save_state(self, login: str, data: bytes) -> None:
         self._states[login] = data
@@ -145,8 +192,10 @@ class SqliteJournal:
                         "state = coalesce(excluded.state, state)",
                         (login, self._heads.get(login, 0), self._states.pop(login, None)),
                     )
+                pruned = self._retain()
                 self._db.execute("COMMIT")
                 self._committed.update(self._heads)
+                self._pruned.update(pruned)
                 self.error = None
         except sqlite3.Error as e:
             self._failed(e)
@@ -154,9 +203,27 @@ class SqliteJournal:
         finally:
             self._in_tx = False
             self._dirty.clear()
-        if self._since_prune >= self.prune_every:
-            with contextlib.suppress(sqlite3.Error):  # committed; retention can wait a round
-                self.prune()
+        if self._checkpointer is not None:
+            self._checkpointer.wake()
+
+    def _retain(self) -> dict[str, int]:
+        """Retention, a little at a time, inside the commit's transaction: the old events of the
+        agents written to, once they hold ``prune_every`` too many, and now and then a bounded
+        batch of expired ones.  Returns the new prune marks (kept once the commit succeeded)."""
+        pruned: dict[str, int] = {}
+        for login in self._dirty:
+            upto = self._heads.get(login, 0) - self.max_events
+            if upto - self._pruned.get(login, 0) >= self.prune_every:
+                self._db.execute("DELETE FROM events WHERE login = ? AND seq <= ?", (login, upto))
+                pruned[login] = upto
+        now = self._now()
+        if now - self._age_pruned >= self.age_prune_ms:
+            self._age_pruned = now
+            self._db.execute(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)",
+                (now - self.max_age_ms, self.age_prune_rows),
+            )
+        return pruned
 
     def _failed(self, e: sqlite3.Error) -> None:
         """Undo the step a write failed in: back to the last commit (its events are not sent)."""
@@ -170,10 +237,12 @@ class SqliteJournal:
 
     def prune(self) -> int:
         """Apply retention now; returns the number of events dropped."""
-        self._since_prune = 0
         dropped = 0
         with self._lock:
-            return self._prune(dropped)
+            dropped = self._prune(dropped)
+        self._pruned.update({login: h - self.max_events for login, h in self._heads.items()})
+        self._age_pruned = self._now()
+        return dropped
 
     def _prune(self, dropped: int) -> int:
         self._db.execute("BEGIN")
@@ -245,6 +314,8 @@ class SqliteJournal:
         if self._db is None:
             return
         try:
+            if self._checkpointer is not None:
+                self._checkpointer.stop()
             with contextlib.suppress(sqlite3.Error):  # a failing disk: what was committed stays
                 self.commit()
             with self._lock:
@@ -252,3 +323,96 @@ class SqliteJournal:
         finally:
             self._db.close()
             self._db = None  # type: ignore[assignment]
+            self._unlock()
+
+    def _unlock(self) -> None:
+        if self.path != ":memory:":
+            _unlock(self.path, self)
+
+
+# realpath -> (descriptor holding its flock, the journal using it): one flock per file and
+# process, handed on to the next journal of this process once the previous one's connection is
+# gone (closed, or dropped as after a crash)
+_HELD: dict[str, tuple[int, weakref.ref[SqliteJournal]]] = {}
+_HELD_LOCK = threading.Lock()
+
+
+def _lock(path: str, journal: SqliteJournal) -> None:
+    """Hold ``path`` for ``journal``: JournalBusy while another journal (of this process or of
+    another one) has it open."""
+    real = os.path.realpath(path)
+    with _HELD_LOCK:
+        held = _HELD.get(real)
+        if held is not None:
+            other = held[1]()
+            if other is not None and getattr(other, "_db", None) is not None:
+                raise JournalBusy(f"journal {path} is in use by this process")
+            _HELD[real] = (held[0], weakref.ref(journal))
+            return
+        fd = os.open(real, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JournalBusy(f"journal {path} is in use by another process") from None
+        _HELD[real] = (fd, weakref.ref(journal))
+
+
+def _unlock(path: str, journal: SqliteJournal) -> None:
+    real = os.path.realpath(path)
+    with _HELD_LOCK:
+        held = _HELD.get(real)
+        if held is not None and held[1]() is journal:
+            del _HELD[real]
+            os.close(held[0])  # closing the descriptor releases the flock
+
+
+class _Checkpointer:
+    """WAL checkpoints on a thread and a connection of their own, off the writer's path: a
+    passive checkpoint copies what is committed into the database file (and fsyncs it) while
+    the writer goes on appending.  Woken by commits, at most every ``every_s`` seconds.
+
+    The WAL starts over from its beginning (and is cut back to ``journal_size_limit``) only
+    at a commit that finds every frame checkpointed - which a steady stream of commits, each
+    landing during a checkpoint, can keep from ever happening.  So once the WAL holds more
+    than ``max_frames`` the checkpointer catches up while holding the journal's lock: the
+    bulk was copied by the passive checkpoints before, so the writer waits only for the last
+    frames and the fsync, once per ``max_frames`` pages written."""
+
+    def __init__(
+        self, path: str, every_s: float, lock: threading.RLock, max_frames: int = 8192
+    ) -> None:
+        self._every_s = every_s
+        self._lock = lock
+        self._max_frames = max_frames
+        self._wake = threading.Event()
+        self._stopping = False
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._thread = threading.Thread(target=self._run, name="journal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _checkpoint(self) -> int:
+        """One passive checkpoint; the number of frames in the WAL."""
+        busy, frames, _ = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return -1 if busy else int(frames)
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                break
+            with contextlib.suppress(sqlite3.Error):  # a failing disk: the writer reports it
+                if self._checkpoint() > self._max_frames:
+                    with self._lock:  # no commit between: this one completes, the WAL restarts
+                        self._checkpoint()
+            time.sleep(self._every_s)
+        self._db.close()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()

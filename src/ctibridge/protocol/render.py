@@ -72,6 +72,7 @@ def _check_buttons(buttons: frozenset[str], known: tuple[str, ...]) -> None:
 
 
 @lru_cache(maxsize=1 << len(CALL_BUTTONS))
+@lru_cache(maxsize=1024)  # a call's events repeat a few button sets: rendered once each
 def _call_buttons(buttons: frozenset[str]) -> tuple[CallButtonStates, CallButtonFlags]:
     _check_buttons(buttons, CALL_BUTTONS)
     items = CallButtonItems(**{b: "Enable" if b in buttons else "Hide" for b in CALL_BUTTONS})
@@ -103,7 +104,14 @@ def agent_info(snapshot: AgentSnapshot) -> AgentInfoMessage:
 
 
 def _call_variables(contact: Contact) -> dict[str, str]:
-    return {"ANI": contact.ani or "", "DNIS": contact.dnis or "", **dict(contact.attributes)}
+    return _variables(contact.ani, contact.dnis, contact.attributes)
+
+
+@lru_cache(maxsize=4096)  # they do not change during a call: built once per call, not per event
+def _variables(
+    ani: str | None, dnis: str | None, attributes: tuple[tuple[str, str], ...]
+) -> dict[str, str]:
+    return {"ANI": ani or "", "DNIS": dnis or "", **dict(attributes)}
 
 
 def _queue_timestamp(contact: Contact) -> str | None:

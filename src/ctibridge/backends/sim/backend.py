@@ -63,6 +63,7 @@ class SimBackend(Control):
     (world.py, consults.py, timers.py, control.py)."""
 
     name = "sim"
+    executes_at_once = True  # execute_now: the hub calls it inline (backends.base.ExecutesAtOnce)
 
     # --- Backend interface ----------------------------------------------------------------------
 
@@ -90,6 +91,11 @@ class SimBackend(Control):
         return catalog.directory_for(login, self._logins)
 
     async def execute(self, login: str, action: Action) -> None:
+        self.execute_now(login, action)
+
+    def execute_now(self, login: str, action: Action) -> None:
+        """``execute``, synchronously (``backends.base.ExecutesAtOnce``): the hub calls it
+        inline."""
         agent = self._agents[login]
         for i, (actions, error) in enumerate(agent.failures):
             if isinstance(action, actions):
