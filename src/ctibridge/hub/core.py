@@ -39,8 +39,6 @@ import logging
 import time
 from typing import Any
 
-import msgspec
-
 from .. import auth
 from .. import protocol as p
 from ..backends.base import Backend, LosesLink, Prepares, Simulates
@@ -559,53 +557,6 @@ class Hub:
             return  # reads are counted, not audited
         self.audit.record(audit_entry(done, app, self.clock.now_ms(), elapsed))
 
-    # read-only views ---------------------------------------------------------------------------
-
-    def agent_state(self, login: str) -> dict[str, Any]:
-        agent, call = self.engine.session(login).statesync()
-        return {"agent": _plain(agent), "call": _plain(call)}
-
-    def agents(self, only: frozenset[str] | None = None) -> list[dict[str, Any]]:
-        rows = []
-        for login, s in self.engine.sessions.items():
-            if only is not None and login not in only:
-                continue
-            shown = self.engine.shown_state(login)
-            rows.append(
-                {
-                    "login": login,
-                    "name": s.snapshot.info.name,
-                    "loginState": "LoggedIn" if s.snapshot.logged_in else "LoggedOut",
-                    "state": shown.label,
-                    "stateType": shown.type,
-                    "contacts": len(s.snapshot.contacts),
-                    "apps": len(self.connections.get(login, {})),
-                }
-            )
-        return rows
-
-    def health(self) -> tuple[bool, dict[str, Any]]:
-        journal = {**self.journal.health(), "writable": self.journal_error is None}
-        if self.journal_error is not None:
-            journal["ok"], journal["error"] = False, self.journal_error
-        ok = self.started and not self.draining and bool(journal.get("ok"))
-        status = "draining" if self.draining else "ok" if ok else (
-            "starting" if not self.started else "degraded"
-        )  # fmt: skip
-        return ok, {
-            "status": status,
-            "backend": self.backend.status(),
-            "journal": journal,
-            "connections": self.connection_count,
-            "auth": "off" if self.insecure else "tokens",
-        }
-
 
 def _broadcasts(outputs: list[Output]) -> bool:
     return any(isinstance(o, Broadcast) for o in outputs)
-
-
-def _plain(env: p.Envelope) -> dict[str, Any]:
-    result = msgspec.to_builtins(env)
-    assert isinstance(result, dict)
-    return result

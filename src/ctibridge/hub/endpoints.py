@@ -29,6 +29,7 @@ from starlette.websockets import WebSocket
 from .. import __version__, auth
 from .. import protocol as p
 from ..protocol.registry import QUERIES
+from . import views
 from .closecodes import (
     CLOSE_FORBIDDEN,
     CLOSE_IDLE,
@@ -116,7 +117,9 @@ class _Endpoints:
 
     def known(self, grant: auth.Grant | None) -> list[str]:
         """The logins a caller may act for (every agent without tokens)."""
-        return [row["login"] for row in self.hub.agents(None if grant is None else grant.agents)]
+        return [
+            row["login"] for row in views.agents(self.hub, None if grant is None else grant.agents)
+        ]
 
 
 class AppSocket(_Endpoints):
@@ -368,16 +371,16 @@ class HttpApi(_Endpoints):
         guard = self.http_guard(request, login)
         if isinstance(guard, Response):
             return guard
-        return JSONResponse(self.hub.agent_state(login))
+        return JSONResponse(views.agent_state(self.hub, login))
 
     async def agents(self, request: HttpRequest) -> Response:
         guard = self.http_guard(request, None)
         if isinstance(guard, Response):
             return guard
-        return JSONResponse(self.hub.agents(None if guard is None else guard.agents))
+        return JSONResponse(views.agents(self.hub, None if guard is None else guard.agents))
 
     async def healthz(self, request: HttpRequest) -> Response:
-        ok, body = self.hub.health()
+        ok, body = views.health(self.hub)
         if not self.hub.insecure:
             try:  # the detail names agents and paths: for holders of a token only
                 self.hub.authenticate(_token(request, query=False))
