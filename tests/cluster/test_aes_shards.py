@@ -19,7 +19,6 @@ import boto3
 import pytest
 import redis
 from botocore.config import Config
-from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 from redis_servers import RedisServer
 from test_nodes import wait_for
@@ -31,7 +30,7 @@ from ctibridge.cluster.node import ClusterNode, open_cluster_journal
 from ctibridge.cluster.scripts import keys
 from ctibridge.config import ConnectConfig, RateLimit
 from ctibridge.hub import Hub
-from support.aes_records import T0, quick_connects, record, statuses, user_data
+from support.aes_records import T0, record, stubbed_connect
 from support.hub import insecure
 
 LEASE_MS = 600
@@ -65,14 +64,7 @@ class Member:
     """One node: a hub on a ConnectBackend, its ClusterNode."""
 
     def __init__(self, name: str, redis_url: str, kinesis: Any) -> None:
-        connect = boto3.client("connect", region_name="us-east-1")
-        self.stubber = Stubber(connect)
-        self.stubber.activate()
-        statuses(self.stubber)
-        self.stubber.add_response(
-            "get_current_user_data", {"UserDataList": [user_data(u, "Available") for u in USERS]}
-        )
-        quick_connects(self.stubber)
+        connect, self.stubber = stubbed_connect(USERS)
         config = ConnectConfig(
             region="us-east-1", instance_id="aaaaaaaa-bbbb-cccc-dddd-111111111111",
             agents=LOGINS, rate=RateLimit(rate=1000, burst=1000), poll_seconds=0.05,

@@ -242,3 +242,21 @@ def quick_connects(stubber: Any, profile: str = "rp-basic") -> None:
             {"QuickConnectSummaryList": listed},
             {"InstanceId": INSTANCE_ID, "QueueId": queue, "MaxResults": 100},
         )
+
+
+def stubbed_connect(users: Sequence[str]) -> tuple[Any, Any]:
+    """A boto3 ``connect`` client behind an active Stubber, primed with what a ConnectBackend
+    reads at start: the agent statuses, every user's current data (Available) and the quick
+    connects.  Returns ``(client, stubber)``."""
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("connect", region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.activate()
+    statuses(stubber)
+    stubber.add_response(
+        "get_current_user_data", {"UserDataList": [user_data(u, "Available") for u in users]}
+    )
+    quick_connects(stubber)
+    return client, stubber

@@ -31,10 +31,8 @@ from support.aes_records import (
     agent_arn,
     contact,
     encoded,
-    quick_connects,
     record,
-    statuses,
-    user_data,
+    stubbed_connect,
 )
 
 STREAM = "connect-agent-events"
@@ -143,14 +141,7 @@ CONFIG = ConnectConfig(
 
 class Harness:
     def __init__(self, kinesis: Any, checkpoint: Path) -> None:
-        connect = boto3.client("connect", region_name="us-east-1")
-        self.stubber = Stubber(connect)
-        self.stubber.activate()
-        statuses(self.stubber)
-        self.stubber.add_response(
-            "get_current_user_data", {"UserDataList": [user_data(u, "Available") for u in USERS]}
-        )
-        quick_connects(self.stubber)
+        connect, self.stubber = stubbed_connect(USERS)
         config = ConnectConfig(
             **{
                 **{f: getattr(CONFIG, f) for f in CONFIG.__struct_fields__},
