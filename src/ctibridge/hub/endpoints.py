@@ -292,6 +292,7 @@ class AppSocket(_Endpoints):
                 await ws.send_text(data)
             finally:
                 conn.sending = False
+            del data  # an idle connection would otherwise keep its last message while it waits
 
 
 class HttpApi(_Endpoints):
