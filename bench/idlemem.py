@@ -4,10 +4,13 @@
 
 The hub (the bench's settings, the sqlite-free memory journal) and the connections in one
 process: uvicorn serves the hub as ``bench.server`` does, ``bench.wsclient`` opens the idle
-connections; allocations made in ``bench/`` (the client's) are left out, so what is listed is
-the server side - uvicorn, websockets, Starlette and the hub - per connection.  ``--only-hub``
-keeps the allocations made in ``ctibridge`` itself.  ``bench.run``'s memory phase gives RSS per
-connection beside the echo's; this says where the hub's share goes.
+connections; allocations made by a line of ``bench/`` (the client's) are left out, so what is
+listed is mostly the server side - uvicorn, websockets, Starlette and the hub - per connection
+(the client's allocations inside the standard library, e.g. its asyncio transports, still
+count: compare totals before and after a change, not with RSS).  ``--only-hub`` keeps the
+allocations made by a line of ``ctibridge`` itself (an object made by a call on such a line -
+a coroutine of Starlette's awaited by the hub, say - counts as the hub's).  ``bench.run``'s
+memory phase gives RSS per connection beside the echo's; this says where the hub's share goes.
 """
 
 from __future__ import annotations
