@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 
@@ -37,3 +38,25 @@ def test_settle_gc_freezes_what_exists_and_still_collects_later_cycles() -> None
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+async def test_a_hub_server_embedded_in_a_process_leaves_its_collector_alone() -> None:
+    from ctibridge.backends.sim import SimBackend
+    from ctibridge.clock import ManualClock
+    from ctibridge.hub import Hub
+    from ctibridge.hub.server import HubServer, uvicorn_config
+    from support.hub import insecure
+
+    clock = ManualClock()
+    hub = Hub(SimBackend(clock, seed=3), clock, insecure())
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    server = HubServer(hub, uvicorn_config(hub, host="127.0.0.1", port=0))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        assert gc.get_threshold() == threshold  # only serve(), a process that is the hub, settles
+        assert gc.get_freeze_count() == frozen
+    finally:
+        server.should_exit = True
+        await task

@@ -70,13 +70,17 @@ class HubServer(uvicorn.Server):
     listener stays open while draining, so a load balancer's health check gets an answer
     (``/healthz`` 503 "draining") instead of a refused connection, and new sockets get 1012."""
 
-    def __init__(self, hub: Hub, config: uvicorn.Config) -> None:
+    def __init__(self, hub: Hub, config: uvicorn.Config, *, settle: bool = False) -> None:
         super().__init__(config)
         self.hub = hub
+        # settle_gc() once serving: for a process that is the hub (serve()), not for a hub
+        # embedded in a process of other work (tests), whose collector is not the hub's to tune
+        self.settle = settle
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
-        settle_gc()
+        if self.settle:
+            settle_gc()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
@@ -105,4 +109,4 @@ class HubServer(uvicorn.Server):
 def serve(hub: Hub, **overrides: Any) -> None:
     """Run ``hub`` until SIGTERM/SIGINT (blocking)."""
     config = uvicorn_config(hub, **overrides)
-    HubServer(hub, config).run()
+    HubServer(hub, config, settle=True).run()
