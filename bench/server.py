@@ -42,7 +42,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ctibridge.backends.sim import SimBackend
 from ctibridge.clock import RealClock
 from ctibridge.hub import Hub
-from ctibridge.hub.server import uvicorn_config
+from ctibridge.hub.server import settle_gc, uvicorn_config
 from ctibridge.hub.transport import CorkedWebSocketProtocol
 from ctibridge.journal import Journal, MemoryJournal
 from ctibridge.settings import AuditSettings, AuthSettings, JournalSettings, LimitSettings, Settings
@@ -192,8 +192,12 @@ def raise_fd_limit() -> int:
 
 
 class _Server(uvicorn.Server):
+    settle = False  # the hub: its garbage collector settled after start-up, as HubServer does
+
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
+        if self.settle:
+            settle_gc()
         port = self.servers[0].sockets[0].getsockname()[1]
         print(f"READY {port}", flush=True)
 
@@ -242,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             ws_ping_timeout=hub_options.ws_ping_timeout, lifespan="on", **stack,
         )  # fmt: skip
     server = _Server(config)
+    # BENCH_GC_SETTLE=0: the hub without it (the "before" of docs/performance.md's log)
+    server.settle = args.mode == "hub" and os.environ.get("BENCH_GC_SETTLE", "1") != "0"
     profiler = None
     if args.profile:
         from pyinstrument import Profiler

@@ -132,7 +132,7 @@ class AppConnection:
         self.bucket = bucket
         self.close_code: int | None = None
         self.close_reason = ""
-        self.on_shut: Callable[[], None] | None = None
+        self.on_shut: Callable[[], object] | None = None
         self.rate_limited = 0
         # writes a prebuilt frame at once when the server offers it (hub/transport.py): True if
         # written, False if the connection cannot take it now (then it goes through the outbox)

@@ -103,6 +103,10 @@ def _abort(ws: WebSocket) -> None:
         abort()
 
 
+def _fields(login: str, app: str, conn: AppConnection, resume_from: int | None) -> dict[str, Any]:
+    return {"agent": login, "app": app, "conn": conn.id, "resumeFrom": resume_from}
+
+
 class _Endpoints:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
@@ -207,16 +211,12 @@ class AppSocket(_Endpoints):
         frames = (ws.scope.get("extensions") or {}).get(FRAMES_EXTENSION)
         if frames is not None:  # served by CorkedWebSocketProtocol: events may skip the writer
             conn.direct = frames["write"]
-        fields = {"agent": login, "app": app, "conn": conn.id, "resumeFrom": resume_from}
-        log.info("app connected", extra=fields)
+        # the log fields are built again at the end rather than kept: idle connections are many
+        log.info("app connected", extra=_fields(login, app, conn, resume_from))
         # the endpoint's own task reads; a writer task drains the outbox (one task per app
         # connection beside the server's, and no task per frame: idle connections are many)
         writer = asyncio.create_task(self._write(ws, conn))
-
-        def stop_writing() -> None:  # an overflow stops the writer even in the middle of a send
-            writer.cancel()
-
-        conn.on_shut = stop_writing
+        conn.on_shut = writer.cancel  # an overflow stops the writer even in the middle of a send
         why = "client"
         try:
             try:
@@ -243,6 +243,7 @@ class AppSocket(_Endpoints):
             self.hub.detach(conn)
             if why != "slow":  # counted when it was dropped
                 self.hub.metrics.disconnects.labels(why).inc()
+            fields = _fields(login, app, conn, resume_from)
             log.info("app disconnected", extra={**fields, "reason": why})
 
     async def _read(self, ws: WebSocket, conn: AppConnection, writer: asyncio.Task[None]) -> str:
@@ -286,7 +287,7 @@ class AppSocket(_Endpoints):
 
     async def _write(self, ws: WebSocket, conn: AppConnection) -> None:
         while True:
-            data = await conn.next()
+            data = await conn.outbox.get()  # not through conn.next(): one coroutine less, idle
             if data is None:
                 return
             conn.sending = True  # a send waiting for the socket: direct frames must not pass it
@@ -294,6 +295,7 @@ class AppSocket(_Endpoints):
                 await ws.send_text(data)
             finally:
                 conn.sending = False
+            del data  # an idle connection would otherwise keep its last message while it waits
 
 
 class HttpApi(_Endpoints):
