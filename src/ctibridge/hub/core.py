@@ -446,18 +446,19 @@ class Hub:
     def _carry_out(self, steps: list[list[Output]], only: AppConnection | None = None) -> None:
         broadcasts = [o for outputs in steps for o in outputs if isinstance(o, Broadcast)]
         encoded = [p.encode(o.envelope) for o in broadcasts]
-        journaled = journaling.write_step(self, broadcasts, encoded)
+        refused = journaling.write_step(self, broadcasts, encoded)  # agents not journaled
+        journaled = refused is not None
         data = iter(encoded)
         finished: list[Finished] = []
         for outputs in steps:
             for out in outputs:
                 if isinstance(out, Broadcast):
                     event = next(data)
-                    if journaled:
-                        seq = out.envelope.seq
+                    if refused is None:  # never sent: after a restart its seq could name
+                        self._withheld.add(out.login)  # another event
+                    elif out.login not in refused:  # (refused alone: its lease lost, in a
+                        seq = out.envelope.seq  # cluster - the new owner's events follow)
                         self._publish(out.login, event, seq if isinstance(seq, int) else None)
-                    else:  # never sent: after a restart its seq could name another event
-                        self._withheld.add(out.login)
                 elif isinstance(out, Reply):
                     if only is not None and out.origin == only.id:
                         only.push(p.encode(out.envelope).decode())
@@ -467,7 +468,9 @@ class Hub:
                     finished.append(out)
             for done in finished:
                 self._finished(done)
-                withheld = self.journal_error is not None and done.login in self._withheld
+                withheld = done.login in (refused or ()) or (
+                    self.journal_error is not None and done.login in self._withheld
+                )
                 if withheld and done.request.subtopic not in QUERIES:
                     # its events may have been withheld: the sender hears why (the StateSync
                     # sent when the journal recovers shows what the command did)
