@@ -320,7 +320,10 @@ def table(results: dict[str, Any]) -> str:
         )
     single = results["runs"][0]["hub_cpu_us_per_command"]
     one, two = results["runs"][1], results["runs"][2]
-    trips = one.get("redis_round_trips_per_command", 0)
+    calls, trips = (
+        one.get("redis_round_trips_per_command", 0),
+        one.get("redis_reads_per_command", 0),
+    )
     ratio = (one["hub_cpu_us_per_command"] + one.get("redis_cpu_us_per_command", 0)) / single
     f = results["failover"]
     bound = f["lease_ms"] / 1000 + 1
@@ -341,19 +344,28 @@ def table(results: dict[str, Any]) -> str:
         *rows,
         "",
         f"* **CPU per command** (goal ≤ 1.5x, {verdict(cpu_ok)}): a 1-node cluster (hub +"
-        f" Redis) spends **{ratio:.2f}x** the single node's. The extra is mostly in the node's two"
-        " redis-py calls per command: the append, a synchronous round trip inside the hub's"
-        " commit, and the requestId record, an asyncio one through the admission task. Tried"
-        " without a measurable gain on this machine: hiredis for the replies, and (as an"
-        " experiment) no publish of the steps at all - so receiving its own steps is not what"
-        " costs an owner. Next: the hub's group commit (one journal commit per loop tick, being"
-        " built for the single node) gives the cluster one pipelined append for every agent of a"
-        " tick, as the admission task already does for requestIds.",
+        f" Redis) spends **{ratio:.2f}x** the single node's. The cluster journal now commits once"
+        " per loop tick like the single node's SQLite journal: every agent's fenced append of a"
+        " tick in one pipelined round trip (an agent whose lease moved on fails alone, the"
+        " others' events go out). Measured on 2026-12-02 with the same runs just before that"
+        " change: 3.40x (hub 430 + Redis 127 µs against 164 µs per command, 1.12 round trips and"
+        " 657 commands/s on the 1-node cluster). A py-spy profile of the node under this load"
+        " (`python -m bench.cluster --profile 10`) puts the rest mostly in writing to Redis's"
+        " socket: about a third of the node's samples in the blocking client's `sendall` of the"
+        " tick's commit (which also still holds the event loop for its round trip), a seventh in"
+        " the asyncio client's writes (the requestId records through the admission task, the"
+        " forwarded commands) - time inside the send system calls, not in Python. Next: the"
+        " commit on the asyncio client with the tick's requestId records in the same pipeline"
+        " (one send per tick for both); it needs the hub to send a tick's events after an"
+        " awaited commit (attach, resume and StateSync ordering), not yet done.",
         f"* **Redis round trips per command** on the hot path (goal ≤ 2, {verdict(trips_ok)}):"
-        f" **{trips:.2f}** on the owner - the requestId record (`SET NX`, batched with the other"
-        " commands waiting) and the fenced append (one `EVALSHA` that also publishes the events)."
-        " A command through another node adds the forwarding `PUBLISH` (the 2-node row, where"
-        " about half the apps sit on a node that does not own their agent).",
+        f" **{trips:.2f}** on the owner, counted as Redis counts them (socket reads: a pipeline"
+        f" is one), for **{calls:.2f}** calls - the requestId record (`SET NX`, batched with the"
+        " other commands waiting) and the fenced append (one `EVALSHA` that also publishes the"
+        " events, batched with the other agents' of the tick). A command through another node"
+        " adds the forwarding `PUBLISH` (the 2-node row, where about half the apps sit on a node"
+        " that does not own their agent). On a Redis Cluster each agent's append is its own call"
+        " (the cluster client pipelines no scripts; an agent's keys are on its slot's node).",
         f"* **2 nodes against 1:** {two['commands_per_s']:.0f} against"
         f" {one['commands_per_s']:.0f} commands/s here - the agents are spread over both nodes,"
         " but both share two CPUs with the load generator and Redis, and every node receives"
