@@ -227,7 +227,7 @@ async def test_one_tick_of_many_agents_is_one_round_trip(
     only then sent."""
     async with _hub_owning(redis_server, 4) as (hub, journal, conns):
         sent: list[bytes] = []
-        send = redis.connection.AbstractConnection.send_packed_command
+        send: Any = redis.connection.AbstractConnection.send_packed_command  # (untyped)
 
         def counted(self: Any, command: Any, check_health: bool = True) -> None:
             sent.append(command)

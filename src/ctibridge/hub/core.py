@@ -454,11 +454,12 @@ class Hub:
             for out in outputs:
                 if isinstance(out, Broadcast):
                     event = next(data)
-                    if refused is None:  # never sent: after a restart its seq could name
-                        self._withheld.add(out.login)  # another event
-                    elif out.login not in refused:  # (refused alone: its lease lost, in a
-                        seq = out.envelope.seq  # cluster - the new owner's events follow)
+                    if refused is not None and out.login not in refused:
+                        seq = out.envelope.seq
                         self._publish(out.login, event, seq if isinstance(seq, int) else None)
+                    elif refused is None or self.journal_error is not None:  # never sent: after
+                        self._withheld.add(out.login)  # a restart its seq could name another
+                    # (else refused alone, its lease lost in a cluster: the new owner's follow)
                 elif isinstance(out, Reply):
                     if only is not None and out.origin == only.id:
                         only.push(p.encode(out.envelope).decode())
