@@ -122,17 +122,21 @@ async def wait_for(predicate: Any, timeout: float, what: str) -> None:
 
 
 async def settle(apps: list[App], r: Store, login: str = AGENT) -> list[dict[str, Any]]:
-    """Wait until every app (of ``login``) has every journaled event; the journal's events."""
+    """Wait until every app (of ``login``) has every journaled event, and the journal has not
+    grown since the poll before (an event a node journals at the end of its loop tick - the
+    group commit - after what the test just did); the journal's events."""
 
     async def caught_up() -> None:
+        before = -1
         while True:
             head = int(r.hget(keys(login)[1], "seq") or 0)
             for app in apps:
                 if app.client is not None and app.client.closed.is_set():
                     await app.reconnect()
                 app.take()
-            if head and all(app.last == head for app in apps):
+            if head and head == before and all(app.last == head for app in apps):
                 return
+            before = head
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(caught_up(), 20)

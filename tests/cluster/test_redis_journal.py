@@ -5,15 +5,24 @@ the append script directly with a stale epoch."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis
 import redis.asyncio as aredis
 from redis_servers import RedisServer
 
+from ctibridge.backends.sim import SimBackend
+from ctibridge.clock import ManualClock
 from ctibridge.cluster.journal import ClusterError, Fenced, RedisJournal
 from ctibridge.cluster.lease import Lease, Leases
 from ctibridge.cluster.scripts import APPEND, keys
+from ctibridge.hub import Hub
+from ctibridge.hub.connection import AppConnection
+from ctibridge.settings import AuthSettings, Settings
 
 
 def ev(seq: int) -> bytes:
@@ -85,11 +94,13 @@ def test_retention_by_count_and_age(redis_server: RedisServer) -> None:
 
 def test_a_non_owner_cannot_append(redis_server: RedisServer) -> None:
     j = RedisJournal(client(redis_server), "n2")
-    with pytest.raises(Fenced):
-        j.append("a", 1, ev(1))
+    j.append("a", 1, ev(1))
+    with pytest.raises(Fenced) as refused:
+        j.commit()
+    assert refused.value.logins == {"a"}
     j.save_state("a", b"ignored")  # a follower's snapshot is the owner's to write
     j.commit()
-    assert j.state("a") is None
+    assert j.state("a") is None and j.last_seq("a") == 0
 
 
 def test_stale_epoch_is_fenced_after_takeover(redis_server: RedisServer) -> None:
@@ -157,3 +168,118 @@ def test_redis_down_is_a_cluster_error(redis_server: RedisServer) -> None:
     j.append("a", 1, ev(1))
     j.commit()  # the lease survived in the AOF
     assert j.health()["ok"] is True
+
+
+# the hub's group commit on the cluster journal ---------------------------------------------------
+
+
+def _frame(rid: str, label: str) -> str:
+    return json.dumps({"channel": "Amazon", "topic": "Agent", "subtopic": "UpdateState",
+                       "source": "app", "requestId": rid, "data": {"label": label}})  # fmt: skip
+
+
+def _drain(conn: AppConnection) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    while not conn.outbox.empty():
+        text = conn.outbox.get_nowait()
+        assert text is not None
+        out.append(json.loads(text))
+    return out
+
+
+async def _ticks(n: int = 5) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+@contextlib.asynccontextmanager
+async def _hub_owning(
+    server: RedisServer, count: int
+) -> AsyncIterator[tuple[Hub, RedisJournal, list[AppConnection]]]:
+    """A hub on the cluster journal owning agent1..agent``count`` (leases taken by hand, no
+    node), one app attached to each."""
+    clock = ManualClock()
+    journal = RedisJournal(client(server), "n1")
+    leases = aredis.Redis.from_url(server.url, socket_timeout=2)
+    try:
+        for i in range(count):
+            lease = await Leases(leases, "n1", 60_000).claim(f"agent{i + 1}")
+            journal.epochs[f"agent{i + 1}"] = lease.epoch
+    finally:
+        await leases.aclose()
+    hub = Hub(SimBackend(clock, seed=3, agents=count), clock,
+              Settings(auth=AuthSettings(insecure=True)), journal=journal)  # fmt: skip
+    await hub.start()
+    try:
+        conns = [hub.attach(f"agent{i + 1}", app="test") for i in range(count)]
+        await _ticks()
+        for conn in conns:
+            _drain(conn)
+        yield hub, journal, conns
+    finally:
+        await hub.stop()
+
+
+async def test_one_tick_of_many_agents_is_one_round_trip(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every agent's events of one loop tick are appended in one pipelined round trip, and
+    only then sent."""
+    async with _hub_owning(redis_server, 4) as (hub, journal, conns):
+        sent: list[bytes] = []
+        send: Any = redis.connection.AbstractConnection.send_packed_command  # (untyped)
+
+        def counted(self: Any, command: Any, check_health: bool = True) -> None:
+            sent.append(command)
+            send(self, command, check_health)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+        for i, conn in enumerate(conns):  # one tick: no await between them
+            hub.receive(conn.login, conn.id, _frame(f"r{i}", "Break"))
+        assert not any(_drain(conn) for conn in conns)  # nothing sent before it is durable
+        await _ticks()
+        monkeypatch.undo()
+        assert len(sent) == 1, f"{len(sent)} round trips for one tick of 4 agents"
+        for i, conn in enumerate(conns):
+            events = [m for m in _drain(conn) if m.get("requestId") == f"r{i}"]
+            assert "SetAgentState" in [m["subtopic"] for m in events]
+            stored = journal.since(conn.login, events[0]["seq"] - 1)
+            assert stored is not None and [json.loads(e) for e in stored] == events
+
+
+async def test_a_fenced_agent_does_not_withhold_the_others_events(
+    redis_server: RedisServer,
+) -> None:
+    async with _hub_owning(redis_server, 3) as (hub, journal, conns):
+        lost: list[str] = []
+        journal.on_fenced = lost.append
+        # agent2's lease moves to another node (this one was partitioned away meanwhile)
+        client(redis_server).delete(keys("agent2")[0])
+        other = aredis.Redis.from_url(redis_server.url, socket_timeout=2)
+        assert (await Leases(other, "n2", 60_000).claim("agent2")).held
+        await other.aclose()
+        heads = {c.login: journal.stored_head(c.login) for c in conns}
+        for i, conn in enumerate(conns):  # one tick, one group commit
+            hub.receive(conn.login, conn.id, _frame(f"r{i}", "Break"))
+        await _ticks()
+        answers = [_drain(conn) for conn in conns]
+        assert lost == ["agent2"] and "agent2" not in journal.epochs
+        # agent2: nothing journaled, nothing sent; its command failed (a node's hub says
+        # "cluster unavailable", this one without a node "journal unavailable")
+        assert journal.stored_head("agent2") == heads["agent2"]
+        assert not [m for m in answers[1] if "seq" in m]
+        failed = [m for m in answers[1] if m.get("requestId") == "r1"]
+        assert [(m["subtopic"], m["message"]["type"], m["message"]["code"]) for m in failed] == [
+            ("Error", "UPDATE_AGENT_STATE_FAILED", "journal unavailable")
+        ]
+        # the others: journaled and sent, and the hub still takes their commands
+        for i in (0, 2):
+            login = conns[i].login
+            mine = [m for m in answers[i] if m.get("requestId") == f"r{i}"]
+            assert mine and mine[0]["subtopic"] == "SetAgentState", answers[i]
+            assert journal.stored_head(login) == heads[login] + len(mine) == mine[-1]["seq"]
+        assert hub.journal_error is None
+        hub.receive("agent1", conns[0].id, _frame("again", "Available"))
+        await _ticks()
+        again = [m["subtopic"] for m in _drain(conns[0]) if m.get("requestId") == "again"]
+        assert again[:1] == ["SetAgentState"]

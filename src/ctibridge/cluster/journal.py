@@ -1,19 +1,23 @@
 """The cluster's journal: per agent a Redis stream of events and a snapshot, fenced by a lease.
 
 It implements the hub's :class:`~ctibridge.journal.Journal` protocol, so the hub journals the
-same way as with SQLite: the events of one engine step are appended, then :meth:`commit` makes
-them durable - here one :data:`~.scripts.APPEND` call per agent, all in one pipeline (one
-round trip) - and only then are they sent.  The protocol is synchronous (the hub commits before
-it sends), so the commit is the one Redis call made on the event loop with redis-py's blocking
-client, like SQLite's blocking commit: one round trip to a Redis next door.  It never waits for
-a Redis that is down: once a call failed (:attr:`reachable` False) commits fail at once until
-the node's lease loop (asyncio) reaches Redis again.  Every other Redis call of a node - leases,
-pub/sub, requestIds, catch-up reads, ``/healthz`` - uses the asyncio client (``node.py``).
+same way as with SQLite, and like SQLite it groups commits (:attr:`group_commit`): the events
+of every engine step of one loop tick are appended, then one :meth:`commit` makes them durable
+- one :data:`~.scripts.APPEND` call per agent, all of them in one pipeline (one round trip)
+- and only then are they sent.  Each agent's append is checked and written on its own: an
+agent whose lease moved on (or whose append Redis refused) fails alone (:class:`Refused`),
+and the hub withholds only its events; the others' are durable and go out.  The protocol is
+synchronous (the hub commits before it sends), so the commit is the one Redis call made on the
+event loop with redis-py's blocking client, like SQLite's blocking commit: one round trip per
+loop tick to a Redis next door.  It never waits for a Redis that is down: once a call failed
+(:attr:`reachable` False) commits fail at once until the node's lease loop (asyncio) reaches
+Redis again.  Every other Redis call of a node - leases, pub/sub, requestIds, catch-up reads,
+``/healthz`` - uses the asyncio client (``node.py``).
 
 Only agents this node holds a lease for (:attr:`epochs`, kept by the node) may be written:
-anything else raises :class:`Fenced`, and so does the script when the lease moved on.
-:attr:`heads` is, per agent, the last ``seq`` this node has sent to its apps: what it committed
-as the owner, what it delivered as a follower - the end of a resume replay on this node.
+anything else is refused (:class:`Fenced`), and so is what the script refuses when the lease
+moved on.  :attr:`heads` is, per agent, the last ``seq`` this node has sent to its apps: what
+it committed as the owner, what it delivered as a follower - the end of a resume replay here.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 import redis
 
 from ..hub.cluster_seam import CLUSTER_UNAVAILABLE
+from ..journal import PartialCommit
 from .scripts import APPEND, keys
 
 
@@ -32,12 +37,20 @@ class ClusterError(RuntimeError):
     """Redis did not take a write (unreachable, or it refused)."""
 
 
-class Fenced(ClusterError):
-    """This node no longer holds the agent's lease: it may not append."""
+class Refused(ClusterError, PartialCommit):
+    """A commit that wrote every agent's events but those of ``logins``."""
 
-    def __init__(self, login: str, detail: str = "") -> None:
-        super().__init__(f"agent {login}: lease lost {detail}".strip())
-        self.login = login
+    def __init__(self, logins: set[str], message: str, *, lost: bool = False) -> None:
+        ClusterError.__init__(self, message)
+        PartialCommit.__init__(self, logins, message, lost=lost)
+
+
+class Fenced(Refused):
+    """This node no longer holds the lease of ``logins``: it may not append for them."""
+
+    def __init__(self, logins: set[str], detail: str = "") -> None:
+        names = ", ".join(sorted(logins))
+        super().__init__(logins, f"agent {names}: lease lost {detail}".strip(), lost=True)
 
 
 def _wall_ms() -> int:
@@ -46,6 +59,7 @@ def _wall_ms() -> int:
 
 class RedisJournal:
     reads_off_loop = True  # redis-py's blocking client is thread-safe (a connection pool)
+    group_commit = True  # one commit (one round trip) per loop tick, for every agent in it
 
     def __init__(
         self,
@@ -81,8 +95,8 @@ class RedisJournal:
     # writing -------------------------------------------------------------------------------------
 
     def append(self, login: str, seq: int, data: bytes) -> None:
-        if login not in self.epochs:
-            raise Fenced(login, "(not the owner)")
+        # a non-owner's events are refused by the commit (for that agent alone), not here: an
+        # exception here would abort the other agents' appends of the tick
         pending = self._events.get(login)
         if pending is None:
             self._events[login] = (seq, [data])
@@ -96,12 +110,33 @@ class RedisJournal:
     def commit(self) -> None:
         events, self._events = self._events, {}
         states, self._states = self._states, {}
-        stray = [login for login in events if login not in self.epochs]
-        if stray:  # never journaled, so never to be sent
-            raise Fenced(stray[0], "(not the owner)")
+        stray = {login for login in events if login not in self.epochs}  # never to be sent
         logins = [login for login in {*events, *states} if login in self.epochs]
-        if not logins:
-            return
+        results = self._write(logins, events, states) if logins else []
+        lost, failed, error = set(stray), set(), None
+        for login, result in zip(logins, results, strict=True):
+            if not isinstance(result, Exception):
+                self.heads[login] = int(result)
+            elif str(result).startswith(("FENCED", "SEQ")):  # another node owns it now
+                self.epochs.pop(login, None)
+                lost.add(login)
+                if self.on_fenced is not None:
+                    self.on_fenced(login)
+            else:
+                failed.add(login)
+                error = error or f"{type(result).__name__}: {result}"
+        self.error = error
+        if failed:
+            raise Refused(lost | failed, error or "")
+        if lost:
+            raise Fenced(lost, "" if lost - stray else "(not the owner)")
+
+    def _write(
+        self, logins: list[str], events: dict[str, tuple[int, list[bytes]]],
+        states: dict[str, bytes],
+    ) -> list[Any]:  # fmt: skip
+        """The append script's result (the agent's head, or its error) for each of ``logins``;
+        :class:`ClusterError` when Redis took none of them."""
         if not self.reachable:
             self.error = f"{CLUSTER_UNAVAILABLE}: {self.unreachable}"
             raise ClusterError(self.error)
@@ -115,39 +150,29 @@ class RedisJournal:
             ]  # fmt: skip
             calls.append((keys(login), args))
         try:
-            results = self._call(calls)
+            return self._call(calls)
         except redis.RedisError as e:
             self.error = f"{type(e).__name__}: {e}"
             if isinstance(e, redis.ConnectionError | redis.TimeoutError):
                 self.mark(False, self.error)
             raise ClusterError(self.error) from e
-        failed: Exception | None = None
-        for login, result in zip(logins, results, strict=True):
-            if isinstance(result, Exception):
-                if str(result).startswith("FENCED") or str(result).startswith("SEQ"):
-                    self.epochs.pop(login, None)
-                    failed = failed or Fenced(login, str(result))
-                    if self.on_fenced is not None:
-                        self.on_fenced(login)
-                else:
-                    failed = failed or ClusterError(f"{type(result).__name__}: {result}")
-                continue
-            self.heads[login] = int(result)
-        if failed is not None:
-            if not isinstance(failed, Fenced):
-                self.error = str(failed)
-            raise failed
-        self.error = None
 
     def _call(self, calls: list[tuple[tuple[str, str, str], list[Any]]]) -> list[Any]:
-        """Run the append script for each agent: one round trip.  A step nearly always touches
-        one agent; several go in one pipeline, except on a Redis Cluster (whose pipelines take
-        no scripts), where each agent's keys may live on another node anyway."""
+        """Run the append script for each agent: every agent of the tick in one pipeline (one
+        round trip), except on a Redis Cluster (whose client pipelines no scripts), where each
+        agent's keys may live on another node anyway."""
         if len(calls) > 1 and not self.sharded:
             pipe = self.client.pipeline(transaction=False)
-            for k, args in calls:
-                self._append(keys=k, args=args, client=pipe)
-            return list(pipe.execute(raise_on_error=False))
+            for k, args in calls:  # EVALSHA: the Script wrapper's pipeline asks SCRIPT EXISTS
+                pipe.evalsha(self._append.sha, 3, *k, *args)  # first, a round trip more
+            piped = list(pipe.execute(raise_on_error=False))
+            for i, result in enumerate(piped):
+                if isinstance(result, redis.exceptions.NoScriptError):  # a restarted Redis
+                    try:
+                        piped[i] = self._append(keys=calls[i][0], args=calls[i][1])
+                    except redis.ResponseError as e:
+                        piped[i] = e
+            return piped
         results: list[Any] = []
         for k, args in calls:
             try:  # EVALSHA straight away (the Script wrapper's checks cost more than the call)

@@ -328,6 +328,7 @@ class ClusterNode:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self.hub.flush()  # the events held for this tick's group commit, while they are ours
         held, self.journal.epochs = dict(self.journal.epochs), {}
         with contextlib.suppress(redis.RedisError):  # no longer counted among the live nodes
             await self.leases.heartbeat(alive=False)  # (and its bridges forgotten)
@@ -409,6 +410,7 @@ class ClusterNode:
             return  # at a later round
         target = self._home(login)
         self.owners[login] = target
+        self.hub.flush()  # its events held for this tick's group commit: journaled as ours
         del self.journal.epochs[login]  # a follower from now on: commands go to the target
         try:
             await self.leases.release(login, epoch)

@@ -444,18 +444,18 @@ class Hub:
     def _carry_out(self, steps: list[list[Output]], only: AppConnection | None = None) -> None:
         broadcasts = [o for outputs in steps for o in outputs if isinstance(o, Broadcast)]
         encoded = [p.encode(o.envelope) for o in broadcasts]
-        journaled = journaling.write_step(self, broadcasts, encoded)
+        refused = journaling.write_step(self, broadcasts, encoded)  # agents not journaled
         data = iter(encoded)
         finished: list[Finished] = []
         for outputs in steps:
             for out in outputs:
                 if isinstance(out, Broadcast):
                     event = next(data)
-                    if journaled:
+                    if refused is not None and out.login not in refused:
                         seq = out.envelope.seq
                         self._publish(out.login, event, seq if isinstance(seq, int) else None)
-                    else:  # never sent: after a restart its seq could name another event
-                        self._withheld.add(out.login)
+                    elif refused is None or self.journal_error is not None:  # never sent: its
+                        self._withheld.add(out.login)  # seq could name another after a restart
                 elif isinstance(out, Reply):
                     if only is not None and out.origin == only.id:
                         only.push(p.encode(out.envelope).decode())
@@ -465,13 +465,13 @@ class Hub:
                     finished.append(out)
             for done in finished:
                 self._finished(done)
-                withheld = self.journal_error is not None and done.login in self._withheld
-                if withheld and done.request.subtopic not in QUERIES:
+                withheld = self._withheld if self.journal_error is not None else refused or ()
+                if done.login in withheld and done.request.subtopic not in QUERIES:
                     # its events may have been withheld: the sender hears why (the StateSync
                     # sent when the journal recovers shows what the command did)
                     self._reply(done.login, done.origin, self._journal_error_event(done.request))
             finished.clear()
-        if journaled and broadcasts and self._withheld and self.journal_error is None:
+        if refused is not None and broadcasts and self._withheld and self.journal_error is None:
             self.resync_withheld()
 
     def resync_withheld(self) -> None:

@@ -1,6 +1,8 @@
 """The hub's writes to the journal (docs/protocol.md §6): each engine step's events are
 appended and committed before any of them is sent; when that fails (a full disk) the hub
 withholds the events, refuses commands and retries the journal until it takes writes again.
+A journal that writes each agent on its own (the cluster's) may fail some agents only
+(:class:`~ctibridge.journal.PartialCommit`): then only their events are withheld.
 Also the agent's journaled snapshot, which a restarted hub compares with the backend's.
 
 Functions of the :class:`~ctibridge.hub.core.Hub` in a room of their own: they read and set the
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from ..engine import Broadcast
+from ..journal import PartialCommit
 from ..model import AgentSnapshot
 
 if TYPE_CHECKING:
@@ -27,24 +30,37 @@ log = logging.getLogger("ctibridge.hub")
 RETRY_S = 0.5  # how often a failing journal is tried again
 
 
-def write_step(hub: Hub, broadcasts: list[Broadcast], encoded: list[bytes]) -> bool:
-    """Append and commit one engine step's events - before any of them is sent.  False
-    when that failed: then none of them may be sent."""
+NOTHING: frozenset[str] = frozenset()
+
+
+def write_step(
+    hub: Hub, broadcasts: list[Broadcast], encoded: list[bytes]
+) -> frozenset[str] | None:
+    """Append and commit one engine step's events (or a loop tick's) - before any of them is
+    sent.  None when that failed: then none of them may be sent; else the agents whose events
+    the journal refused alone (a lease lost, in a cluster): theirs may not be sent."""
     start = time.perf_counter()
+    refused = NOTHING
     try:
         for out, data in zip(broadcasts, encoded, strict=True):
             seq = out.envelope.seq
             assert isinstance(seq, int)
             hub.journal.append(out.login, seq, data)
         hub.journal.commit()
+    except PartialCommit as e:
+        refused = frozenset(e.logins)
+        if not e.lost:  # Redis refused a write: as a failed journal, but the others go out
+            _failed(hub, e)
+            return refused
+        log.warning("events refused: %s", e, extra={"kind": "journal"})
     except Exception as e:
         _failed(hub, e)
-        return False
+        return None
     if broadcasts:
         hub.metrics.observe(hub.metrics.journal_lag, time.perf_counter() - start)
         if hub.journal_error is not None:
             _recovered(hub)
-    return True
+    return refused
 
 
 def _failed(hub: Hub, e: Exception) -> None:

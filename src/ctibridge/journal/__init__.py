@@ -62,6 +62,18 @@ class GroupCommits(Protocol):
     group_commit: bool
 
 
+class PartialCommit(Exception):
+    """A commit that made every agent's events durable except those of ``logins``: a journal
+    whose agents are written independently (the cluster's: one fenced append per agent) fails
+    only the agents it could not write, and the hub withholds only their events.  ``lost``:
+    the journal refused them because another node owns them now (nothing wrong with it)."""
+
+    def __init__(self, logins: set[str], message: str, *, lost: bool) -> None:
+        super().__init__(message)
+        self.logins = logins
+        self.lost = lost
+
+
 class MemoryJournal:
     def __init__(self, capacity: int = 10_000) -> None:
         self.capacity = capacity
@@ -135,6 +147,7 @@ __all__ = [
     "Journal",
     "JournalBusy",
     "MemoryJournal",
+    "PartialCommit",
     "SqliteJournal",
     "open_journal",
 ]
