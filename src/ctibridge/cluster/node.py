@@ -288,10 +288,19 @@ class ClusterNode:
                     code = "duplicate requestId: not carried out again"
                     self._refuse(c.login, c.origin, c.request, code, None)
                 elif not self.owns(c.login):  # the lease moved on meanwhile
+                    if fresh.get(id(c)):  # not carried out: a retry with its requestId may be
+                        await self._forget(c)
                     self._refuse(c.login, c.origin, c.request, CLUSTER_UNAVAILABLE, "lease lost")
                 else:
                     cluster_seam.run(self.hub, c.login, c.origin, c.request, c.app)
                     self._done(c.origin)
+
+    async def _forget(self, c: Command) -> None:
+        """Drop the record of a requestId whose command was refused before it ran, so that the
+        app's retry is carried out instead of refused as a duplicate (if Redis does not answer,
+        the record expires; the retry is refused meanwhile, never run twice)."""
+        with contextlib.suppress(redis.RedisError):
+            await self.client.delete(request_key(c.login, c.request.request_id or ""))
 
     async def _record(self, commands: list[Command]) -> list[Any]:
         if not commands:
