@@ -23,6 +23,7 @@ from ctibridge.cluster.scripts import APPEND, keys
 from ctibridge.hub import Hub
 from ctibridge.hub.connection import AppConnection
 from ctibridge.settings import AuthSettings, Settings
+from support.hub import outbox_messages
 
 
 def ev(seq: int) -> bytes:
@@ -178,15 +179,6 @@ def _frame(rid: str, label: str) -> str:
                        "source": "app", "requestId": rid, "data": {"label": label}})  # fmt: skip
 
 
-def _drain(conn: AppConnection) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    while not conn.outbox.empty():
-        text = conn.outbox.get_nowait()
-        assert text is not None
-        out.append(json.loads(text))
-    return out
-
-
 async def _ticks(n: int = 5) -> None:
     for _ in range(n):
         await asyncio.sleep(0)
@@ -214,7 +206,7 @@ async def _hub_owning(
         conns = [hub.attach(f"agent{i + 1}", app="test") for i in range(count)]
         await _ticks()
         for conn in conns:
-            _drain(conn)
+            outbox_messages(conn)
         yield hub, journal, conns
     finally:
         await hub.stop()
@@ -236,12 +228,12 @@ async def test_one_tick_of_many_agents_is_one_round_trip(
         monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
         for i, conn in enumerate(conns):  # one tick: no await between them
             hub.receive(conn.login, conn.id, _frame(f"r{i}", "Break"))
-        assert not any(_drain(conn) for conn in conns)  # nothing sent before it is durable
+        assert not any(outbox_messages(conn) for conn in conns)  # nothing sent before it is durable
         await _ticks()
         monkeypatch.undo()
         assert len(sent) == 1, f"{len(sent)} round trips for one tick of 4 agents"
         for i, conn in enumerate(conns):
-            events = [m for m in _drain(conn) if m.get("requestId") == f"r{i}"]
+            events = [m for m in outbox_messages(conn) if m.get("requestId") == f"r{i}"]
             assert "SetAgentState" in [m["subtopic"] for m in events]
             stored = journal.since(conn.login, events[0]["seq"] - 1)
             assert stored is not None and [json.loads(e) for e in stored] == events
@@ -262,7 +254,7 @@ async def test_a_fenced_agent_does_not_withhold_the_others_events(
         for i, conn in enumerate(conns):  # one tick, one group commit
             hub.receive(conn.login, conn.id, _frame(f"r{i}", "Break"))
         await _ticks()
-        answers = [_drain(conn) for conn in conns]
+        answers = [outbox_messages(conn) for conn in conns]
         assert lost == ["agent2"] and "agent2" not in journal.epochs
         # agent2: nothing journaled, nothing sent; its command failed (a node's hub says
         # "cluster unavailable", this one without a node "journal unavailable")
@@ -281,5 +273,5 @@ async def test_a_fenced_agent_does_not_withhold_the_others_events(
         assert hub.journal_error is None
         hub.receive("agent1", conns[0].id, _frame("again", "Available"))
         await _ticks()
-        again = [m["subtopic"] for m in _drain(conns[0]) if m.get("requestId") == "again"]
+        again = [m["subtopic"] for m in outbox_messages(conns[0]) if m.get("requestId") == "again"]
         assert again[:1] == ["SetAgentState"]

@@ -13,6 +13,7 @@ from ctibridge.clock import ManualClock
 from ctibridge.hub import Hub
 from ctibridge.hub.connection import AppConnection
 from ctibridge.settings import AuthSettings, Settings
+from support.hub import outbox_messages
 
 DEADLINE_MS = 5_000
 
@@ -29,12 +30,7 @@ def frame(topic: str, subtopic: str, rid: str, data: object = None) -> str:
 
 async def drain(conn: AppConnection) -> list[dict[str, Any]]:
     await asyncio.sleep(0)  # let the backend tasks run
-    out: list[dict[str, Any]] = []
-    while not conn.outbox.empty():
-        text = conn.outbox.get_nowait()
-        assert text is not None
-        out.append(json.loads(text))
-    return out
+    return outbox_messages(conn)
 
 
 async def started(backend: SimBackend, clock: ManualClock) -> tuple[Hub, AppConnection]:

@@ -21,6 +21,7 @@ import pytest
 import websockets
 
 from ctibridge import auth
+from ctibridge.hub.connection import AppConnection
 from ctibridge.settings import AuthSettings, LimitSettings, Settings
 from livehub import LiveHub, start_live_hub, stop_live_hub
 
@@ -170,3 +171,14 @@ def hub_process(tmp: Path, config: str, *args: str) -> Iterator[HubProcess]:
         yield hub
     finally:
         hub.stop()
+
+
+def outbox_messages(conn: AppConnection) -> list[dict[str, Any]]:
+    """Everything queued for an in-process app connection,
+    taken off its outbox and decoded."""
+    out: list[dict[str, Any]] = []
+    while not conn.outbox.empty():
+        text = conn.outbox.get_nowait()
+        assert text is not None
+        out.append(json.loads(text))
+    return out
