@@ -49,6 +49,9 @@ class BackendCalls:
         # per agent: its command's backend call in flight (one at a time, as the engine runs them)
         self._in_flight: dict[str, _Call] = {}
         self._depth = 0  # synchronous calls in progress (a result may start the next command)
+        # decided once: a runtime Protocol check costs ~20 us, more than a simulator call
+        backend = hub.backend
+        self._at_once = isinstance(backend, ExecutesAtOnce) and backend.executes_at_once
 
     def start_all(self, outputs: list[Output]) -> None:
         for out in outputs:
@@ -59,9 +62,7 @@ class BackendCalls:
         """Start the backend call and arm the engine's deadline for it: whichever comes first,
         the call's result or the timer, tells the engine (Engine.result / Engine.expire).
         A synchronous call is made here and now, its result given to the engine at once."""
-        # getattr, not isinstance: a runtime Protocol check costs ~20 us, more than the call
-        at_once = isinstance(out, Simulate) or getattr(self.hub.backend, "executes_at_once", False)
-        if at_once and self._depth < MAX_DEPTH:
+        if (self._at_once or isinstance(out, Simulate)) and self._depth < MAX_DEPTH:
             self._depth += 1
             try:
                 self._call_now(out)
