@@ -294,6 +294,10 @@ class Plan:
     idle_connections: int
     agents_memory: tuple[int, int]
     settle: float  # longest wait for the server's RSS to settle
+    # the fewest commands a fixed-rate phase offers: it runs longer than rate_seconds when its
+    # rate is low (a smoke run on a loaded machine saturates at a few commands/s; a quarter of
+    # that over 0.25 s would often offer none)
+    rate_commands: int = 0
 
 
 FULL = Plan(
@@ -302,7 +306,7 @@ FULL = Plan(
 )  # fmt: skip
 SMOKE = Plan(
     warmup=0.1, seconds=0.5, rate_seconds=0.25, agents=4, fanout_apps=3,
-    idle_connections=60, agents_memory=(2, 12), settle=0.3,
+    idle_connections=60, agents_memory=(2, 12), settle=0.3, rate_commands=20,
 )  # fmt: skip
 
 
@@ -322,9 +326,9 @@ async def load_scenario(
             sat = await saturate(fleet, srv, plan.warmup, plan.seconds)
             rates = []
             for f in fractions:
-                r = await fixed_rate(
-                    fleet, srv, f * sat["commands_per_s"], min(plan.warmup, 1), plan.rate_seconds
-                )
+                rate = f * sat["commands_per_s"]
+                seconds = max(plan.rate_seconds, plan.rate_commands / rate if rate > 0 else 0)
+                r = await fixed_rate(fleet, srv, rate, min(plan.warmup, 1), seconds)
                 r["fraction"] = f
                 rates.append(r)
         finally:
