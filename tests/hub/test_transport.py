@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import uvicorn
+import websockets
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
 
 from ctibridge.backends.sim import SimBackend
@@ -18,6 +20,8 @@ from ctibridge.hub.connection import AppConnection
 from ctibridge.hub.server import uvicorn_config
 from ctibridge.hub.transport import CorkedTransport, CorkedWebSocketProtocol, text_frame
 from ctibridge.settings import AuthSettings, Settings
+from livehub import start_live_hub, stop_live_hub
+from support.hub import insecure, recv_json, request, ws_url
 
 
 class FakeTransport:
@@ -172,3 +176,84 @@ async def test_a_hub_served_with_the_corked_protocol_answers_in_order(monkeypatc
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+async def test_the_apps_frames_reach_the_hub_from_the_parser_in_order_text_or_binary(
+    monkeypatch: Any,
+) -> None:
+    """Frames are handed to the hub from the protocol (the ``read`` of the frames extension),
+    not through the ASGI receive queue; binary frames too; invalid UTF-8 still closes 1007."""
+    queued: list[str] = []
+    queue_path = WebSocketsSansIOProtocol.send_receive_event_to_app
+
+    def counted(self: WebSocketsSansIOProtocol) -> None:  # uvicorn's path: the ASGI queue
+        queued.append(self.curr_msg_data_type)
+        queue_path(self)
+
+    monkeypatch.setattr(WebSocketsSansIOProtocol, "send_receive_event_to_app", counted)
+    live = await start_live_hub(insecure())
+    try:
+        app = await websockets.connect(ws_url(live.url))
+        assert [(await recv_json(app))["subtopic"] for _ in "ab"] == ["StateSync"] * 2
+        # several frames in one packet: each one answered, in order
+        frames = [request("Agent", "GetStates", rid=f"t{i}") for i in range(5)]
+        await app.send(frames[0].encode())  # a binary frame: the hub takes bytes too
+        for frame in frames[1:]:
+            await app.send(frame)
+        answers = [await recv_json(app) for _ in frames]
+        assert [m["requestId"] for m in answers] == [f"t{i}" for i in range(5)]
+        assert queued == []  # none of them went through the ASGI queue
+        await app.send("not json")  # still answered by the hub, to this app
+        assert (await recv_json(app))["message"]["type"] == "INVALID_JSON"
+        await app.close()
+        # a text frame that is not UTF-8 (masked with a zero key): uvicorn's close 1007
+        reader, writer = await asyncio.open_connection("127.0.0.1", live.port)
+        writer.write(
+            f"GET /ws?agent=agent1 HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            .encode()
+        )  # fmt: skip
+        received = b""
+        async with asyncio.timeout(5):
+            while received.count(b"StateSync") < 2:  # open, and the hub has sent its syncs
+                received += await reader.read(65536)
+            writer.write(b"\x81\x82\x00\x00\x00\x00\xff\xfe")
+            while b"\x88\x02\x03\xef" not in received:  # a close frame with code 1007
+                chunk = await reader.read(65536)
+                assert chunk, received
+                received += chunk
+        writer.close()
+        assert queued == ["text"]  # the one frame handed back to uvicorn: it refused it
+    finally:
+        await stop_live_hub(live)
+
+
+async def tasks_settle_at(count: int) -> int:
+    """The tasks of this loop once it has settled at ``count`` (a writer that took its last
+    message ends within a few ticks), or what it stayed at."""
+    for _ in range(200):
+        if len(asyncio.all_tasks()) == count:
+            break
+        await asyncio.sleep(0.001)
+    return len(asyncio.all_tasks())
+
+
+async def test_an_idle_connection_has_no_writer_task_and_a_queued_message_starts_one() -> None:
+    live = await start_live_hub(insecure())
+    try:
+        before = len(asyncio.all_tasks())
+        # (no client keepalive: its task would count too)
+        apps = [await websockets.connect(ws_url(live.url), ping_interval=None) for _ in "abc"]
+        for app in apps:  # the StateSyncs went through each app's outbox, sent by a writer
+            assert [(await recv_json(app))["subtopic"] for _ in "ab"] == ["StateSync"] * 2
+        # idle: each connection is its endpoint's task alone, none waits on an empty outbox
+        assert await tasks_settle_at(before + 3) == before + 3
+        for i in range(3):  # an answer to one app only goes through its outbox: a writer again
+            await apps[0].send(request("Agent", "GetStates", rid=f"q{i}"))
+            assert (await recv_json(apps[0]))["requestId"] == f"q{i}"
+            assert await tasks_settle_at(before + 3) == before + 3
+        for app in apps:
+            await app.close()
+    finally:
+        await stop_live_hub(live)

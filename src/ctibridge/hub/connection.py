@@ -97,12 +97,14 @@ class AppConnection:
         "close_code",
         "close_reason",
         "direct",
+        "heard",
         "held",
         "id",
         "limit",
         "login",
         "max_age_s",
         "max_bytes",
+        "on_queued",
         "on_shut",
         "outbox",
         "rate_limited",
@@ -133,11 +135,14 @@ class AppConnection:
         self.close_code: int | None = None
         self.close_reason = ""
         self.on_shut: Callable[[], object] | None = None
+        # called when a message (or the close) is queued: the transport starts its writer
+        self.on_queued: Callable[[], object] | None = None
         self.rate_limited = 0
         # writes a prebuilt frame at once when the server offers it (hub/transport.py): True if
         # written, False if the connection cannot take it now (then it goes through the outbox)
         self.direct: Callable[[bytes], bool] | None = None
         self.sending = False  # the writer holds a message it has not handed to the socket yet
+        self.heard = 0.0  # the loop's time of the app's last frame (the idle timeout)
 
     @property
     def overflowed(self) -> bool:
@@ -176,6 +181,8 @@ class AppConnection:
             self.shut(CLOSE_TOO_SLOW, reason, now=True)
             return False
         self.outbox.put_nowait(data)
+        if self.on_queued is not None:
+            self.on_queued()
         return True
 
     @property
@@ -214,6 +221,8 @@ class AppConnection:
         self.outbox.put_nowait(None)
         if now and self.on_shut is not None:
             self.on_shut()
+        elif self.on_queued is not None:
+            self.on_queued()
 
     def close(self) -> None:
         self.shut(CLOSE_NORMAL, "")

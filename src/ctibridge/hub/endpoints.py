@@ -103,6 +103,11 @@ def _abort(ws: WebSocket) -> None:
         abort()
 
 
+def _frame(message: Message) -> str | bytes:
+    text = message.get("text")
+    return text if text is not None else message.get("bytes") or b""
+
+
 def _fields(login: str, app: str, conn: AppConnection, resume_from: int | None) -> dict[str, Any]:
     return {"agent": login, "app": app, "conn": conn.id, "resumeFrom": resume_from}
 
@@ -208,28 +213,26 @@ class AppSocket(_Endpoints):
             await self.refuse(ws, e.close_code, e.reason, e.kind, login)
             return
         expiry = self.expire_at(token, conn)
+        conn.heard = asyncio.get_running_loop().time()
+        # the endpoint's own task reads; a writer task drains the outbox only while it holds
+        # messages (events mostly go straight to the socket: idle connections are many)
+        link = _Link(self, ws, conn)
         frames = (ws.scope.get("extensions") or {}).get(FRAMES_EXTENSION)
-        if frames is not None:  # served by CorkedWebSocketProtocol: events may skip the writer
-            conn.direct = frames["write"]
+        if frames is not None:  # served by CorkedWebSocketProtocol: events may skip the writer,
+            conn.direct = frames["write"]  # and the app's frames the ASGI receive path
+            frames["read"](link.heard)
         # the log fields are built again at the end rather than kept: idle connections are many
         log.info("app connected", extra=_fields(login, app, conn, resume_from))
-        # the endpoint's own task reads; a writer task drains the outbox (one task per app
-        # connection beside the server's, and no task per frame: idle connections are many)
-        writer = asyncio.create_task(self._write(ws, conn))
-        conn.on_shut = writer.cancel  # an overflow stops the writer even in the middle of a send
         why = "client"
         try:
             try:
-                why = await self._read(ws, conn, writer)
+                why = await link.read(self.limits.idle_timeout_s or None)
             except Exception:
                 why = "error"
-            if why != "writer":
-                writer.cancel()
-                if why == "idle":
-                    await self.close(ws, CLOSE_IDLE, "idle timeout")
-            elif not writer.cancelled() and writer.exception() is not None:
-                why = "client"  # the peer went away under a send
-            else:
+            link.stop()
+            if why == "idle":
+                await self.close(ws, CLOSE_IDLE, "idle timeout")
+            elif why == "shut":
                 why = {
                     CLOSE_RESTART: "shutdown",
                     CLOSE_TOO_SLOW: "slow",
@@ -237,45 +240,18 @@ class AppSocket(_Endpoints):
                 }.get(conn.close_code or 0, "closed")
                 await self.close(ws, conn.close_code or CLOSE_NORMAL, conn.close_reason)
         finally:
+            if frames is not None:
+                frames["read"](None)
             if expiry is not None:
                 expiry.cancel()
-            writer.cancel()
+            link.stop()
             self.hub.detach(conn)
             if why != "slow":  # counted when it was dropped
                 self.hub.metrics.disconnects.labels(why).inc()
             fields = _fields(login, app, conn, resume_from)
             log.info("app disconnected", extra={**fields, "reason": why})
 
-    async def _read(self, ws: WebSocket, conn: AppConnection, writer: asyncio.Task[None]) -> str:
-        """Take the app's frames until it leaves ("client"), stays silent for ``idle_timeout_s``
-        ("idle") or the writer ends ("writer": the connection was shut)."""
-        idle = self.limits.idle_timeout_s or None
-        loop = asyncio.get_running_loop()
-        reading = True
-
-        def writer_ended(_: object) -> None:  # wakes the read below at once
-            if reading and not deadline.expired():
-                deadline.reschedule(loop.time())
-
-        try:
-            async with asyncio.timeout(None) as deadline:
-                writer.add_done_callback(writer_ended)
-                while not writer.done():
-                    deadline.reschedule(None if idle is None else loop.time() + idle)
-                    message = await ws.receive()
-                    if message["type"] == "websocket.disconnect":
-                        return "client"
-                    self._take(conn, message)
-                return "writer"
-        except TimeoutError:
-            return "writer" if writer.done() else "idle"
-        finally:
-            reading = False
-
-    def _take(self, conn: AppConnection, message: Message) -> None:
-        frame = message.get("text")
-        if frame is None:
-            frame = message.get("bytes") or b""
+    def take(self, conn: AppConnection, frame: str | bytes) -> None:
         if self.hub.draining:  # after SIGTERM frames are not taken; the app gets 1012 and resumes
             self.hub.refuse_frame(conn, frame, "SHUTTING_DOWN", "the hub is draining (SIGTERM)")
             return
@@ -285,17 +261,106 @@ class AppSocket(_Endpoints):
             log.exception("frame handling failed", extra={"agent": conn.login, "conn": conn.id})
             self.hub.count_error("INTERNAL")
 
-    async def _write(self, ws: WebSocket, conn: AppConnection) -> None:
-        while True:
-            data = await conn.outbox.get()  # not through conn.next(): one coroutine less, idle
-            if data is None:
-                return
-            conn.sending = True  # a send waiting for the socket: direct frames must not pass it
-            try:
-                await ws.send_text(data)
-            finally:
-                conn.sending = False
-            del data  # an idle connection would otherwise keep its last message while it waits
+
+class _Link:
+    """One open app WebSocket: the endpoint's read loop, and a writer task that exists only
+    while the app's outbox holds messages.
+
+    Events mostly reach an app as prebuilt frames written straight to its socket (the frames
+    extension, ``hub/transport.py``), so an idle connection's outbox is empty; a writer task
+    waiting on it cost ~1 kB per idle connection (the task, its coroutine, the outbox's future,
+    the done callback that woke the reader: ``bench.idlemem``).  Now ``conn.on_queued`` starts
+    the task when a message is queued and it ends once the outbox is empty.  The read loop
+    learns of the end through ``ended``: "shut" (the connection's close was taken from the
+    outbox, or it overflowed: ``on_shut``) or "client" (a send failed: the peer went away)."""
+
+    __slots__ = ("conn", "deadline", "ended", "endpoint", "writer", "ws")
+
+    def __init__(self, endpoint: AppSocket, ws: WebSocket, conn: AppConnection) -> None:
+        self.endpoint = endpoint
+        self.ws = ws
+        self.conn = conn
+        self.writer: asyncio.Task[None] | None = None
+        self.deadline: asyncio.Timeout | None = None  # the read's, while it waits
+        self.ended: str | None = None
+        conn.on_queued = self.queued
+        conn.on_shut = self.shut_now  # an overflow stops the writer even in the middle of a send
+        if not conn.outbox.empty():  # what attach() queued (StateSync, a replay's first page)
+            self.queued()
+
+    def heard(self, frame: str | bytes) -> None:
+        """A frame the transport handed over directly (no ASGI receive): taken at once."""
+        self.conn.heard = asyncio.get_running_loop().time()
+        self.endpoint.take(self.conn, frame)
+
+    def queued(self) -> None:
+        if self.writer is None and self.ended is None:
+            self.writer = asyncio.get_running_loop().create_task(self.write())
+
+    async def write(self) -> None:
+        conn, outbox = self.conn, self.conn.outbox
+        try:
+            while not outbox.empty():
+                data = outbox.get_nowait()
+                if data is None:
+                    self.end("shut")
+                    return
+                conn.sending = True  # a send waiting for the socket: direct frames must not pass
+                try:
+                    await self.ws.send_text(data)
+                finally:
+                    conn.sending = False
+        except Exception:
+            self.end("client")  # the peer went away under a send
+        finally:
+            if self.writer is asyncio.current_task():
+                self.writer = None
+
+    def shut_now(self) -> None:
+        self.stop()
+        self.end("shut")
+
+    def stop(self) -> None:
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.cancel()
+
+    def end(self, why: str) -> None:
+        """The connection is over: wake the read loop at once."""
+        if self.ended is None:
+            self.ended = why
+        deadline = self.deadline
+        if deadline is not None and not deadline.expired():
+            deadline.reschedule(asyncio.get_running_loop().time())
+
+    async def read(self, idle: float | None) -> str:
+        """Take the app's frames until it leaves ("client"), stays silent for ``idle`` seconds
+        ("idle") or the connection ends (:attr:`ended`).
+
+        Frames the transport hands over directly (:meth:`heard`) do not pass here: they only
+        move ``conn.heard``, which the idle deadline is checked against when it expires (not
+        rescheduled per frame)."""
+        ws, conn, endpoint = self.ws, self.conn, self.endpoint
+        loop = asyncio.get_running_loop()
+        try:
+            while self.ended is None:
+                try:
+                    async with asyncio.timeout(None) as self.deadline:
+                        while self.ended is None:
+                            self.deadline.reschedule(None if idle is None else conn.heard + idle)
+                            message = await ws.receive()
+                            if message["type"] == "websocket.disconnect":
+                                return "client"
+                            conn.heard = loop.time()
+                            endpoint.take(conn, _frame(message))
+                except TimeoutError:
+                    if self.ended is None and idle is not None and loop.time() >= conn.heard + idle:
+                        return "idle"
+            return self.ended
+        finally:
+            self.deadline = None
+            if self.ended is None:  # no writer starts while the endpoint closes the socket
+                self.ended = "over"
 
 
 class HttpApi(_Endpoints):
