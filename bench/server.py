@@ -41,11 +41,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ctibridge.backends.sim import SimBackend
 from ctibridge.clock import RealClock
-from ctibridge.hub import Hub
+from ctibridge.hub import Hub, journaling
 from ctibridge.hub.server import settle_gc, uvicorn_config
 from ctibridge.hub.transport import CorkedWebSocketProtocol
 from ctibridge.journal import Journal, MemoryJournal
 from ctibridge.settings import AuditSettings, AuthSettings, JournalSettings, LimitSettings, Settings
+
+from .lagprobe import LagProbe
 
 
 class NullJournal:
@@ -193,11 +195,14 @@ def raise_fd_limit() -> int:
 
 class _Server(uvicorn.Server):
     settle = False  # the hub: its garbage collector settled after start-up, as HubServer does
+    probe: LagProbe | None = None  # BENCH_LAG_LOG: the loop-lag probe (bench/lagprobe.py)
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
         if self.settle:
             settle_gc()
+        if self.probe is not None:
+            self.probe.start()
         port = self.servers[0].sockets[0].getsockname()[1]
         print(f"READY {port}", flush=True)
 
@@ -248,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     server = _Server(config)
     # BENCH_GC_SETTLE=0: the hub without it (the "before" of docs/performance.md's log)
     server.settle = args.mode == "hub" and os.environ.get("BENCH_GC_SETTLE", "1") != "0"
+    lag_log = os.environ.get("BENCH_LAG_LOG")  # where to write the loop-lag probe's summary
+    if lag_log:
+        server.probe = LagProbe()
+        journaling.write_step = server.probe.timed(journaling.write_step)  # the hub's commits
     profiler = None
     if args.profile:
         from pyinstrument import Profiler
@@ -262,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         if gc_log:
             with open(gc_log, "w") as f:
                 f.write(json.dumps({"gen2_pauses_ms": [round(p * 1000, 2) for p in pauses]}))
+        if lag_log and server.probe is not None:
+            with open(lag_log, "w") as f:
+                f.write(json.dumps(server.probe.summary()))
         if profiler is not None:
             profiler.stop()
             with open(args.profile, "w") as f:

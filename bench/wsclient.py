@@ -16,6 +16,7 @@ import base64
 import os
 import time
 from collections.abc import Callable
+from typing import cast
 
 FrameHandler = Callable[["WsConnection", bytes, int], None]
 """Called with (connection, payload, receive time in ns) for each text/binary frame."""
@@ -54,7 +55,7 @@ class WsConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
-        transport.write(self._request)
+        cast(asyncio.Transport, transport).write(self._request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.open = False
