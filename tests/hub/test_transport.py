@@ -4,6 +4,7 @@ one write, in order; closing writes what is held first; a hub served with it wor
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from ctibridge.hub.server import uvicorn_config
 from ctibridge.hub.transport import CorkedTransport, CorkedWebSocketProtocol, text_frame
 from ctibridge.settings import AuthSettings, Settings
 from livehub import start_live_hub, stop_live_hub
-from support.hub import insecure, recv_json, request, ws_url
+from support.hub import insecure, outbox_messages, recv_json, request, ws_url
 
 
 class FakeTransport:
@@ -170,7 +171,8 @@ async def test_a_hub_served_with_the_corked_protocol_answers_in_order(monkeypatc
         other = [await apps[1].next_event() for _ in seqs]
         assert [m["seq"] for m in other] == seqs
         assert flushes > 0  # the frames went through the corked transport
-        assert direct_writes >= len(seqs)  # events were written as prebuilt frames
+        # the events were written as prebuilt frames, each step's in one write per app (2 apps)
+        assert 0 < direct_writes < 2 * len(seqs)
         for app in apps:
             await app.close()
     finally:
@@ -257,3 +259,46 @@ async def test_an_idle_connection_has_no_writer_task_and_a_queued_message_starts
             await app.close()
     finally:
         await stop_live_hub(live)
+
+
+def frames_of(data: bytes) -> list[bytes]:
+    """The payloads of the unmasked text frames written back to back in ``data``."""
+    payloads = []
+    while data:
+        assert data[0] == 0x81
+        n, at = data[1], 2
+        if n == 126:
+            n, at = int.from_bytes(data[2:4], "big"), 4
+        payloads.append(data[at : at + n])
+        data = data[at + n :]
+    return payloads
+
+
+async def test_a_steps_events_reach_each_app_as_one_write_or_in_order_behind_its_queue() -> None:
+    clock = ManualClock()
+    hub = Hub(SimBackend(clock, seed=5, agents=1), clock, insecure())
+    await hub.start()
+    try:
+        direct_app, queued_app = hub.attach("agent1"), hub.attach("agent1")
+        writes: list[bytes] = []
+
+        def write(frames: bytes) -> bool:
+            writes.append(frames)
+            return True
+
+        direct_app.direct = queued_app.direct = write
+        outbox_messages(direct_app), outbox_messages(queued_app)  # the StateSyncs of attach()
+        queued_app.push('{"answer": "to this app alone"}')  # what follows waits behind it
+        call = request("Simulator", "IncomingCall", {"phoneNumber": "+15551234567"}, rid="r1")
+        hub.receive("agent1", direct_app.id, call)
+        await asyncio.sleep(0)  # the tick's end: the step's events are journaled and sent
+        queued = outbox_messages(queued_app)
+        assert queued[0] == {"answer": "to this app alone"}
+        events = queued[1:]
+        seqs = [m["seq"] for m in events]
+        assert len(seqs) >= 2 and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        # the other app: the same events, in the same order, all in one write
+        assert len(writes) == 1
+        assert [json.loads(payload) for payload in frames_of(writes[0])] == events
+    finally:
+        await hub.stop()

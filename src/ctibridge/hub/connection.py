@@ -161,16 +161,23 @@ class AppConnection:
                 return False
             self.held.append((seq, data))
             return True
-        direct = self.direct
-        if (
-            frame is not None
-            and direct is not None
-            and not self.sending
-            and self.outbox.empty()
-            and direct(frame)
-        ):
+        if frame is not None and self.write_now(frame):
             return True
         return self.enqueue(data)
+
+    def write_now(self, frames: bytes) -> bool:
+        """Write prebuilt ``frames`` (one or more, in order) straight to the socket, if the
+        transport offers it and nothing of this app's waits before them (nothing queued, no
+        replay, not closing): True if written, else the caller pushes them one by one."""
+        direct = self.direct
+        return (
+            direct is not None
+            and self.close_code is None
+            and self.held is None
+            and not self.sending
+            and self.outbox.empty()
+            and direct(frames)
+        )
 
     def enqueue(self, data: str) -> bool:
         """Queue ``data`` for the writer, or drop the app (1013) when it is too far behind."""

@@ -444,22 +444,32 @@ class Hub:
         refused = journaling.write_step(self, broadcasts, encoded)  # agents not journaled
         data = iter(encoded)
         finished: list[Finished] = []
+        # a step's events, per agent, go to each app at once (one frame write per app and step)
+        events: dict[str, list[tuple[bytes, int | None]]] = {}
         for outputs in steps:
             for out in outputs:
                 if isinstance(out, Broadcast):
                     event = next(data)
                     if refused is not None and out.login not in refused:
                         seq = out.envelope.seq
-                        self._publish(out.login, event, seq if isinstance(seq, int) else None)
+                        queued = events.get(out.login)
+                        if queued is None:
+                            queued = events[out.login] = []
+                        queued.append((event, seq if isinstance(seq, int) else None))
                     elif refused is None or self.journal_error is not None:  # never sent: its
                         self._withheld.add(out.login)  # seq could name another after a restart
                 elif isinstance(out, Reply):
+                    if out.login in events:  # after the events before it
+                        self._publish_all(out.login, events.pop(out.login))
                     if only is not None and out.origin == only.id:
                         only.push(p.encode(out.envelope).decode())
                     else:
                         self._reply(out.login, out.origin, out.envelope)
                 elif isinstance(out, Finished):  # counted and audited once its messages are out
                     finished.append(out)
+            for login, queued in events.items():
+                self._publish_all(login, queued)
+            events.clear()
             for done in finished:
                 self._finished(done)
                 withheld = self._withheld if self.journal_error is not None else refused or ()
@@ -479,18 +489,31 @@ class Hub:
                 self.carry_out(self.engine.sync(login, conn.id), only=conn)
 
     def _publish(self, login: str, data: bytes, seq: int | None = None) -> None:
-        self.stats["events"] += 1
-        self.metrics.count(self.metrics.published)
+        self._publish_all(login, [(data, seq)])
+
+    def _publish_all(self, login: str, events: list[tuple[bytes, int | None]]) -> None:
+        """Send ``events`` (journaled, in order) to every app of ``login``: their frames are
+        built once and written to each app that can take them now as one write; an app that
+        cannot gets them one by one through its outbox."""
+        self.stats["events"] += len(events)
+        self.metrics.count(self.metrics.published, n=len(events))
         conns = self.connections.get(login)
         if not conns:
             return
-        text, frame = data.decode(), text_frame(data)  # once for every app
+        frames = b"".join([text_frame(data) for data, _ in events])  # once for every app
+        texts: list[str] | None = None
         sent = 0
         for conn in list(conns.values()):
-            if conn.push(text, frame, seq):
-                sent += 1
-            else:
-                self._unsent(conn)
+            if conn.write_now(frames):
+                sent += len(events)
+                continue
+            if texts is None:
+                texts = [data.decode() for data, _ in events]
+            for text, (_, seq) in zip(texts, events, strict=True):
+                if conn.push(text, None, seq):
+                    sent += 1
+                else:
+                    self._unsent(conn)
         if sent:
             self.metrics.count(self.metrics.sent, n=sent)  # once per event, not per app
 
