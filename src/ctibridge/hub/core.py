@@ -24,11 +24,12 @@ The production rules live here too, not in the engine:
   closes them with 1012;
 * every finished command goes to the metrics and the audit log.
 
-Fan-out is cheap per app: each event is encoded and decoded to text once for all its apps, and
-where the server offers it (``hub/transport.py``) its WebSocket frame is built once too and
-written straight to each app's socket — but only for an app with nothing queued, whose
-connection is open, not closing and not paused by flow control; any other app gets it through
-its outbox as usual, so order per app and the slow-app limit are unchanged.
+Fan-out is cheap per app: each event is encoded once for all its apps, and where the server
+offers it (``hub/transport.py``) its WebSocket frame is built once too, and an engine step's
+events for an agent are written straight to each app's socket as one write — but only for an
+app with nothing queued, whose connection is open, not closing and not paused by flow control;
+any other app gets them one by one through its outbox as usual, so order per app and the
+slow-app limit are unchanged.
 """
 
 from __future__ import annotations
