@@ -326,7 +326,6 @@ def table(results: dict[str, Any]) -> str:
     )
     ratio = (one["hub_cpu_us_per_command"] + one.get("redis_cpu_us_per_command", 0)) / single
     f = results["failover"]
-    bound = f["lease_ms"] / 1000 + 1
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "missed"
@@ -371,11 +370,20 @@ def table(results: dict[str, Any]) -> str:
         " but both share two CPUs with the load generator and Redis, and every node receives"
         " every step; the figure says what forwarding and fan-out cost, not how a cluster scales"
         " across machines.",
-        f"* **Failover** (owner `kill -9`, lease_ms {f['lease_ms']}; the default is 3000; bound"
-        f" lease_ms + 1 s, {verdict(f['max_s'] <= bound)}): median **{f['median_s']:.2f} s**,"
-        f" max **{f['max_s']:.2f} s** over {f['kills']} kills.",
+        failover_line(f),
         END,
     ])  # fmt: skip
+
+
+def failover_line(f: dict[str, Any] | None) -> str:
+    if f is None:
+        return "* **Failover:** not measured in this run (`--kills 0`)."
+    ok = f["max_s"] <= f["lease_ms"] / 1000 + 1
+    return (
+        f"* **Failover** (owner `kill -9`, lease_ms {f['lease_ms']}; the default is 3000; bound"
+        f" lease_ms + 1 s, {'met' if ok else 'missed'}): median **{f['median_s']:.2f} s**,"
+        f" max **{f['max_s']:.2f} s** over {f['kills']} kills."
+    )
 
 
 def main() -> None:
@@ -410,7 +418,7 @@ def main() -> None:
                 result = asyncio.run(measure(work, mode, args.agents, args.seconds, args.lease_ms))
                 samples[mode].append(result)
         runs = [merged(samples[mode]) for mode in modes]
-        failover = asyncio.run(failovers(work, args.kills, args.lease_ms))
+        failover = asyncio.run(failovers(work, args.kills, args.lease_ms)) if args.kills else None
     results = {
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "agents": args.agents,

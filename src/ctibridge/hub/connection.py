@@ -97,6 +97,7 @@ class AppConnection:
         "close_code",
         "close_reason",
         "direct",
+        "floor",
         "held",
         "id",
         "limit",
@@ -138,6 +139,8 @@ class AppConnection:
         # written, False if the connection cannot take it now (then it goes through the outbox)
         self.direct: Callable[[bytes], bool] | None = None
         self.sending = False  # the writer holds a message it has not handed to the socket yet
+        # events up to this seq are in the StateSync it was sent: not sent again (Hub.carry_out)
+        self.floor = 0
 
     @property
     def overflowed(self) -> bool:
