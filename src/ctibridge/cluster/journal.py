@@ -33,7 +33,7 @@ import redis
 
 from ..hub.cluster_seam import CLUSTER_UNAVAILABLE
 from ..journal import PartialCommit
-from .scripts import APPEND, keys
+from .scripts import APPEND, APPEND_TICK, keys
 
 
 class ClusterError(RuntimeError):
@@ -102,6 +102,7 @@ class RedisJournal:
         self._prefetched: dict[str, bytes | None] = {}  # login -> its snapshot, read async
         self.aclient: Any = None  # the node's asyncio client (bind)
         self._aappend: Any = None
+        self._atick: Any = None
         self._records: list[tuple[str, str, int, asyncio.Future[Any]]] = []  # for the next commit
         self.committing: dict[str, int] = {}  # login -> the last seq of the commit under way
 
@@ -161,6 +162,7 @@ class RedisJournal:
         """The node's asyncio client (``redis.asyncio``): :meth:`commit_async` writes with it."""
         self.aclient = aclient
         self._aappend = aclient.register_script(APPEND)
+        self._atick = aclient.register_script(APPEND_TICK)
 
     def record(self, key: str, value: str, ttl_s: int) -> asyncio.Future[Any]:
         """``SET key value NX EX ttl_s`` in the next commit's pipeline (the node's requestId
@@ -209,29 +211,42 @@ class RedisJournal:
         self, records: list[tuple[str, str, int, asyncio.Future[Any]]],
         calls: list[tuple[tuple[str, str, str], list[Any]]],
     ) -> list[Any]:  # fmt: skip
-        """The records' results, then the append script's for each call: one pipeline (one
-        send, one round trip); on a Redis Cluster (no scripts in its pipelines, an agent's keys
-        on its slot's node) one call each, concurrently."""
+        """The records' results, then the append script's for each call: one script call for
+        all of them (one send, one round trip); on a Redis Cluster (an agent's keys on its
+        slot's node) one call each, concurrently."""
         client = self.aclient
-        if self.sharded or len(records) + len(calls) == 1:  # (no pipeline needed for one)
+        if self.sharded:
             results = list(await asyncio.gather(
                 *(client.set(k, v, nx=True, ex=ttl) for k, v, ttl, _ in records),
                 *(self._aevalsha(k, args) for k, args in calls), return_exceptions=True,
             ))  # fmt: skip
         else:
-            pipe = client.pipeline(transaction=False)
-            for key, value, ttl, _ in records:
-                pipe.set(key, value, nx=True, ex=ttl)
-            for k, args in calls:  # EVALSHA: the Script wrapper's pipeline asks SCRIPT EXISTS
-                pipe.evalsha(self._append.sha, 3, *k, *args)  # first, a round trip more
-            results = list(await pipe.execute(raise_on_error=False))
-            for i in range(len(records), len(results)):
-                if isinstance(results[i], redis.exceptions.NoScriptError):  # a restarted Redis
-                    results[i] = await self._aevalsha(*calls[i - len(records)])
+            results = await self._tick(records, calls)
         for result in results:  # Redis took none of them
             if isinstance(result, redis.ConnectionError | redis.TimeoutError):
                 raise result
         return results
+
+    async def _tick(
+        self, records: list[tuple[str, str, int, asyncio.Future[Any]]],
+        calls: list[tuple[tuple[str, str, str], list[Any]]],
+    ) -> list[Any]:  # fmt: skip
+        """:data:`~.scripts.APPEND_TICK`: the records and every agent's append in one call."""
+        node, _, _, max_events, oldest, now, _, channel, _ = calls[0][1][:9] if calls else (
+            self.node_id, 0, 0, self.max_events, 0, 0, b"", self.channel, ""
+        )  # fmt: skip
+        names: list[str] = [key for key, *_ in records]
+        args: list[Any] = [node, max_events, oldest, now, channel, len(records), len(calls)]
+        for _, value, ttl, _ in records:
+            args += (value, ttl)
+        for k, (_, epoch, first, _, _, _, state, _, login, *data) in calls:
+            names += k
+            args += (epoch, first, state, login, len(data), *data)
+        try:  # EVALSHA straight away (the Script wrapper's checks cost more than the call)
+            result = await self.aclient.evalsha(self._atick.sha, len(names), *names, *args)
+        except redis.exceptions.NoScriptError:  # a restarted Redis: load it again
+            result = await self._atick(keys=names, args=args)
+        return list(result)
 
     async def _aevalsha(self, k: tuple[str, str, str], args: list[Any]) -> Any:
         try:  # EVALSHA straight away (the Script wrapper's checks cost more than the call)
