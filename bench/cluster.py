@@ -305,7 +305,7 @@ def merged(samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> str:
     rows = ["| | commands/s | p50 ms | p99 ms | hub CPU µs/command | Redis CPU µs/command "
-            "| Redis calls/command | Redis round trips/command |",
+            "| Redis commands/command | Redis round trips/command |",
             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in results["runs"]:
         rows.append(

@@ -121,7 +121,7 @@ class Hub:
         # group commit (carry_out): the engine steps held until the end of this loop tick
         self._group = isinstance(self.journal, GroupCommits) and self.journal.group_commit
         # ... awaited on a journal whose commit is a round trip (the cluster's): the steps made
-        # meanwhile are held behind it (journaling.commits)
+        # meanwhile are held behind it (steps.commits)
         self.commits_async = self._group and isinstance(self.journal, CommitsAsync)
         self._steps: list[Step] = []
         self._inflight: list[Step] = []  # the steps of the commit under way
@@ -440,7 +440,7 @@ class Hub:
         calls start at once: they send nothing themselves.  A journal whose commit is awaited
         (:class:`~ctibridge.journal.CommitsAsync`) holds the steps made while a commit is under
         way, an owned agent's new app's StateSync (``only``) too, until it is out
-        (``journaling.commits``): what that app is sent starts after the events it reflects."""
+        (``steps.commits``): what that app is sent starts after the events it reflects."""
         if self._held(outputs, only):
             self._steps.append((outputs, only, then))
             if only is not None:  # its StateSync has the held events of its agent in it
