@@ -141,7 +141,7 @@ async def test_a_shard_reader_dies_and_another_node_reads_on(tmp_path: Path, kin
             await wait_for(lambda x=login: any("Lunch" in s for s in states(r, x)), 10, "Lunch")
             labels = states(r, login)
             assert sum("Lunch" in s for s in labels) == 1, labels
-            assert sum("Break" in s for s in labels) == 1, labels
+            assert sum("Break" in s for s in labels) == 1, "\n".join(labels)
     finally:
         for m in members:
             m.stubber.deactivate()

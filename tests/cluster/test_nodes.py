@@ -25,7 +25,12 @@ from ctibridge.cluster.lease import preferred
 from ctibridge.cluster.scripts import keys
 
 AGENT = "agent1"
+# where the failover time is what a test measures (within lease_ms + 1 s)
 LEASE_MS = 1000
+# elsewhere the default lease: at 1000 ms a node on a loaded 2-core machine (the CI's, these
+# tests' 3 nodes, Redis, and other work) at times renewed late, dropped out of the live nodes
+# for a moment and the test's commands were refused "cluster unavailable" until it came back
+SLACK_LEASE_MS = 3000
 
 
 # one Redis server, or a Redis Cluster (test_redis_cluster.py)
@@ -123,7 +128,7 @@ async def command(
         if error is None or error["message"]["code"] != "cluster unavailable":
             return rid, error
         app.errors.remove(error)
-        await asyncio.sleep(LEASE_MS / 3000)  # a lease round
+        await asyncio.sleep(SLACK_LEASE_MS / 3000)  # a lease round
     return rid, error
 
 
@@ -203,11 +208,11 @@ def redis_aof(tmp_path: Path) -> Iterator[RedisServer]:
 @contextlib.asynccontextmanager
 async def cluster(
     server: RedisServer, tmp_path: Path, count: int = 3, agents: int = 3,
-    extra: tuple[str, ...] = (),
+    extra: tuple[str, ...] = (), lease_ms: int = SLACK_LEASE_MS,
 ) -> AsyncIterator[tuple[list[Node], redis.Redis]]:  # fmt: skip
     """``count`` nodes serving ``agents`` agents, each agent with the node it belongs to."""
     nodes = [
-        Node(f"n{i}", server.url, tmp_path, lease_ms=LEASE_MS, agents=agents, extra=extra)
+        Node(f"n{i}", server.url, tmp_path, lease_ms=lease_ms, agents=agents, extra=extra)
         for i in range(1, count + 1)
     ]
     r = redis.Redis(port=server.port, socket_timeout=2)
@@ -267,7 +272,7 @@ async def test_apps_on_three_nodes_see_identical_streams(redis_aof, tmp_path):
 
 
 async def test_owner_killed_under_load_fails_over_without_loss(redis_aof, tmp_path):
-    async with cluster(redis_aof, tmp_path) as (nodes, r):
+    async with cluster(redis_aof, tmp_path, lease_ms=LEASE_MS) as (nodes, r):
         apps = await open_apps(nodes)
         stop = asyncio.Event()
         sender = asyncio.create_task(load(apps, stop))
@@ -398,7 +403,7 @@ async def test_a_request_id_is_carried_out_once(redis_aof, tmp_path):
             if refused["message"]["code"] != "cluster unavailable":
                 break
             apps[1].errors.remove(refused)
-            await asyncio.sleep(LEASE_MS / 3000)
+            await asyncio.sleep(SLACK_LEASE_MS / 3000)
         journal = await settle(apps, r)
         assert [e["subtopic"] for e in journal if e.get("requestId") == rid] == [
             "SetAgentState", "CcpAgentState",
@@ -462,7 +467,7 @@ async def test_agents_are_spread_over_the_nodes_and_move_when_one_dies(redis_aof
     """3 nodes, 30 agents: each node owns some (the agents that hash to it); one killed under
     load, its agents move to the others within lease_ms + 1 s and no event is lost or issued
     twice (the apps of a moved agent, on the surviving nodes, see every seq once)."""
-    async with cluster(redis_aof, tmp_path, count=3, agents=30) as (nodes, r):
+    async with cluster(redis_aof, tmp_path, count=3, agents=30, lease_ms=LEASE_MS) as (nodes, r):
         logins = [f"agent{i}" for i in range(1, 31)]
         owned = {n.name: n.health()[1]["journal"]["owned"] for n in nodes}
         assert sum(owned.values()) == 30 and all(owned.values()), owned

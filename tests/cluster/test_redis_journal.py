@@ -275,3 +275,35 @@ async def test_a_fenced_agent_does_not_withhold_the_others_events(
         await _ticks()
         again = [m["subtopic"] for m in outbox_messages(conns[0]) if m.get("requestId") == "again"]
         assert again[:1] == ["SetAgentState"]
+
+
+async def test_a_tick_commit_records_request_ids_and_fences_one_agent_alone(
+    redis_server: RedisServer,
+) -> None:
+    """The awaited commit of a node (one APPEND_TICK call): the requestIds waiting are recorded
+    (SET NX: a second one of the same id is refused), every agent is appended on its own - one
+    whose lease moved on is fenced and writes nothing, the other's events are durable."""
+    c = aredis.Redis.from_url(redis_server.url, socket_timeout=2)
+    try:
+        journal = RedisJournal(client(redis_server), "n1")
+        journal.bind(c)
+        for login in ("a", "b"):
+            lease = await Leases(c, "n1", 3000).claim(login)
+            journal.epochs[login] = lease.epoch
+        lost: list[str] = []
+        journal.on_fenced = lost.append
+        await c.delete(keys("b")[0])  # b's lease expired ...
+        assert (await Leases(c, "n2", 3000).claim("b")).held  # ... and another node took it
+        await c.set("rid:old", "x")
+        fresh, again = journal.record("rid:new", "c1", 60), journal.record("rid:old", "c2", 60)
+        journal.append("a", 1, ev(1))
+        journal.append("a", 2, ev(2))
+        journal.append("b", 1, ev(1))
+        with pytest.raises(Fenced) as refused:
+            await journal.commit_async()
+        assert refused.value.logins == {"b"} and lost == ["b"] and "b" not in journal.epochs
+        assert (await fresh, await again) == (1, 0)
+        assert journal.heads["a"] == 2 and journal.since("a", 0) == [ev(1), ev(2)]
+        assert await c.xlen(keys("b")[2]) == 0  # nothing of the fenced node's
+    finally:
+        await c.aclose()

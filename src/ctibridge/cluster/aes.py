@@ -62,6 +62,10 @@ class RedisCheckpoints(Checkpoints):
 
 
 class SharedConsumer(AesConsumer):
+    # a Redis error (a lease round, a checkpoint) loses no record: the batch is read again
+    # from the last checkpoint written; without this the reader would stop for good
+    transient = (*AesConsumer.transient, redis.RedisError)
+
     def __init__(
         self,
         node: ClusterNode,

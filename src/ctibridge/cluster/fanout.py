@@ -55,7 +55,8 @@ async def on_events(
     head = node.journal.last_seq(login)
     last = first + len(events) - 1
     if node.owns(login):
-        if last > head:  # another node appended: its lease is newer than ours
+        if last > max(head, node.journal.committing.get(login, 0)):  # another node appended
+            # (not our commit under way, whose copy came before its answer): a newer lease
             node._lost(login)
         return  # else our own, already sent
     if last <= head:

@@ -6,13 +6,15 @@ of every engine step of one loop tick are appended, then one :meth:`commit` make
 - one :data:`~.scripts.APPEND` call per agent, all of them in one pipeline (one round trip)
 - and only then are they sent.  Each agent's append is checked and written on its own: an
 agent whose lease moved on (or whose append Redis refused) fails alone (:class:`Refused`),
-and the hub withholds only its events; the others' are durable and go out.  The protocol is
-synchronous (the hub commits before it sends), so the commit is the one Redis call made on the
-event loop with redis-py's blocking client, like SQLite's blocking commit: one round trip per
-loop tick to a Redis next door.  It never waits for a Redis that is down: once a call failed
+and the hub withholds only its events; the others' are durable and go out.  A running hub
+awaits that commit (:meth:`commit_async`, on the node's asyncio client: ``hub/steps.py``) and
+holds the steps made meanwhile for the next one; the requestIds the node records (``SET NX``,
+:meth:`record`) go in the same pipeline - one send and one round trip per tick for both.
+:meth:`commit` does the same on the blocking client, for a hub without a running loop and the
+hub's journal recovery.  It never waits for a Redis that is down: once a call failed
 (:attr:`reachable` False) commits fail at once until the node's lease loop (asyncio) reaches
-Redis again.  Every other Redis call of a node - leases, pub/sub, requestIds, catch-up reads,
-``/healthz`` - uses the asyncio client (``node.py``).
+Redis again.  Leases, pub/sub, catch-up reads and ``/healthz`` use the asyncio client too
+(``node.py``); resume pages are read with the blocking one, off the loop.
 
 Only agents this node holds a lease for (:attr:`epochs`, kept by the node) may be written:
 anything else is refused (:class:`Fenced`), and so is what the script refuses when the lease
@@ -22,6 +24,7 @@ it committed as the owner, what it delivered as a follower - the end of a resume
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +33,7 @@ import redis
 
 from ..hub.cluster_seam import CLUSTER_UNAVAILABLE
 from ..journal import PartialCommit
-from .scripts import APPEND, keys
+from .scripts import APPEND, APPEND_TICK, keys
 
 
 class ClusterError(RuntimeError):
@@ -51,6 +54,12 @@ class Fenced(Refused):
     def __init__(self, logins: set[str], detail: str = "") -> None:
         names = ", ".join(sorted(logins))
         super().__init__(logins, f"agent {names}: lease lost {detail}".strip(), lost=True)
+
+
+def _fail(records: list[tuple[str, str, int, asyncio.Future[Any]]], e: Exception) -> None:
+    for *_, future in records:
+        if not future.done():
+            future.set_exception(e)
 
 
 def _wall_ms() -> int:
@@ -91,6 +100,11 @@ class RedisJournal:
         self.reachable = True
         self.unreachable = ""
         self._prefetched: dict[str, bytes | None] = {}  # login -> its snapshot, read async
+        self.aclient: Any = None  # the node's asyncio client (bind)
+        self._aappend: Any = None
+        self._atick: Any = None
+        self._records: list[tuple[str, str, int, asyncio.Future[Any]]] = []  # for the next commit
+        self.committing: dict[str, int] = {}  # login -> the last seq of the commit under way
 
     # writing -------------------------------------------------------------------------------------
 
@@ -108,11 +122,22 @@ class RedisJournal:
             self._states[login] = data
 
     def commit(self) -> None:
+        """On the blocking client: for a hub without a running loop (tools, start-up) and the
+        journal's recovery; a running hub awaits :meth:`commit_async`."""
+        stray, logins, events, states = self._take()
+        results = self._write(logins, events, states) if logins else []
+        self._settle(stray, logins, results)
+
+    def _take(
+        self,
+    ) -> tuple[set[str], list[str], dict[str, tuple[int, list[bytes]]], dict[str, bytes]]:
         events, self._events = self._events, {}
         states, self._states = self._states, {}
         stray = {login for login in events if login not in self.epochs}  # never to be sent
         logins = [login for login in {*events, *states} if login in self.epochs]
-        results = self._write(logins, events, states) if logins else []
+        return stray, logins, events, states
+
+    def _settle(self, stray: set[str], logins: list[str], results: list[Any]) -> None:
         lost, failed, error = set(stray), set(), None
         for login, result in zip(logins, results, strict=True):
             if not isinstance(result, Exception):
@@ -131,6 +156,111 @@ class RedisJournal:
         if lost:
             raise Fenced(lost, "" if lost - stray else "(not the owner)")
 
+    # the asyncio commit: the hub's, one per loop tick, with the requestIds waiting ---------------
+
+    def bind(self, aclient: Any) -> None:
+        """The node's asyncio client (``redis.asyncio``): :meth:`commit_async` writes with it."""
+        self.aclient = aclient
+        self._aappend = aclient.register_script(APPEND)
+        self._atick = aclient.register_script(APPEND_TICK)
+
+    def record(self, key: str, value: str, ttl_s: int) -> asyncio.Future[Any]:
+        """``SET key value NX EX ttl_s`` in the next commit's pipeline (the node's requestId
+        records: one send per tick for them and the tick's appends, not one each); the future
+        has its result (True: recorded now), or the Redis error."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._records.append((key, value, ttl_s, future))
+        return future
+
+    def wants_commit(self) -> bool:
+        return bool(self._records or self._states)
+
+    async def commit_async(self) -> None:
+        if self.aclient is None:  # no node bound its asyncio client (a hub of tools, tests)
+            self.commit()
+            return
+        stray, logins, events, states = self._take()
+        records, self._records = self._records, []
+        if not self.reachable:
+            self.error = f"{CLUSTER_UNAVAILABLE}: {self.unreachable}"
+            _fail(records, redis.ConnectionError(self.error))
+            if logins:
+                raise ClusterError(self.error)
+            self._settle(stray, [], [])
+            return
+        calls = self._calls(logins, events, states)
+        # its own published copy may come in before the pipeline's answer (fanout.on_events)
+        self.committing = {x: first + len(data) - 1 for x, (first, data) in events.items()}
+        try:
+            results = await self._acall(records, calls)
+        except redis.RedisError as e:
+            _fail(records, e)
+            self._failed(e)
+            raise ClusterError(self.error or "") from e
+        finally:
+            self.committing = {}
+        for (*_, future), result in zip(records, results, strict=False):
+            if not future.done():
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+        self._settle(stray, logins, results[len(records) :])
+
+    async def _acall(
+        self, records: list[tuple[str, str, int, asyncio.Future[Any]]],
+        calls: list[tuple[tuple[str, str, str], list[Any]]],
+    ) -> list[Any]:  # fmt: skip
+        """The records' results, then the append script's for each call: one script call for
+        all of them (one send, one round trip); on a Redis Cluster (an agent's keys on its
+        slot's node) one call each, concurrently."""
+        client = self.aclient
+        if self.sharded:
+            results = list(await asyncio.gather(
+                *(client.set(k, v, nx=True, ex=ttl) for k, v, ttl, _ in records),
+                *(self._aevalsha(k, args) for k, args in calls), return_exceptions=True,
+            ))  # fmt: skip
+        else:
+            results = await self._tick(records, calls)
+        for result in results:  # Redis took none of them
+            if isinstance(result, redis.ConnectionError | redis.TimeoutError):
+                raise result
+        return results
+
+    async def _tick(
+        self, records: list[tuple[str, str, int, asyncio.Future[Any]]],
+        calls: list[tuple[tuple[str, str, str], list[Any]]],
+    ) -> list[Any]:  # fmt: skip
+        """:data:`~.scripts.APPEND_TICK`: the records and every agent's append in one call."""
+        node, _, _, max_events, oldest, now, _, channel, _ = calls[0][1][:9] if calls else (
+            self.node_id, 0, 0, self.max_events, 0, 0, b"", self.channel, ""
+        )  # fmt: skip
+        names: list[str] = [key for key, *_ in records]
+        args: list[Any] = [node, max_events, oldest, now, channel, len(records), len(calls)]
+        for _, value, ttl, _ in records:
+            args += (value, ttl)
+        for k, (_, epoch, first, _, _, _, state, _, login, *data) in calls:
+            names += k
+            args += (epoch, first, state, login, len(data), *data)
+        try:  # EVALSHA straight away (the Script wrapper's checks cost more than the call)
+            result = await self.aclient.evalsha(self._atick.sha, len(names), *names, *args)
+        except redis.exceptions.NoScriptError:  # a restarted Redis: load it again
+            result = await self._atick(keys=names, args=args)
+        return list(result)
+
+    async def _aevalsha(self, k: tuple[str, str, str], args: list[Any]) -> Any:
+        try:  # EVALSHA straight away (the Script wrapper's checks cost more than the call)
+            return await self.aclient.evalsha(self._append.sha, 3, *k, *args)
+        except redis.exceptions.NoScriptError:  # a restarted Redis: load it again
+            try:
+                return await self._aappend(keys=k, args=args)
+            except redis.ResponseError as e:
+                return e
+        except redis.ResponseError as e:
+            return e
+
+    # the blocking commit ---------------------------------------------------------------------
+
     def _write(
         self, logins: list[str], events: dict[str, tuple[int, list[bytes]]],
         states: dict[str, bytes],
@@ -140,6 +270,16 @@ class RedisJournal:
         if not self.reachable:
             self.error = f"{CLUSTER_UNAVAILABLE}: {self.unreachable}"
             raise ClusterError(self.error)
+        try:
+            return self._call(self._calls(logins, events, states))
+        except redis.RedisError as e:
+            self._failed(e)
+            raise ClusterError(self.error or "") from e
+
+    def _calls(
+        self, logins: list[str], events: dict[str, tuple[int, list[bytes]]],
+        states: dict[str, bytes],
+    ) -> list[tuple[tuple[str, str, str], list[Any]]]:  # fmt: skip
         now = self._now()
         calls: list[tuple[tuple[str, str, str], list[Any]]] = []
         for login in logins:
@@ -149,13 +289,7 @@ class RedisJournal:
                 now, states.get(login, b""), self.channel, login, *data,
             ]  # fmt: skip
             calls.append((keys(login), args))
-        try:
-            return self._call(calls)
-        except redis.RedisError as e:
-            self.error = f"{type(e).__name__}: {e}"
-            if isinstance(e, redis.ConnectionError | redis.TimeoutError):
-                self.mark(False, self.error)
-            raise ClusterError(self.error) from e
+        return calls
 
     def _call(self, calls: list[tuple[tuple[str, str, str], list[Any]]]) -> list[Any]:
         """Run the append script for each agent: every agent of the tick in one pipeline (one
@@ -224,6 +358,12 @@ class RedisJournal:
     def prefetch(self, login: str, state: bytes | None) -> None:
         """The next :meth:`state` of ``login`` is ``state``: the node read it without blocking."""
         self._prefetched[login] = state or None
+
+    def _failed(self, e: redis.RedisError) -> None:
+        self.error = f"{type(e).__name__}: {e}"
+        if isinstance(e, redis.ConnectionError | redis.TimeoutError):  # Redis is not there
+            self.mark(False, self.error)
+            self.error = f"{CLUSTER_UNAVAILABLE}: {self.error}"
 
     def mark(self, reachable: bool, why: str = "") -> None:
         self.reachable, self.unreachable = reachable, why

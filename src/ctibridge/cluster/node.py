@@ -17,8 +17,9 @@
 
 Every Redis call here is on the asyncio client (``redis.asyncio``), so none blocks the event
 loop: publishes go through one sender task (in order, pipelined: a burst is one round trip),
-requestIds are recorded by one admission task (likewise), the subscription waits in its own
-connection.  Only the journal's commit is synchronous (see ``journal.py``).
+requestIds are recorded by one admission task in the pipeline of the hub's next commit (the
+journal's fenced appends, awaited on the same asyncio client: ``hub/steps.py``), the
+subscription waits in its own connection.
 """
 
 from __future__ import annotations
@@ -40,10 +41,12 @@ from ..backends.connect import ConnectBackend
 from ..backends.hybrid import HybridBackend
 from ..hub import cluster_seam
 from ..hub.cluster_seam import CLUSTER_UNAVAILABLE
+from ..hub.tick import at_tick_end
 from ..protocol.registry import QUERIES
 from ..protocol.requests import Request
 from . import fanout
 from .aes import AES_CHANNEL, SharedConsumer, apply_published
+from .clients import PackedConnection, client_options, connect
 from .journal import RedisJournal
 from .lease import Lease, Leases, preferred
 from .scripts import PREFIX, request_key
@@ -60,28 +63,20 @@ def node_channel(node_id: str) -> str:
     return f"{PREFIX}:node:{node_id}"
 
 
-def _options(timeout: float) -> dict[str, Any]:
-    return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-
-
-def connect(url: str, timeout: float = 1.0) -> Any:
-    """A blocking client for ``url``: a cluster client when the server runs Redis Cluster."""
-    plain = redis.Redis.from_url(url, **_options(timeout))
-    try:
-        sharded = int(plain.info("cluster").get("cluster_enabled", 0)) == 1
-    except redis.RedisError:
-        sharded = False
-    if not sharded:
-        return plain
-    plain.close()
-    return redis.RedisCluster.from_url(url, **_options(timeout))
-
-
 def open_cluster_journal(url: str, node_id: str, max_events: int, max_age_ms: int) -> RedisJournal:
     return RedisJournal(
         connect(url), node_id, max_events=max_events, max_age_ms=max_age_ms,
         channel=EVENTS_CHANNEL,
     )  # fmt: skip
+
+
+def still_wanted() -> None:
+    """Raise CancelledError if this task was cancelled and went on: a cancellation that lands
+    inside a redis-py command can come out as a RedisError, which a loop that survives Redis
+    errors then swallows (seen: a node's lease loop, cancelled, heartbeating on for 10 s)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 @runtime_checkable
@@ -112,11 +107,14 @@ class ClusterNode:
         self.lease_ms = lease_ms
         self.journal = journal
         # asyncio: a slow answer blocks nothing, and fencing keeps a late renewal harmless
-        options = _options(max(lease_ms / 1000, 1.0))
-        cls = aredis.RedisCluster if journal.sharded else aredis.Redis
-        self.client: Any = cls.from_url(url, **options)  # keyed commands (scripts, requestIds)
+        options = client_options(max(lease_ms / 1000, 1.0))
+        # keyed commands (scripts, requestIds)
+        self.client: Any = (
+            aredis.RedisCluster.from_url(url, **options) if journal.sharded
+            else aredis.Redis.from_url(url, connection_class=PackedConnection, **options)
+        )  # fmt: skip
         # publishes: any node of a Redis Cluster passes them on to every other
-        self.publisher = aredis.Redis.from_url(url, **options)
+        self.publisher = aredis.Redis.from_url(url, connection_class=PackedConnection, **options)
         self.leases = Leases(self.client, node_id, lease_ms)
         self.owners: dict[str, str] = {}  # login -> the node holding its lease (last seen)
         self.channel = node_channel(node_id)
@@ -138,6 +136,7 @@ class ClusterNode:
         self._free: set[str] = set()  # agents whose lease was free and left so last round
         self._claiming = asyncio.Lock()  # one lease round (or hand-over take) at a time
         journal.on_fenced = self._lost
+        journal.bind(self.client)  # the hub's commits: on the asyncio client, never blocking
         hub.cluster = self
         # connect/hybrid: one Agent Event Stream reader per shard across the cluster (aes.py)
         connect = hub.backend.connect if isinstance(hub.backend, HybridBackend) else hub.backend
@@ -206,7 +205,12 @@ class ClusterNode:
             self._settling[origin] = asyncio.get_running_loop().create_future()
 
     def _done(self, origin: str) -> None:
-        """Every answer ``origin``'s command caused at once has been sent."""
+        """Every answer ``origin``'s command caused at once is out (once the steps the hub
+        holds for its commit are)."""
+        if "|" in origin or origin in self._settling:  # (else nobody waits: an app of ours)
+            self.hub.carry_out([], then=lambda: self._answered(origin))
+
+    def _answered(self, origin: str) -> None:
         node, sep, conn = origin.partition("|")
         if sep:
             if conn.startswith("http-"):  # after its answers, on the same ordered channel
@@ -232,6 +236,7 @@ class ClusterNode:
 
     async def _sender(self) -> None:
         while True:
+            still_wanted()
             await self._outbox_ready.wait()
             self._outbox_ready.clear()
             batch = list(self._outbox)
@@ -262,6 +267,7 @@ class ClusterNode:
         """Record the requestIds of the queued commands (SET NX: a retry after a crash is
         refused, never run twice), then run them in the order they came."""
         while True:
+            still_wanted()
             await self._admission_ready.wait()
             self._admission_ready.clear()
             batch = list(self._admission)
@@ -269,12 +275,13 @@ class ClusterNode:
             recorded = [c for c in batch if _recorded(c.request)]
             fresh: dict[int, bool] = {}
             failure: Exception | None = None
-            try:
-                for c, ok in zip(recorded, await self._record(recorded), strict=True):
+            for c, ok in zip(recorded, await self._record(recorded), strict=True):
+                if isinstance(ok, Exception):
+                    failure = failure or ok
+                else:
                     fresh[id(c)] = bool(ok)
-            except redis.RedisError as e:
-                self._unreachable(e)
-                failure = e
+            if isinstance(failure, redis.ConnectionError | redis.TimeoutError):
+                self._unreachable(failure)
             for c in batch:
                 adopting = self._adopting.get(c.login)
                 if adopting is not None:  # the lease is ours, the journal read under way
@@ -303,17 +310,19 @@ class ClusterNode:
             await self.client.delete(request_key(c.login, c.request.request_id or ""))
 
     async def _record(self, commands: list[Command]) -> list[Any]:
+        """SET NX of each command's requestId: its result (True: recorded now), or its error.
+        They go in the pipeline of the hub's next commit (the tick's fenced appends): one send
+        and one round trip per tick for both, not one each."""
         if not commands:
             return []
-        sets = [(request_key(c.login, c.request.request_id or ""), c.origin) for c in commands]
-        if self.journal.sharded or len(sets) == 1:  # other masters; or no pipeline needed
-            return list(await asyncio.gather(*(
-                self.client.set(k, v, nx=True, ex=REQUEST_TTL_S) for k, v in sets
-            )))  # fmt: skip
-        pipe = self.client.pipeline(transaction=False)
-        for k, v in sets:
-            pipe.set(k, v, nx=True, ex=REQUEST_TTL_S)
-        return list(await pipe.execute())
+        keys = [request_key(c.login, c.request.request_id or "") for c in commands]
+        futures = [
+            self.journal.record(k, c.origin, REQUEST_TTL_S)
+            for k, c in zip(keys, commands, strict=True)
+        ]
+        if not at_tick_end(self.hub.flush):  # (with the steps of this tick)
+            self.hub.flush()
+        return list(await asyncio.gather(*futures, return_exceptions=True))
 
     # lifecycle -------------------------------------------------------------------------------
 
@@ -337,7 +346,7 @@ class ClusterNode:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self.hub.flush()  # the events held for this tick's group commit, while they are ours
+        await self.hub.flushed()  # the events held for the group commit, while they are ours
         held, self.journal.epochs = dict(self.journal.epochs), {}
         with contextlib.suppress(redis.RedisError):  # no longer counted among the live nodes
             await self.leases.heartbeat(alive=False)  # (and its bridges forgotten)
@@ -360,6 +369,7 @@ class ClusterNode:
 
     async def _lease_loop(self) -> None:
         while True:
+            still_wanted()
             await asyncio.sleep(self.lease_ms / 3000)
             await self._claim_round()
 
@@ -417,9 +427,11 @@ class ClusterNode:
         epoch = self.journal.epochs.get(login)
         if busy or epoch is None or self._waiting.get(login) or login in self._adopting:
             return  # at a later round
+        await self.hub.flushed()  # its events held for the group commit: journaled as ours
+        if self.hub.holds(login) or login not in self.journal.epochs:
+            return  # more of them meanwhile (or a lease lost): at a later round
         target = self._home(login)
         self.owners[login] = target
-        self.hub.flush()  # its events held for this tick's group commit: journaled as ours
         del self.journal.epochs[login]  # a follower from now on: commands go to the target
         try:
             await self.leases.release(login, epoch)
@@ -522,6 +534,7 @@ class ClusterNode:
         """Subscribe to the events and to this node's channel, for ever, on a connection of its
         own: after a lost subscription every followed agent catches up from the journal."""
         while True:
+            still_wanted()
             client = aredis.Redis.from_url(self.url, socket_connect_timeout=1)
             try:
                 pubsub = client.pubsub()

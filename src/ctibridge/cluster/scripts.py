@@ -66,46 +66,95 @@ end
 return 0
 """
 
+# The append of one agent (a Lua function, so that APPEND and APPEND_TICK share it): checks the
+# lease and the next seq, adds the events (ids <seq>-0), the snapshot, applies retention and
+# publishes.  -> the agent's last seq, or an error reply "FENCED <lease>" / "SEQ <expected>".
+_APPEND_ONE = """
+local function append(lease, meta, stream, node, epoch, first, maxlen, oldest_at, now, state,
+                      channel, login, events)
+  if redis.call('GET', lease) ~= node .. ':' .. epoch then
+    return redis.error_reply('FENCED ' .. tostring(redis.call('GET', lease)))
+  end
+  local head = tonumber(redis.call('HGET', meta, 'seq') or '0')
+  first = tonumber(first)
+  local n = #events
+  if n > 0 and first ~= head + 1 then
+    return redis.error_reply('SEQ ' .. (head + 1))
+  end
+  for i = 1, n do
+    redis.call('XADD', stream, (first + i - 1) .. '-0', 'at', now, 'd', events[i])
+  end
+  if n > 0 then
+    head = first + n - 1
+    redis.call('HSET', meta, 'seq', head)
+    redis.call('XTRIM', stream, 'MAXLEN', maxlen)
+    local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+    if oldest and tonumber(oldest[2][2]) < tonumber(oldest_at) then
+      -- drop every event older than the cut-off: the first one kept sets the new minimum id
+      local keep = nil
+      for _, e in ipairs(redis.call('XRANGE', stream, '-', '+')) do
+        if tonumber(e[2][2]) >= tonumber(oldest_at) then keep = e[1]; break end
+      end
+      if keep then redis.call('XTRIM', stream, 'MINID', keep)
+      else redis.call('XTRIM', stream, 'MAXLEN', 0) end
+    end
+  end
+  if state ~= '' then redis.call('HSET', meta, 'state', state) end
+  if (n > 0 or state ~= '') and channel ~= '' then
+    redis.call('PUBLISH', channel, cmsgpack.pack({login, head - n + 1, events, state}))
+  end
+  return head
+end
+"""
+
 # KEYS: lease, meta, events.
 # ARGV: 1 node, 2 epoch, 3 first seq, 4 max events, 5 oldest "at" kept (ms), 6 now (ms),
 #       7 snapshot ("" = unchanged), 8 channel ("" = none), 9 login, 10.. the events' bytes.
 # -> the agent's last seq; errors "FENCED <lease>" and "SEQ <expected first>"
-APPEND = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] .. ':' .. ARGV[2] then
-  return redis.error_reply('FENCED ' .. tostring(redis.call('GET', KEYS[1])))
-end
-local head = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
-local first = tonumber(ARGV[3])
-local n = #ARGV - 9
-if n > 0 and first ~= head + 1 then
-  return redis.error_reply('SEQ ' .. (head + 1))
-end
-for i = 1, n do
-  redis.call('XADD', KEYS[3], (first + i - 1) .. '-0', 'at', ARGV[6], 'd', ARGV[9 + i])
-end
-if n > 0 then
-  head = first + n - 1
-  redis.call('HSET', KEYS[2], 'seq', head)
-  redis.call('XTRIM', KEYS[3], 'MAXLEN', ARGV[4])
-  local oldest = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)[1]
-  if oldest and tonumber(oldest[2][2]) < tonumber(ARGV[5]) then
-    -- drop every event older than the cut-off: the first one kept sets the new minimum id
-    local keep = nil
-    for _, e in ipairs(redis.call('XRANGE', KEYS[3], '-', '+')) do
-      if tonumber(e[2][2]) >= tonumber(ARGV[5]) then keep = e[1]; break end
-    end
-    if keep then redis.call('XTRIM', KEYS[3], 'MINID', keep)
-    else redis.call('XTRIM', KEYS[3], 'MAXLEN', 0) end
-  end
-end
-if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], 'state', ARGV[7]) end
-if (n > 0 or ARGV[7] ~= '') and ARGV[8] ~= '' then
-  local events = {}
-  for i = 1, n do events[i] = ARGV[9 + i] end
-  redis.call('PUBLISH', ARGV[8], cmsgpack.pack({ARGV[9], head - n + 1, events, ARGV[7]}))
-end
-return head
+APPEND = (
+    _APPEND_ONE
+    + """
+return append(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6],
+              ARGV[7], ARGV[8], ARGV[9], {unpack(ARGV, 10)})
 """
+)
+
+# One loop tick of a node on one Redis server (not a Redis Cluster: its keys span slots): the
+# requestId records (SET NX EX), then APPEND for each agent - one call, where a pipeline of
+# one call each cost the node's client a command's packing and parsing each.
+# KEYS: the records' keys, then lease, meta, events of each agent.
+# ARGV: 1 node, 2 max events, 3 oldest "at" kept, 4 now, 5 channel, 6 records, 7 agents, then
+#       per record: value, ttl (s); then per agent: epoch, first, snapshot, login, n, n events.
+# -> per record 1 (recorded now) or 0 (already there), then per agent its APPEND result (an
+#    error reply in the array when refused: the others are written all the same)
+APPEND_TICK = (
+    _APPEND_ONE
+    + """
+local out = {}
+local records, agents = tonumber(ARGV[6]), tonumber(ARGV[7])
+local a = 8
+for r = 1, records do
+  local ok = redis.call('SET', KEYS[r], ARGV[a], 'NX', 'EX', ARGV[a + 1])
+  out[#out + 1] = ok and 1 or 0
+  a = a + 2
+end
+for g = 0, agents - 1 do
+  local k = records + 3 * g
+  local n = tonumber(ARGV[a + 4])
+  local events = {}
+  for i = 1, n do events[i] = ARGV[a + 4 + i] end
+  local ok, result = pcall(append, KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[1], ARGV[a],
+                           ARGV[a + 1], ARGV[2], ARGV[3], ARGV[4], ARGV[a + 2], ARGV[5],
+                           ARGV[a + 3], events)
+  if not ok then  -- Redis refused a write of this agent's: its error, the others go on
+    result = redis.error_reply(type(result) == 'table' and result.err or tostring(result))
+  end
+  out[#out + 1] = result
+  a = a + 5 + n
+end
+return out
+"""
+)
 
 # KEYS: nodes, bridges.  ARGV: node, lease_ms, "1" to join ("0": leave), then the agents whose
 # bridge page is on this node now.  By Redis's clock, so nodes' clocks need not agree.

@@ -97,6 +97,7 @@ class AppConnection:
         "close_code",
         "close_reason",
         "direct",
+        "floor",
         "heard",
         "held",
         "id",
@@ -143,6 +144,8 @@ class AppConnection:
         self.direct: Callable[[bytes], bool] | None = None
         self.sending = False  # the writer holds a message it has not handed to the socket yet
         self.heard = 0.0  # the loop's time of the app's last frame (the idle timeout)
+        # events up to this seq are in the StateSync it was sent: not sent again (Hub.carry_out)
+        self.floor = 0
 
     @property
     def overflowed(self) -> bool:

@@ -38,6 +38,7 @@ import asyncio
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .. import auth
@@ -45,12 +46,13 @@ from .. import protocol as p
 from ..backends.base import Backend, LearnsDirectory, LosesLink, Prepares, Simulates
 from ..clock import Clock
 from ..engine import Broadcast, Engine, Finished, Output, Reply
-from ..journal import GroupCommits, Journal, open_journal
+from ..journal import CommitsAsync, GroupCommits, Journal, open_journal
 from ..model import AgentSnapshot
 from ..protocol.registry import QUERIES
 from ..protocol.requests import Request
 from ..settings import Settings
 from . import cluster_seam, journaling
+from . import steps as steps_out
 from .audit import AuditLog, audit_entry
 from .calls import BackendCalls
 from .closecodes import CLOSE_NORMAL, CLOSE_RESTART, CLOSE_TOO_SLOW
@@ -59,8 +61,8 @@ from .connection import AppConnection
 from .limits import LimitExceeded, TokenBucket
 from .metrics import HubMetrics
 from .replay import resume_replay
+from .steps import Step
 from .tick import at_tick_end
-from .transport import text_frame
 
 log = logging.getLogger("ctibridge.hub")
 
@@ -118,7 +120,14 @@ class Hub:
         self.cluster: ClusterSeam | None = None  # cluster mode: set by the node (cluster_seam.py)
         # group commit (carry_out): the engine steps held until the end of this loop tick
         self._group = isinstance(self.journal, GroupCommits) and self.journal.group_commit
-        self._steps: list[list[Output]] = []
+        # ... awaited on a journal whose commit is a round trip (the cluster's): the steps made
+        # meanwhile are held behind it (steps.commits)
+        self.commits_async = self._group and isinstance(self.journal, CommitsAsync)
+        self._steps: list[Step] = []
+        self._inflight: list[Step] = []  # the steps of the commit under way
+        self._committing: asyncio.Task[None] | None = None
+        self._round_done: asyncio.Future[None] | None = None  # the commit under way is out
+        self._next_done: asyncio.Future[None] | None = None  # the next one (of _steps) is out
 
     @property
     def insecure(self) -> bool:
@@ -173,7 +182,7 @@ class Hub:
 
     async def stop(self) -> None:
         self.draining = True
-        self.flush()
+        await self.flushed()
         for conns in self.connections.values():
             for conn in conns.values():
                 conn.shut(CLOSE_RESTART, "server shutting down; resume later", now=True)
@@ -334,6 +343,7 @@ class Hub:
         self._http_answers[origin] = answers
         try:
             self.submit(login, origin, request, app=app)
+            await self.flushed()  # its answers may be held behind the tick's commit
             if self.cluster is not None:
                 await self.cluster.settled(origin)
         finally:
@@ -415,72 +425,80 @@ class Hub:
         if login in self.engine.sessions and cluster_seam.owned(self, login):
             self.carry_out(self.engine.announce(login))
 
-    def carry_out(self, outputs: list[Output], only: AppConnection | None = None) -> None:
+    def carry_out(
+        self, outputs: list[Output], only: AppConnection | None = None,
+        then: Callable[[], None] | None = None,
+    ) -> None:  # fmt: skip
         """Carry out one engine step's outputs, in order: its events journaled (appended and
-        committed) before any of them is sent, then its answers, backend calls and bookkeeping.
+        committed) before any of them is sent, then its answers, backend calls and bookkeeping;
+        then ``then``.
 
         With a journal that groups commits (:class:`~ctibridge.journal.GroupCommits`) a step
         with events - and every step after it until the group is out, so that order holds - is
         held until the end of the loop tick: then all of the tick's events are appended and
         committed at once (one transaction) and only then sent (:meth:`flush`).  Its backend
-        calls start at once: they send nothing themselves."""
-        held = self._group and only is None and (self._steps or _broadcasts(outputs))
-        if held and (self._steps or at_tick_end(self.flush)):  # (no loop: carried out now)
-            self._steps.append(outputs)
+        calls start at once: they send nothing themselves.  A journal whose commit is awaited
+        (:class:`~ctibridge.journal.CommitsAsync`) holds the steps made while a commit is under
+        way, an owned agent's new app's StateSync (``only``) too, until it is out
+        (``steps.commits``): what that app is sent starts after the events it reflects."""
+        if self._held(outputs, only):
+            self._steps.append((outputs, only, then))
+            if only is not None:  # its StateSync has the held events of its agent in it
+                only.floor = max(only.floor, self.engine.session(only.login).seq)
         else:
             if self._steps:
                 self.flush()  # a new app's answers come after the events already produced
-            self._carry_out([outputs], only)
+            self._carry_out([(outputs, only, then)])
         self.calls.start_all(outputs)
 
+    def _held(self, outputs: list[Output], only: AppConnection | None) -> bool:
+        if not self._group:
+            return False
+        busy = bool(self._steps) or self._committing is not None
+        if only is not None:  # a follower's events are not held: its apps' answers go at once
+            if not (busy and self.commits_async and cluster_seam.owned(self, only.login)):
+                return False
+        elif not (busy or _broadcasts(outputs)):
+            return False
+        return busy or at_tick_end(self._tick_end)  # (no loop: carried out now)
+
+    def _tick_end(self) -> None:
+        if self.commits_async:
+            steps_out.start_commits(self)
+        else:
+            self.flush()
+
     def flush(self) -> None:
-        """Journal and send the engine steps held since the tick began (one commit)."""
+        """Journal and send the engine steps held since the tick began (one commit); with an
+        awaited commit, start it (:meth:`flushed` waits for it)."""
+        if self.commits_async and steps_out.start_commits(self):
+            return
         steps, self._steps = self._steps, []
         if steps:
             self._carry_out(steps)
 
-    def _carry_out(self, steps: list[list[Output]], only: AppConnection | None = None) -> None:
-        broadcasts = [o for outputs in steps for o in outputs if isinstance(o, Broadcast)]
-        encoded = [p.encode(o.envelope) for o in broadcasts]
-        refused = journaling.write_step(self, broadcasts, encoded)  # agents not journaled
-        data = iter(encoded)
-        finished: list[Finished] = []
-        # a step's events, per agent, go to each app at once (one frame write per app and step)
-        events: dict[str, list[tuple[bytes, int | None]]] = {}
-        for outputs in steps:
-            for out in outputs:
-                if isinstance(out, Broadcast):
-                    event = next(data)
-                    if refused is not None and out.login not in refused:
-                        seq = out.envelope.seq
-                        queued = events.get(out.login)
-                        if queued is None:
-                            queued = events[out.login] = []
-                        queued.append((event, seq if isinstance(seq, int) else None))
-                    elif refused is None or self.journal_error is not None:  # never sent: its
-                        self._withheld.add(out.login)  # seq could name another after a restart
-                elif isinstance(out, Reply):
-                    if out.login in events:  # after the events before it
-                        self._publish_all(out.login, events.pop(out.login))
-                    if only is not None and out.origin == only.id:
-                        only.push(p.encode(out.envelope).decode())
-                    else:
-                        self._reply(out.login, out.origin, out.envelope)
-                elif isinstance(out, Finished):  # counted and audited once its messages are out
-                    finished.append(out)
-            for login, queued in events.items():
-                self._publish_all(login, queued)
-            events.clear()
-            for done in finished:
-                self._finished(done)
-                withheld = self._withheld if self.journal_error is not None else refused or ()
-                if done.login in withheld and done.request.subtopic not in QUERIES:
-                    # its events may have been withheld: the sender hears why (the StateSync
-                    # sent when the journal recovers shows what the command did)
-                    self._reply(done.login, done.origin, self._journal_error_event(done.request))
-            finished.clear()
-        if refused is not None and broadcasts and self._withheld and self.journal_error is None:
-            self.resync_withheld()
+    async def flushed(self) -> None:
+        """Return once the steps held now are journaled and sent."""
+        self.flush()
+        done = steps_out.barrier(self)
+        if done is not None:
+            await asyncio.shield(done)
+
+    def holds(self, login: str) -> bool:
+        """Are events of ``login`` held, or being committed?"""
+        return any(
+            isinstance(o, Broadcast) and o.login == login
+            for outputs, _, _ in (*self._inflight, *self._steps) for o in outputs
+        )  # fmt: skip
+
+    def _carry_out(self, steps: list[Step]) -> None:
+        broadcasts, encoded = steps_out.encoded(steps)
+        if self.commits_async and not broadcasts and at_tick_end(self._tick_end):
+            # nothing to wait for: a snapshot saved goes with the next commit, never blocking
+            steps_out.deliver(self, steps, broadcasts, encoded, journaling.NOTHING)
+            return
+        refused = journaling.write_step(self, broadcasts, encoded)
+        steps_out.deliver(self, steps, broadcasts, encoded, refused)
 
     def resync_withheld(self) -> None:
         """Apps of agents whose events were withheld get the current state (StateSync)."""
@@ -490,33 +508,7 @@ class Hub:
                 self.carry_out(self.engine.sync(login, conn.id), only=conn)
 
     def _publish(self, login: str, data: bytes, seq: int | None = None) -> None:
-        self._publish_all(login, [(data, seq)])
-
-    def _publish_all(self, login: str, events: list[tuple[bytes, int | None]]) -> None:
-        """Send ``events`` (journaled, in order) to every app of ``login``: their frames are
-        built once and written to each app that can take them now as one write; an app that
-        cannot gets them one by one through its outbox."""
-        self.stats["events"] += len(events)
-        self.metrics.count(self.metrics.published, n=len(events))
-        conns = self.connections.get(login)
-        if not conns:
-            return
-        frames = b"".join([text_frame(data) for data, _ in events])  # once for every app
-        texts: list[str] | None = None
-        sent = 0
-        for conn in list(conns.values()):
-            if conn.write_now(frames):
-                sent += len(events)
-                continue
-            if texts is None:
-                texts = [data.decode() for data, _ in events]
-            for text, (_, seq) in zip(texts, events, strict=True):
-                if conn.push(text, None, seq):
-                    sent += 1
-                else:
-                    self._unsent(conn)
-        if sent:
-            self.metrics.count(self.metrics.sent, n=sent)  # once per event, not per app
+        steps_out.publish(self, login, [(data, seq)])
 
     def _reply(self, login: str, origin: str, envelope: p.Envelope) -> None:
         conn = self.connections.get(login, {}).get(origin)

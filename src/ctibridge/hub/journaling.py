@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from ..engine import Broadcast
-from ..journal import PartialCommit
+from ..journal import CommitsAsync, PartialCommit
 from ..model import AgentSnapshot
 
 if TYPE_CHECKING:
@@ -40,22 +40,51 @@ def write_step(
     sent.  None when that failed: then none of them may be sent; else the agents whose events
     the journal refused alone (a lease lost, in a cluster): theirs may not be sent."""
     start = time.perf_counter()
-    refused = NOTHING
     try:
-        for out, data in zip(broadcasts, encoded, strict=True):
-            seq = out.envelope.seq
-            assert isinstance(seq, int)
-            hub.journal.append(out.login, seq, data)
+        _append(hub, broadcasts, encoded)
         hub.journal.commit()
-    except PartialCommit as e:
-        refused = frozenset(e.logins)
-        if not e.lost:  # Redis refused a write: as a failed journal, but the others go out
-            _failed(hub, e)
-            return refused
-        log.warning("events refused: %s", e, extra={"kind": "journal"})
     except Exception as e:
+        return _refused(hub, e, broadcasts, start)
+    return _written(hub, broadcasts, start, NOTHING)
+
+
+async def write_step_async(
+    hub: Hub, journal: CommitsAsync, broadcasts: list[Broadcast], encoded: list[bytes]
+) -> frozenset[str] | None:
+    """:func:`write_step` with a commit that is awaited (``hub/steps.py``)."""
+    start = time.perf_counter()
+    try:
+        _append(hub, broadcasts, encoded)
+        await journal.commit_async()
+    except Exception as e:
+        return _refused(hub, e, broadcasts, start)
+    return _written(hub, broadcasts, start, NOTHING)
+
+
+def _append(hub: Hub, broadcasts: list[Broadcast], encoded: list[bytes]) -> None:
+    for out, data in zip(broadcasts, encoded, strict=True):
+        seq = out.envelope.seq
+        assert isinstance(seq, int)
+        hub.journal.append(out.login, seq, data)
+
+
+def _refused(
+    hub: Hub, e: Exception, broadcasts: list[Broadcast], start: float
+) -> frozenset[str] | None:
+    if not isinstance(e, PartialCommit):
         _failed(hub, e)
         return None
+    refused = frozenset(e.logins)
+    if not e.lost:  # Redis refused a write: as a failed journal, but the others go out
+        _failed(hub, e)
+        return refused
+    log.warning("events refused: %s", e, extra={"kind": "journal"})
+    return _written(hub, broadcasts, start, refused)
+
+
+def _written(
+    hub: Hub, broadcasts: list[Broadcast], start: float, refused: frozenset[str]
+) -> frozenset[str]:
     if broadcasts:
         hub.metrics.observe(hub.metrics.journal_lag, time.perf_counter() - start)
         if hub.journal_error is not None:

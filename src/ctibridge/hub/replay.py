@@ -68,7 +68,6 @@ def replay_gap(hub: Hub, conn: AppConnection, after: int) -> None:
     """The journal no longer has what ``conn`` asked for: the current state + RESUME_GAP.
     Events that waited behind the replay are in that state; answers still go."""
     held, conn.held = conn.held or [], None
-    hub.carry_out(hub.engine.sync(conn.login, conn.id), only=conn)
     gap = p.error_event(
         "System",
         "RESUME_GAP",
@@ -77,7 +76,11 @@ def replay_gap(hub: Hub, conn: AppConnection, after: int) -> None:
         None,
         None,
     )
-    conn.push(p.encode(gap).decode())
-    for seq, text in held:
-        if seq is None:
-            conn.push(text)
+
+    def then() -> None:  # after the StateSync (which may wait for the events it shows)
+        conn.push(p.encode(gap).decode())
+        for seq, text in held:
+            if seq is None:
+                conn.push(text)
+
+    hub.carry_out(hub.engine.sync(conn.login, conn.id), only=conn, then=then)

@@ -62,6 +62,19 @@ class GroupCommits(Protocol):
     group_commit: bool
 
 
+@runtime_checkable
+class CommitsAsync(Protocol):
+    """A group-committing journal whose commit is a network round trip (the cluster's Redis):
+    the hub awaits :meth:`commit_async` instead of blocking its loop in :meth:`Journal.commit`,
+    holds the steps produced meanwhile, and sends a group's events once it is durable.  One
+    commit at a time; what is appended meanwhile goes with the next."""
+
+    async def commit_async(self) -> None: ...
+
+    def wants_commit(self) -> bool:
+        """Something besides the appended events waits for the next commit (a requestId)."""
+
+
 class PartialCommit(Exception):
     """A commit that made every agent's events durable except those of ``logins``: a journal
     whose agents are written independently (the cluster's: one fenced append per agent) fails
@@ -143,6 +156,7 @@ def open_journal(settings: JournalSettings) -> Journal:
 
 
 __all__ = [
+    "CommitsAsync",
     "GroupCommits",
     "Journal",
     "JournalBusy",

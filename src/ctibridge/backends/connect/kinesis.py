@@ -62,6 +62,9 @@ class Checkpoints:
 
 
 class AesConsumer:
+    # errors a poll may meet that the next poll may not: logged, counted, polled again
+    transient: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
+
     def __init__(
         self,
         client: Any,
@@ -226,7 +229,7 @@ class AesConsumer:
         while not self._stopping.is_set():
             try:
                 handled = await self.poll()
-            except (ClientError, BotoCoreError) as e:
+            except self.transient as e:
                 self.stats["errors"] += 1
                 log.warning("agent event stream: %s", e)
                 handled = 0
