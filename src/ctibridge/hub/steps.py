@@ -150,21 +150,22 @@ def publish(hub: Hub, login: str, events: list[tuple[bytes, int | None]]) -> Non
     if not conns:
         return
     frames = b"".join([text_frame(data) for data, _ in events])  # once for every app
-    texts: dict[int, str] | None = None
+    texts: list[str] | None = None
     sent = 0
     for conn in list(conns.values()):
-        mine = events
-        if any(seq is not None and seq <= conn.floor for _, seq in events):
-            mine = [(d, seq) for d, seq in events if seq is None or seq > conn.floor]
-            if not mine:
-                continue  # in the StateSync it had (Hub.carry_out)
-        if mine is events and conn.write_now(frames):
+        # events already in the StateSync this app was sent are not sent again (Hub.carry_out)
+        had = [seq is not None and seq <= conn.floor for _, seq in events]
+        if all(had):
+            continue
+        if not any(had) and conn.write_now(frames):
             sent += len(events)
             continue
         if texts is None:
-            texts = {id(data): data.decode() for data, _ in events}
-        for data, seq in mine:
-            if conn.push(texts[id(data)], None, seq):
+            texts = [data.decode() for data, _ in events]
+        for text, (_, seq), skip in zip(texts, events, had, strict=True):
+            if skip:
+                continue
+            if conn.push(text, None, seq):
                 sent += 1
             else:
                 hub._unsent(conn)
