@@ -20,7 +20,7 @@ from ctibridge.clock import ManualClock
 from ctibridge.cluster.journal import ClusterError, Fenced, RedisJournal
 from ctibridge.cluster.lease import Lease, Leases
 from ctibridge.cluster.scripts import APPEND, keys
-from ctibridge.hub import Hub
+from ctibridge.hub import Hub, journaling
 from ctibridge.hub.connection import AppConnection
 from ctibridge.settings import AuthSettings, Settings
 from support.hub import outbox_messages
@@ -307,3 +307,16 @@ async def test_a_tick_commit_records_request_ids_and_fences_one_agent_alone(
         assert await c.xlen(keys("b")[2]) == 0  # nothing of the fenced node's
     finally:
         await c.aclose()
+
+
+async def test_flushed_returns_when_only_a_snapshot_waits(redis_server: RedisServer) -> None:
+    """`Hub.flushed` with nothing held but an agent's snapshot to write (the commit it starts
+    has no steps): it returns once that commit is done, and the snapshot is durable - it used
+    to wait forever (the round's start dropped the waiter taken before it)."""
+    async with _hub_owning(redis_server, 1) as (hub, journal, _):
+        snapshot = hub.engine.session("agent1").snapshot
+        journaling.save_state(hub, "agent1")
+        assert journal.wants_commit() and hub._committing is None and not hub._steps
+        await asyncio.wait_for(hub.flushed(), 5)
+        assert not journal.wants_commit()
+        assert journaling.saved_snapshot(hub, "agent1") == snapshot

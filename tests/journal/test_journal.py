@@ -216,3 +216,52 @@ def test_the_wal_stays_bounded_under_a_steady_stream_of_commits(tmp_path: Path) 
             largest = max(largest, wal.stat().st_size)
     j.close()
     assert largest < 25_000_000, f"the WAL grew to {largest} bytes"  # unbounded: > 100 MB
+
+
+def test_expired_events_go_oldest_first_a_bounded_batch_per_commit(tmp_path: Path) -> None:
+    """Without an index on the events' time, a commit drops the expired events among the
+    ``age_prune_rows`` oldest (events are appended in time order); a file that still has the
+    index (written before it was dropped) loses it at open and keeps its events."""
+    path = tmp_path / "j.db"
+    now = [0]
+    j = SqliteJournal(path, max_age_ms=1000, now=lambda: now[0], age_prune_ms=0)
+    j.close()
+    db = sqlite3.connect(path)
+    db.execute("CREATE INDEX events_at ON events (at)")  # as files of schema 2 had it
+    db.close()
+    j = SqliteJournal(path, max_age_ms=1000, now=lambda: now[0], age_prune_ms=0, age_prune_rows=3)
+    for seq in range(1, 11):  # seq 1-10 at 100..1000
+        now[0] = seq * 100
+        j.append("a", seq, ev("a", seq))
+        j.commit()
+    assert j.count() == 10
+    now[0] = 1650  # seq 1-6 (stamped before 650) have expired
+    j.append("b", 1, ev("b", 1))
+    j.commit()
+    assert j.count("a") == 7  # the 3 oldest, and no more in one commit
+    j.append("b", 2, ev("b", 2))
+    j.commit()
+    assert j.count("a") == 4 and j.since("a", 6) == [ev("a", s) for s in range(7, 11)]
+    j.append("b", 3, ev("b", 3))
+    j.commit()
+    assert j.count("a") == 4  # the oldest 3 now include unexpired ones: those stay
+    j.close()
+    db = sqlite3.connect(path)
+    names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    db.close()
+    assert "events_at" not in names
+
+
+def test_prune_at_open_drops_every_expired_event(tmp_path: Path) -> None:
+    now = [0]
+    j = SqliteJournal(tmp_path / "j.db", max_events=10**6, max_age_ms=1000, now=lambda: now[0])
+    for seq in range(1, 25_001):  # more than two batches of the open's prune (10,000)
+        j.append("a", seq, b"e")
+        if seq % 5000 == 0:  # seq 1-5,000 stamped 1, 5,001-10,000 stamped 2, ...
+            now[0] += 1
+            j.commit()
+    j.close()
+    now[0] = 1005  # events stamped 1-4 (seq 1-20,000) are expired
+    again = SqliteJournal(tmp_path / "j.db", max_events=10**6, max_age_ms=1000, now=lambda: now[0])
+    assert again.count() == 5000 and again.since("a", 20_000) is not None
+    again.close()

@@ -61,7 +61,11 @@ async def commits(hub: Hub) -> None:
         while hub._steps or journal.wants_commit():
             steps, hub._steps = hub._steps, []
             hub._inflight = steps
-            hub._round_done, hub._next_done = hub._next_done, None
+            # a waiter taken before this task's first round (nothing held then, only what the
+            # journal wants written: barrier's _round_done) is done with this round too
+            early, hub._round_done, hub._next_done = hub._round_done, hub._next_done, None
+            if hub._round_done is None:
+                hub._round_done, early = early, None
             try:
                 broadcasts, data = encoded(steps)
                 refused = await journaling.write_step_async(hub, journal, broadcasts, data)
@@ -69,8 +73,9 @@ async def commits(hub: Hub) -> None:
             finally:
                 hub._inflight = []
                 done, hub._round_done = hub._round_done, None
-                if done is not None and not done.done():
-                    done.set_result(None)
+                for waiter in (done, early):
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(None)
     finally:
         hub._committing = None
         if hub._steps:  # (a failure above): what waits is not stranded
