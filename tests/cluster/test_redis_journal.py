@@ -307,3 +307,48 @@ async def test_a_tick_commit_records_request_ids_and_fences_one_agent_alone(
         assert await c.xlen(keys("b")[2]) == 0  # nothing of the fenced node's
     finally:
         await c.aclose()
+
+
+async def test_every_commit_path_loads_its_script_again_after_script_flush(
+    redis_server: RedisServer,
+) -> None:
+    """A restarted Redis has lost the scripts: the blocking commit (one agent: one call; more:
+    a pipeline), the awaited tick commit and a Redis Cluster's call per agent each load theirs
+    again and write, and a fenced agent still gets its own refusal after the reload."""
+    c = aredis.Redis.from_url(redis_server.url, socket_timeout=2)
+    try:
+        journal = RedisJournal(client(redis_server), "n1")
+        journal.bind(c)
+        for login in ("a", "b", "x"):
+            journal.epochs[login] = (await Leases(c, "n1", 3000).claim(login)).epoch
+        seq = {"a": 0, "b": 0}
+
+        async def write(*logins: str) -> None:
+            for login in logins:
+                seq[login] += 1
+                journal.append(login, seq[login], ev(seq[login]))
+
+        for path in ("one", "pipeline", "tick", "sharded"):
+            await c.script_flush()
+            if path == "one":
+                await write("a")
+                journal.commit()
+            elif path == "pipeline":
+                await write("a", "b")
+                journal.commit()
+            else:
+                journal.sharded = path == "sharded"
+                await write("a", "b")
+                await journal.commit_async()
+            assert {x: journal.heads.get(x, 0) for x in seq} == seq, path
+        assert journal.since("a", 0) == [ev(i) for i in range(1, 5)]
+        await c.script_flush()
+        await c.delete(keys("x")[0])  # x's lease moved on: fenced alone, a and b written
+        assert (await Leases(c, "n2", 3000).claim("x")).held
+        await write("a")
+        journal.append("x", 1, ev(1))
+        with pytest.raises(Fenced) as refused:
+            await journal.commit_async()
+        assert refused.value.logins == {"x"} and journal.heads["a"] == 5
+    finally:
+        await c.aclose()

@@ -218,7 +218,7 @@ class RedisJournal:
         if self.sharded:
             results = list(await asyncio.gather(
                 *(client.set(k, v, nx=True, ex=ttl) for k, v, ttl, _ in records),
-                *(self._aevalsha(k, args) for k, args in calls), return_exceptions=True,
+                *(self._aappend_one(k, args) for k, args in calls), return_exceptions=True,
             ))  # fmt: skip
         else:
             results = await self._tick(records, calls)
@@ -242,21 +242,12 @@ class RedisJournal:
         for k, (_, epoch, first, _, _, _, state, _, login, *data) in calls:
             names += k
             args += (epoch, first, state, login, len(data), *data)
-        try:  # EVALSHA straight away (the Script wrapper's checks cost more than the call)
-            result = await self.aclient.evalsha(self._atick.sha, len(names), *names, *args)
-        except redis.exceptions.NoScriptError:  # a restarted Redis: load it again
-            result = await self._atick(keys=names, args=args)
-        return list(result)
+        return list(await self._atick(keys=names, args=args))
 
-    async def _aevalsha(self, k: tuple[str, str, str], args: list[Any]) -> Any:
-        try:  # EVALSHA straight away (the Script wrapper's checks cost more than the call)
-            return await self.aclient.evalsha(self._append.sha, 3, *k, *args)
-        except redis.exceptions.NoScriptError:  # a restarted Redis: load it again
-            try:
-                return await self._aappend(keys=k, args=args)
-            except redis.ResponseError as e:
-                return e
-        except redis.ResponseError as e:
+    async def _aappend_one(self, k: tuple[str, str, str], args: list[Any]) -> Any:
+        try:
+            return await self._aappend(keys=k, args=args)
+        except redis.ResponseError as e:  # FENCED, SEQ: this agent's alone
             return e
 
     # the blocking commit ---------------------------------------------------------------------
@@ -309,11 +300,9 @@ class RedisJournal:
             return piped
         results: list[Any] = []
         for k, args in calls:
-            try:  # EVALSHA straight away (the Script wrapper's checks cost more than the call)
-                results.append(self.client.evalsha(self._append.sha, 3, *k, *args))
-            except redis.exceptions.NoScriptError:  # a restarted Redis: load it again
+            try:
                 results.append(self._append(keys=k, args=args))
-            except redis.ResponseError as e:
+            except redis.ResponseError as e:  # FENCED, SEQ: this agent's alone
                 results.append(e)
         return results
 
