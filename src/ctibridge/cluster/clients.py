@@ -3,6 +3,7 @@ the asyncio ones (commits, leases, pub/sub), with commands packed by hiredis."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import redis
@@ -42,3 +43,12 @@ class PackedConnection(aredis.Connection):
         if self._packer is None:
             return super().pack_command(*args)
         return self._packer.pack(*args)  # type: ignore[no-any-return]
+
+
+def still_wanted() -> None:
+    """Raise CancelledError if this task was cancelled and went on: a cancellation that lands
+    inside a redis-py command can come out as a RedisError, which a loop that survives Redis
+    errors then swallows (seen: a node's lease loop, cancelled, heartbeating on for 10 s)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

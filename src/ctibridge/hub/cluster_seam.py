@@ -96,6 +96,15 @@ def follow(hub: Hub, login: str, events: list[tuple[int, bytes]], state: bytes |
     hub.engine.session(login).seq = hub.journal.last_seq(login)  # the owner's, not ours
 
 
+def resync(hub: Hub, login: str) -> None:
+    """This node follows ``login`` again, its view the owner's snapshot: the new apps whose
+    StateSync its lost lease made wrong (``steps._unsync``) get one now, then events."""
+    for conn in hub._unsynced.pop(login, []):
+        if hub.connections.get(login, {}).get(conn.id) is conn:
+            conn.floor = 0
+            hub.carry_out(hub.engine.sync(login, conn.id), only=conn)
+
+
 def deliver(hub: Hub, login: str, origin: str, text: str) -> None:
     """An answer the owner sent to ``origin``, an app of this node."""
     conn = hub.connections.get(login, {}).get(origin)

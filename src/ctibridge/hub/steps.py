@@ -20,12 +20,14 @@ from .. import protocol as p
 from ..engine import Broadcast, Finished, Output, Reply
 from ..journal import CommitsAsync
 from ..protocol.registry import QUERIES
-from . import journaling
+from . import cluster_seam, journaling
 from .connection import AppConnection
 from .transport import text_frame
 
 if TYPE_CHECKING:
     from .core import Hub
+
+UNSYNCED = 1 << 62  # the floor of an app waiting for its StateSync: no event is sent to it
 
 # one engine step: its outputs, the app whose StateSync it is (if any), what runs once it is out
 Step = tuple[list[Output], AppConnection | None, Callable[[], None] | None]
@@ -98,6 +100,8 @@ def deliver(
 ) -> None:  # fmt: skip
     """Send journaled steps: their events but those of ``refused`` agents (None: all of
     them refused), their answers; count and audit what finished."""
+    if refused and hub.cluster is not None:
+        steps = _unsync(hub, steps, refused)
     data = iter(encoded)
     finished: list[Finished] = []
     # a step's events, per agent, go to each app at once (one frame write per app and step)
@@ -138,6 +142,29 @@ def deliver(
             then()
     if refused is not None and broadcasts and hub._withheld and hub.journal_error is None:
         hub.resync_withheld()
+
+
+def _unsync(hub: Hub, steps: list[Step], refused: frozenset[str]) -> list[Step]:
+    """The StateSyncs of new apps of agents whose lease moved on with this commit (its events
+    refused, this node no longer the owner), held behind it or the next: they show events
+    that were never journaled - and the app's ``floor`` would skip the new owner's events of
+    the same seqs.  They are not sent, nor is anything else until the app gets a new one,
+    from the journal's snapshot, once the node follows the agent (``cluster_seam.resync``)."""
+    moved = {login for login in refused if not cluster_seam.owned(hub, login)}
+    if not moved:
+        return steps
+
+    def cut(step: Step) -> Step:
+        outputs, only, then = step
+        if only is None or only.login not in moved:
+            return step
+        hub._unsynced.setdefault(only.login, []).append(only)
+        only.floor = UNSYNCED  # (its StateSync first)
+        kept = [o for o in outputs if not (isinstance(o, Reply) and o.origin == only.id)]
+        return kept, None, then
+
+    hub._steps = [cut(step) for step in hub._steps]
+    return [cut(step) for step in steps]
 
 
 def publish(hub: Hub, login: str, events: list[tuple[bytes, int | None]]) -> None:
