@@ -295,14 +295,14 @@ async def test_a_tick_commit_records_request_ids_and_fences_one_agent_alone(
         await c.delete(keys("b")[0])  # b's lease expired ...
         assert (await Leases(c, "n2", 3000).claim("b")).held  # ... and another node took it
         await c.set("rid:old", "x")
-        fresh, again = journal.record("rid:new", "c1", 60), journal.record("rid:old", "c2", 60)
+        recorded = journal.record([("rid:new", "c1", 60), ("rid:old", "c2", 60)])
         journal.append("a", 1, ev(1))
         journal.append("a", 2, ev(2))
         journal.append("b", 1, ev(1))
         with pytest.raises(Fenced) as refused:
             await journal.commit_async()
         assert refused.value.logins == {"b"} and lost == ["b"] and "b" not in journal.epochs
-        assert (await fresh, await again) == (1, 0)
+        assert await recorded == [1, 0]
         assert journal.heads["a"] == 2 and journal.since("a", 0) == [ev(1), ev(2)]
         assert await c.xlen(keys("b")[2]) == 0  # nothing of the fenced node's
     finally:

@@ -306,14 +306,16 @@ class ClusterNode:
         and one round trip per tick for both, not one each."""
         if not commands:
             return []
-        keys = [request_key(c.login, c.request.request_id or "") for c in commands]
-        futures = [
-            self.journal.record(k, c.origin, REQUEST_TTL_S)
-            for k, c in zip(keys, commands, strict=True)
-        ]
+        future = self.journal.record([
+            (request_key(c.login, c.request.request_id or ""), c.origin, REQUEST_TTL_S)
+            for c in commands
+        ])  # fmt: skip
         if not at_tick_end(self.hub.flush):  # (with the steps of this tick)
             self.hub.flush()
-        return list(await asyncio.gather(*futures, return_exceptions=True))
+        try:
+            return await future
+        except Exception as e:  # Redis took none of them
+            return [e] * len(commands)
 
     # lifecycle -------------------------------------------------------------------------------
 
