@@ -17,6 +17,7 @@ from redis_servers import RedisServer
 
 from ctibridge.backends.sim import SimBackend
 from ctibridge.clock import ManualClock
+from ctibridge.cluster.clients import PackedConnection
 from ctibridge.cluster.journal import ClusterError, Fenced, RedisJournal
 from ctibridge.cluster.lease import Lease, Leases
 from ctibridge.cluster.scripts import APPEND, keys
@@ -352,3 +353,32 @@ async def test_every_commit_path_loads_its_script_again_after_script_flush(
         assert refused.value.logins == {"x"} and journal.heads["a"] == 5
     finally:
         await c.aclose()
+
+
+def test_the_packed_connection_packs_as_redis_py_does() -> None:
+    """The node's asyncio connection (hiredis straight away for one-word commands) sends the
+    bytes redis-py's own packer would, multi-word commands split, bad arguments refused."""
+    packed, plain = PackedConnection(), aredis.Connection()
+    for args in (
+        ("EVALSHA", "0" * 40, 3, "k", b"\x00\xff", 12, 1.5, "é"),
+        ("SCRIPT LOAD", "return 1"),
+        (b"CLIENT SETNAME", "n1"),
+        ("SET", memoryview(b"v"), bytearray(b"w")),
+    ):
+        assert b"".join(packed.pack_command(*args)) == b"".join(plain.pack_command(*args))
+    with pytest.raises(redis.DataError):
+        packed.pack_command("SET", "k", None)
+
+
+async def test_flushed_returns_when_only_a_snapshot_waits(redis_server: RedisServer) -> None:
+    """A commit task started for a snapshot alone (no events held): ``flushed()`` returns once
+    it is written (its barrier was dropped when the round began: it waited for ever - a node's
+    hand-over and stop await it)."""
+    async with _hub_owning(redis_server, 1) as (hub, journal, conns):
+        journal.save_state("agent1", b'{"x": 1}')
+        await asyncio.wait_for(hub.flushed(), 5)
+        assert journal.state("agent1") == b'{"x": 1}'
+        hub.receive("agent1", conns[0].id, _frame("r", "Break"))
+        journal.save_state("agent1", b'{"x": 2}')  # events held and a snapshot
+        await asyncio.wait_for(hub.flushed(), 5)
+        assert not hub.holds("agent1") and journal.state("agent1") == b'{"x": 2}'

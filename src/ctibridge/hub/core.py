@@ -128,6 +128,7 @@ class Hub:
         self.commits_async = self._group and isinstance(self.journal, CommitsAsync)
         self._steps: list[Step] = []
         self._inflight: list[Step] = []  # the steps of the commit under way
+        self._in_round = False  # a commit round under way (else one is about to start)
         self._committing: asyncio.Task[None] | None = None
         self._round_done: asyncio.Future[None] | None = None  # the commit under way is out
         self._next_done: asyncio.Future[None] | None = None  # the next one (of _steps) is out
