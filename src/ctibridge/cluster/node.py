@@ -470,7 +470,7 @@ class ClusterNode:
         self.journal.epochs[login] = epoch
         self.subscription.unfollow(login)  # its events are this node's own now
         log.info("agent adopted", extra={"agent": login, "epoch": epoch, "kind": "cluster"})
-        cluster_seam.adopt(self.hub, login)
+        cluster_seam.adopt(self.hub, login, shared_records=self.aes is not None)
 
     def _lost(self, login: str) -> None:
         """A follower again: this node's apps get what the new owner journaled meanwhile (soon:
