@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from test_nodes import wait_for
 from ctibridge.backends.connect import ConnectApi, ConnectBackend
 from ctibridge.clock import RealClock
 from ctibridge.cluster.aes import SharedConsumer
+from ctibridge.cluster.lease import preferred
 from ctibridge.cluster.node import ClusterNode, open_cluster_journal
 from ctibridge.cluster.scripts import keys
 from ctibridge.config import ConnectConfig, RateLimit
@@ -50,6 +52,9 @@ def kinesis(aws_env: None) -> Iterator[Any]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    # moto's state is the process's: the stream of an earlier test of this file is gone
+    reset = urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST")
+    urllib.request.urlopen(reset, timeout=5).close()
     client = boto3.client(
         "kinesis", region_name="us-east-1", endpoint_url=f"http://{host}:{port}",
         config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
@@ -142,6 +147,42 @@ async def test_a_shard_reader_dies_and_another_node_reads_on(tmp_path: Path, kin
             labels = states(r, login)
             assert sum("Lunch" in s for s in labels) == 1, labels
             assert sum("Break" in s for s in labels) == 1, "\n".join(labels)
+    finally:
+        for m in members:
+            m.stubber.deactivate()
+        for m in members:
+            if m.hub.started:
+                await m.hub.stop()
+        r.close()
+        server.stop()
+
+
+async def test_a_node_adopting_an_agent_before_the_record_reaches_it_journals_no_regression(
+    tmp_path: Path, kinesis: Any
+) -> None:
+    """The owner journaled a state change its shard reader passed on, then died; the node that
+    adopts the agent has not had that record yet (it is on its way): the journal's state stands
+    - no "Break", "Available", "Break" back and forth once the record comes."""
+    server = RedisServer(tmp_path / "redis").start()
+    r = redis.Redis(port=server.port, socket_timeout=2)
+    members = [Member(name, server.url, kinesis) for name in ("n1", "n2")]
+    try:
+        for m in members:
+            await m.hub.start()
+        login = "agent1"
+        victim = next(m for m in members if m.name == preferred(login, ["n1", "n2"]))
+        await wait_for(  # (where it belongs with both nodes live: no hand-over to come)
+            lambda: victim.node.owns(login) and len(victim.node.live) == 2, 10, "its owner"
+        )  # fmt: skip
+        survivor = next(m for m in members if m is not victim)
+        change = record(LOGINS[login], "STATE_CHANGE", "Break", at=T0 + timedelta(seconds=1))
+        await victim.backend.apply_record(change)  # read by the victim: not passed on yet
+        await wait_for(lambda: any("Break" in s for s in states(r, login)), 10, "Break")
+        victim.die()
+        await wait_for(lambda: survivor.node.owns(login), 10, "the takeover")
+        await survivor.backend.apply_record(change)  # ... and here it comes
+        await survivor.hub.flushed()
+        assert [json.loads(s)["event"] for s in states(r, login)] == ["Break"]
     finally:
         for m in members:
             m.stubber.deactivate()

@@ -17,6 +17,7 @@ from redis_servers import RedisServer
 
 from ctibridge.backends.sim import SimBackend
 from ctibridge.clock import ManualClock
+from ctibridge.cluster.clients import PackedConnection
 from ctibridge.cluster.journal import ClusterError, Fenced, RedisJournal
 from ctibridge.cluster.lease import Lease, Leases
 from ctibridge.cluster.scripts import APPEND, keys
@@ -295,28 +296,89 @@ async def test_a_tick_commit_records_request_ids_and_fences_one_agent_alone(
         await c.delete(keys("b")[0])  # b's lease expired ...
         assert (await Leases(c, "n2", 3000).claim("b")).held  # ... and another node took it
         await c.set("rid:old", "x")
-        fresh, again = journal.record("rid:new", "c1", 60), journal.record("rid:old", "c2", 60)
+        recorded = journal.record([("rid:new", "c1", 60), ("rid:old", "c2", 60)])
         journal.append("a", 1, ev(1))
         journal.append("a", 2, ev(2))
         journal.append("b", 1, ev(1))
         with pytest.raises(Fenced) as refused:
             await journal.commit_async()
         assert refused.value.logins == {"b"} and lost == ["b"] and "b" not in journal.epochs
-        assert (await fresh, await again) == (1, 0)
+        assert await recorded == [1, 0]
         assert journal.heads["a"] == 2 and journal.since("a", 0) == [ev(1), ev(2)]
         assert await c.xlen(keys("b")[2]) == 0  # nothing of the fenced node's
     finally:
         await c.aclose()
 
 
+async def test_every_commit_path_loads_its_script_again_after_script_flush(
+    redis_server: RedisServer,
+) -> None:
+    """A restarted Redis has lost the scripts: the blocking commit (one agent: one call; more:
+    a pipeline), the awaited tick commit and a Redis Cluster's call per agent each load theirs
+    again and write, and a fenced agent still gets its own refusal after the reload."""
+    c = aredis.Redis.from_url(redis_server.url, socket_timeout=2)
+    try:
+        journal = RedisJournal(client(redis_server), "n1")
+        journal.bind(c)
+        for login in ("a", "b", "x"):
+            journal.epochs[login] = (await Leases(c, "n1", 3000).claim(login)).epoch
+        seq = {"a": 0, "b": 0}
+
+        async def write(*logins: str) -> None:
+            for login in logins:
+                seq[login] += 1
+                journal.append(login, seq[login], ev(seq[login]))
+
+        for path in ("one", "pipeline", "tick", "sharded"):
+            await c.script_flush()
+            if path == "one":
+                await write("a")
+                journal.commit()
+            elif path == "pipeline":
+                await write("a", "b")
+                journal.commit()
+            else:
+                journal.sharded = path == "sharded"
+                await write("a", "b")
+                await journal.commit_async()
+            assert {x: journal.heads.get(x, 0) for x in seq} == seq, path
+        assert journal.since("a", 0) == [ev(i) for i in range(1, 5)]
+        await c.script_flush()
+        await c.delete(keys("x")[0])  # x's lease moved on: fenced alone, a and b written
+        assert (await Leases(c, "n2", 3000).claim("x")).held
+        await write("a")
+        journal.append("x", 1, ev(1))
+        with pytest.raises(Fenced) as refused:
+            await journal.commit_async()
+        assert refused.value.logins == {"x"} and journal.heads["a"] == 5
+    finally:
+        await c.aclose()
+
+
+def test_the_packed_connection_packs_as_redis_py_does() -> None:
+    """The node's asyncio connection (hiredis straight away for one-word commands) sends the
+    bytes redis-py's own packer would, multi-word commands split, bad arguments refused."""
+    packed, plain = PackedConnection(), aredis.Connection()
+    for args in (
+        ("EVALSHA", "0" * 40, 3, "k", b"\x00\xff", 12, 1.5, "é"),
+        ("SCRIPT LOAD", "return 1"),
+        (b"CLIENT SETNAME", "n1"),
+        ("SET", memoryview(b"v"), bytearray(b"w")),
+    ):
+        assert b"".join(packed.pack_command(*args)) == b"".join(plain.pack_command(*args))
+    with pytest.raises(redis.DataError):
+        packed.pack_command("SET", "k", None)
+
+
 async def test_flushed_returns_when_only_a_snapshot_waits(redis_server: RedisServer) -> None:
-    """`Hub.flushed` with nothing held but an agent's snapshot to write (the commit it starts
-    has no steps): it returns once that commit is done, and the snapshot is durable - it used
-    to wait forever (the round's start dropped the waiter taken before it)."""
-    async with _hub_owning(redis_server, 1) as (hub, journal, _):
-        snapshot = hub.engine.session("agent1").snapshot
-        journaling.save_state(hub, "agent1")
-        assert journal.wants_commit() and hub._committing is None and not hub._steps
+    """A commit task started for a snapshot alone (no events held): ``flushed()`` returns once
+    it is written (its barrier was dropped when the round began: it waited for ever - a node's
+    hand-over and stop await it)."""
+    async with _hub_owning(redis_server, 1) as (hub, journal, conns):
+        journal.save_state("agent1", b'{"x": 1}')
         await asyncio.wait_for(hub.flushed(), 5)
-        assert not journal.wants_commit()
-        assert journaling.saved_snapshot(hub, "agent1") == snapshot
+        assert journal.state("agent1") == b'{"x": 1}'
+        hub.receive("agent1", conns[0].id, _frame("r", "Break"))
+        journal.save_state("agent1", b'{"x": 2}')  # events held and a snapshot
+        await asyncio.wait_for(hub.flushed(), 5)
+        assert not hub.holds("agent1") and journal.state("agent1") == b'{"x": 2}'

@@ -35,6 +35,7 @@ async def catch_up(
     last = int(stored or 0) if until is None else until
     events = [(int(rid.split(b"-")[0]), bytes(fields[b"d"])) for rid, fields in rows]
     head = node.journal.heads.get(login, 0)  # what was sent meanwhile is not sent again
+    newer = head > last  # (with a snapshot of their own: the one read here is older)
     events = [(seq, data) for seq, data in events if head < seq <= last]
     if events:
         last = max(last, events[-1][0])
@@ -44,7 +45,7 @@ async def catch_up(
                         extra={"agent": login, "kind": "cluster"})  # fmt: skip
         node.journal.heads[login] = last
         cluster_seam.follow(node.hub, login, events, None)
-    return bytes(snapshot) if state and snapshot else None
+    return bytes(snapshot) if state and snapshot and not newer else None
 
 
 async def on_events(

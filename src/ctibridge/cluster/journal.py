@@ -56,8 +56,11 @@ class Fenced(Refused):
         super().__init__(logins, f"agent {names}: lease lost {detail}".strip(), lost=True)
 
 
-def _fail(records: list[tuple[str, str, int, asyncio.Future[Any]]], e: Exception) -> None:
-    for *_, future in records:
+Record = tuple[str, str, int]  # a requestId's SET key value NX EX ttl_s
+
+
+def _fail(batches: list[tuple[list[Record], asyncio.Future[list[Any]]]], e: Exception) -> None:
+    for _, future in batches:
         if not future.done():
             future.set_exception(e)
 
@@ -103,7 +106,8 @@ class RedisJournal:
         self.aclient: Any = None  # the node's asyncio client (bind)
         self._aappend: Any = None
         self._atick: Any = None
-        self._records: list[tuple[str, str, int, asyncio.Future[Any]]] = []  # for the next commit
+        # for the next commit: batches of records, each with the future of their results
+        self._records: list[tuple[list[Record], asyncio.Future[list[Any]]]] = []
         self.committing: dict[str, int] = {}  # login -> the last seq of the commit under way
 
     # writing -------------------------------------------------------------------------------------
@@ -164,12 +168,14 @@ class RedisJournal:
         self._aappend = aclient.register_script(APPEND)
         self._atick = aclient.register_script(APPEND_TICK)
 
-    def record(self, key: str, value: str, ttl_s: int) -> asyncio.Future[Any]:
-        """``SET key value NX EX ttl_s`` in the next commit's pipeline (the node's requestId
-        records: one send per tick for them and the tick's appends, not one each); the future
-        has its result (True: recorded now), or the Redis error."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._records.append((key, value, ttl_s, future))
+    def record(self, records: list[Record]) -> asyncio.Future[list[Any]]:
+        """``SET key value NX EX ttl_s`` of each of ``records`` in the next commit's call (the
+        node's requestId records: one send per tick for them and the tick's appends, not one
+        each); the future has a result per record (1: recorded now, 0: there already, or its
+        Redis error), or the error when Redis took none.  One future for the batch, not one
+        per record (the node's admission of a tick's commands)."""
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._records.append((records, future))
         return future
 
     def wants_commit(self) -> bool:
@@ -180,10 +186,11 @@ class RedisJournal:
             self.commit()
             return
         stray, logins, events, states = self._take()
-        records, self._records = self._records, []
+        batches, self._records = self._records, []
+        records = [r for batch, _ in batches for r in batch]
         if not self.reachable:
             self.error = f"{CLUSTER_UNAVAILABLE}: {self.unreachable}"
-            _fail(records, redis.ConnectionError(self.error))
+            _fail(batches, redis.ConnectionError(self.error))
             if logins:
                 raise ClusterError(self.error)
             self._settle(stray, [], [])
@@ -194,21 +201,20 @@ class RedisJournal:
         try:
             results = await self._acall(records, calls)
         except redis.RedisError as e:
-            _fail(records, e)
+            _fail(batches, e)
             self._failed(e)
             raise ClusterError(self.error or "") from e
         finally:
             self.committing = {}
-        for (*_, future), result in zip(records, results, strict=False):
+        at = 0
+        for batch, future in batches:
             if not future.done():
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+                future.set_result(results[at : at + len(batch)])
+            at += len(batch)
         self._settle(stray, logins, results[len(records) :])
 
     async def _acall(
-        self, records: list[tuple[str, str, int, asyncio.Future[Any]]],
+        self, records: list[Record],
         calls: list[tuple[tuple[str, str, str], list[Any]]],
     ) -> list[Any]:  # fmt: skip
         """The records' results, then the append script's for each call: one script call for
@@ -217,8 +223,8 @@ class RedisJournal:
         client = self.aclient
         if self.sharded:
             results = list(await asyncio.gather(
-                *(client.set(k, v, nx=True, ex=ttl) for k, v, ttl, _ in records),
-                *(self._aevalsha(k, args) for k, args in calls), return_exceptions=True,
+                *(client.set(k, v, nx=True, ex=ttl) for k, v, ttl in records),
+                *(self._aappend_one(k, args) for k, args in calls), return_exceptions=True,
             ))  # fmt: skip
         else:
             results = await self._tick(records, calls)
@@ -228,7 +234,7 @@ class RedisJournal:
         return results
 
     async def _tick(
-        self, records: list[tuple[str, str, int, asyncio.Future[Any]]],
+        self, records: list[Record],
         calls: list[tuple[tuple[str, str, str], list[Any]]],
     ) -> list[Any]:  # fmt: skip
         """:data:`~.scripts.APPEND_TICK`: the records and every agent's append in one call."""
@@ -237,26 +243,17 @@ class RedisJournal:
         )  # fmt: skip
         names: list[str] = [key for key, *_ in records]
         args: list[Any] = [node, max_events, oldest, now, channel, len(records), len(calls)]
-        for _, value, ttl, _ in records:
+        for _, value, ttl in records:
             args += (value, ttl)
         for k, (_, epoch, first, _, _, _, state, _, login, *data) in calls:
             names += k
             args += (epoch, first, state, login, len(data), *data)
-        try:  # EVALSHA straight away (the Script wrapper's checks cost more than the call)
-            result = await self.aclient.evalsha(self._atick.sha, len(names), *names, *args)
-        except redis.exceptions.NoScriptError:  # a restarted Redis: load it again
-            result = await self._atick(keys=names, args=args)
-        return list(result)
+        return list(await self._atick(keys=names, args=args))
 
-    async def _aevalsha(self, k: tuple[str, str, str], args: list[Any]) -> Any:
-        try:  # EVALSHA straight away (the Script wrapper's checks cost more than the call)
-            return await self.aclient.evalsha(self._append.sha, 3, *k, *args)
-        except redis.exceptions.NoScriptError:  # a restarted Redis: load it again
-            try:
-                return await self._aappend(keys=k, args=args)
-            except redis.ResponseError as e:
-                return e
-        except redis.ResponseError as e:
+    async def _aappend_one(self, k: tuple[str, str, str], args: list[Any]) -> Any:
+        try:
+            return await self._aappend(keys=k, args=args)
+        except redis.ResponseError as e:  # FENCED, SEQ: this agent's alone
             return e
 
     # the blocking commit ---------------------------------------------------------------------
@@ -309,11 +306,9 @@ class RedisJournal:
             return piped
         results: list[Any] = []
         for k, args in calls:
-            try:  # EVALSHA straight away (the Script wrapper's checks cost more than the call)
-                results.append(self.client.evalsha(self._append.sha, 3, *k, *args))
-            except redis.exceptions.NoScriptError:  # a restarted Redis: load it again
+            try:
                 results.append(self._append(keys=k, args=args))
-            except redis.ResponseError as e:
+            except redis.ResponseError as e:  # FENCED, SEQ: this agent's alone
                 results.append(e)
         return results
 

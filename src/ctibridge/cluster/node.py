@@ -8,8 +8,9 @@
   channel; the owner runs it with the origin ``<node>|<connection>``, and its answers come back
   on this node's channel to that connection.  A command with a ``requestId`` is recorded in
   Redis (``SET NX``) before the owner runs it: a retry after a crash is refused, never run twice.
-* **Fan-out.** The append script publishes each committed step on one channel; every other node
-  sends those events to its own apps, in ``seq`` order, filling a hole (a lost subscription)
+* **Fan-out.** The append script publishes each committed step on the agent's own channel; the
+  nodes that follow the agent (serve it, do not own it: ``subscription.py``) send those events
+  to their apps, in ``seq`` order, filling a hole (a lost subscription, a new subscription)
   from the journal stream.  The same event has the same seq on every node.
 * **Redis trouble.** Commands are refused at once with ``cluster unavailable``; ``/healthz``
   reports it (a failed call marks the journal unreachable); the subscription and the leases
@@ -46,16 +47,15 @@ from ..protocol.registry import QUERIES
 from ..protocol.requests import Request
 from . import fanout
 from .aes import AES_CHANNEL, SharedConsumer, apply_published
-from .clients import PackedConnection, client_options, connect
+from .clients import PackedConnection, client_options, connect, still_wanted
 from .journal import RedisJournal
 from .lease import Lease, Leases, preferred
-from .scripts import PREFIX, request_key
+from .scripts import EVENTS_PREFIX, PREFIX, request_key
+from .subscription import Subscription
 
 log = logging.getLogger("ctibridge.cluster")
 
-EVENTS_CHANNEL = f"{PREFIX}:events"
 REQUEST_TTL_S = 600  # how long a requestId is remembered (duplicates within it are refused)
-RETRY_S = 0.25
 SETTLE_S = 5.0  # the longest an HTTP request waits for its owner's answers
 
 
@@ -66,17 +66,8 @@ def node_channel(node_id: str) -> str:
 def open_cluster_journal(url: str, node_id: str, max_events: int, max_age_ms: int) -> RedisJournal:
     return RedisJournal(
         connect(url), node_id, max_events=max_events, max_age_ms=max_age_ms,
-        channel=EVENTS_CHANNEL,
+        channel=EVENTS_PREFIX,
     )  # fmt: skip
-
-
-def still_wanted() -> None:
-    """Raise CancelledError if this task was cancelled and went on: a cancellation that lands
-    inside a redis-py command can come out as a RedisError, which a loop that survives Redis
-    errors then swallows (seen: a node's lease loop, cancelled, heartbeating on for 10 s)."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 @runtime_checkable
@@ -120,7 +111,7 @@ class ClusterNode:
         self.channel = node_channel(node_id)
         self._tasks: list[asyncio.Task[None]] = []
         self._catch_ups: set[asyncio.Task[None]] = set()
-        self.subscribed = asyncio.Event()
+        self.subscription = Subscription(self)
         # to publish, in order: (channel, message, what to do when nobody got it)
         self._outbox: deque[tuple[str, bytes, Callable[[], None] | None]] = deque()
         self._outbox_ready = asyncio.Event()
@@ -315,25 +306,27 @@ class ClusterNode:
         and one round trip per tick for both, not one each."""
         if not commands:
             return []
-        keys = [request_key(c.login, c.request.request_id or "") for c in commands]
-        futures = [
-            self.journal.record(k, c.origin, REQUEST_TTL_S)
-            for k, c in zip(keys, commands, strict=True)
-        ]
+        future = self.journal.record([
+            (request_key(c.login, c.request.request_id or ""), c.origin, REQUEST_TTL_S)
+            for c in commands
+        ])  # fmt: skip
         if not at_tick_end(self.hub.flush):  # (with the steps of this tick)
             self.hub.flush()
-        return list(await asyncio.gather(*futures, return_exceptions=True))
+        try:
+            return await future
+        except Exception as e:  # Redis took none of them
+            return [e] * len(commands)
 
     # lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self._listen()), loop.create_task(self._lease_loop()),
+            loop.create_task(self.subscription.run()), loop.create_task(self._lease_loop()),
             loop.create_task(self._sender()), loop.create_task(self._admitter()),
         ]  # fmt: skip
         with contextlib.suppress(TimeoutError):  # Redis down: the loops keep trying
-            await asyncio.wait_for(self.subscribed.wait(), 5)
+            await asyncio.wait_for(self.subscription.ready.wait(), 5)
         await self._claim_round()
         for login in list(self.hub.engine.sessions):
             if not self.owns(login):  # this node's view of the agent: the owner's snapshot
@@ -433,6 +426,7 @@ class ClusterNode:
         target = self._home(login)
         self.owners[login] = target
         del self.journal.epochs[login]  # a follower from now on: commands go to the target
+        self.subscription.follow(login)  # (what the target journals: once subscribed)
         try:
             await self.leases.release(login, epoch)
         except redis.RedisError as e:  # the lease expires by itself: taken after lease_ms
@@ -474,18 +468,29 @@ class ClusterNode:
             adopting.set()
         self.journal.prefetch(login, state)
         self.journal.epochs[login] = epoch
+        self.subscription.unfollow(login)  # its events are this node's own now
         log.info("agent adopted", extra={"agent": login, "epoch": epoch, "kind": "cluster"})
-        cluster_seam.adopt(self.hub, login)
+        cluster_seam.adopt(self.hub, login, shared_records=self.aes is not None)
 
     def _lost(self, login: str) -> None:
         """A follower again: this node's apps get what the new owner journaled meanwhile (soon:
-        this may run inside the hub's commit)."""
+        this may run inside the hub's commit), its view of the agent the journal's."""
         if self.journal.epochs.pop(login, None) is not None:
             log.warning("agent lease lost", extra={"agent": login, "kind": "cluster"})
+        self.subscription.follow(login)
         with contextlib.suppress(RuntimeError):  # no loop (closing): nothing to send to
-            task = asyncio.get_running_loop().create_task(self._safe_catch_up(login))
+            task = asyncio.get_running_loop().create_task(self._reload(login))
             self._catch_ups.add(task)
             task.add_done_callback(self._catch_ups.discard)
+
+    async def _reload(self, login: str) -> None:
+        """This node's view of an agent it lost: the journal's snapshot (its own last steps
+        may have been refused, never journaled), and the events it has not sent; then the
+        new apps whose StateSync showed those steps get one (``steps._unsync``)."""
+        try:
+            await self._safe_catch_up(login, state=True)
+        finally:
+            cluster_seam.resync(self.hub, login)
 
     async def _safe_catch_up(self, login: str, state: bool = False) -> None:
         if self.owns(login):
@@ -530,39 +535,13 @@ class ClusterNode:
                 cluster_seam.run(self.hub, login, origin, request, app)
                 self._done(origin)
 
-    async def _listen(self) -> None:
-        """Subscribe to the events and to this node's channel, for ever, on a connection of its
-        own: after a lost subscription every followed agent catches up from the journal."""
-        while True:
-            still_wanted()
-            client = aredis.Redis.from_url(self.url, socket_connect_timeout=1)
-            try:
-                pubsub = client.pubsub()
-                await pubsub.subscribe(EVENTS_CHANNEL, self.channel, AES_CHANNEL)
-                self.subscribed.set()
-                for login in list(self.hub.engine.sessions):
-                    if not self.owns(login):
-                        await fanout.catch_up(self, login)
-                async for message in pubsub.listen():
-                    if message["type"] == "message":
-                        await self._dispatch(message["channel"], message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                self.subscribed.clear()
-                log.warning("cluster subscription lost: %s", e, extra={"kind": "cluster"})
-                await asyncio.sleep(RETRY_S)
-            finally:
-                with contextlib.suppress(Exception):
-                    await client.aclose()
-
-    async def _dispatch(self, channel: bytes, data: bytes) -> None:
+    async def dispatch(self, channel: bytes, data: bytes) -> None:
         try:
             body = msgspec.msgpack.decode(data)
             if channel == AES_CHANNEL.encode():
                 if self.aes is not None:
                     await apply_published(self._node_id, self.aes.apply_record, data)
-            elif channel == EVENTS_CHANNEL.encode():
+            elif channel.startswith(EVENTS):
                 login, first, events, state = body  # Lua's cmsgpack packs strings as str
                 await fanout.on_events(self, login, int(first), [_bytes(e) for e in events],
                                       _bytes(state))  # fmt: skip
@@ -572,6 +551,9 @@ class ClusterNode:
             raise  # the subscription starts again and catches up
         except Exception:
             log.exception("cluster message not handled", extra={"kind": "cluster"})
+
+
+EVENTS = EVENTS_PREFIX.encode()
 
 
 def _recorded(request: Request) -> bool:

@@ -10,7 +10,8 @@ one agent's keys only, so a Redis Cluster keeps them in one slot and runs the sc
   the lease with the epoch it names *and* that its first ``seq`` is the next one, then adds the
   events to the stream (ids ``<seq>-0``), the snapshot, applies retention and publishes the
   events (and the
-  snapshot) to every node - all or nothing.  A node that lost its lease gets ``FENCED`` and writes
+  snapshot) on the agent's own channel (:func:`events_channel`: the nodes following it) - all
+  or nothing.  A node that lost its lease gets ``FENCED`` and writes
   nothing, so no ``seq`` is issued twice even while two nodes believe they own an agent.
 * :data:`RELEASE` gives a lease up (a node that stops, or hands an agent over), only if it is
   still the caller's.
@@ -27,6 +28,17 @@ def keys(login: str) -> tuple[str, str, str]:
     """(lease, meta, events) of ``login``; one hash tag, one Redis Cluster slot."""
     tag = "{" + login + "}"
     return f"{PREFIX}:{tag}:lease", f"{PREFIX}:{tag}:meta", f"{PREFIX}:{tag}:events"
+
+
+# an agent's events are published on a channel of its own (APPEND): only the nodes that follow
+# the agent subscribe to it, not its owner (subscription.py)
+EVENTS_PREFIX = f"{PREFIX}:ev:"
+
+
+def events_channel(login: str) -> str:
+    """The channel ``login``'s committed events are published on (the script builds the same
+    name: ``channel .. '{' .. login .. '}'``)."""
+    return EVENTS_PREFIX + "{" + login + "}"
 
 
 def request_key(login: str, request_id: str) -> str:
@@ -101,7 +113,8 @@ local function append(lease, meta, stream, node, epoch, first, maxlen, oldest_at
   end
   if state ~= '' then redis.call('HSET', meta, 'state', state) end
   if (n > 0 or state ~= '') and channel ~= '' then
-    redis.call('PUBLISH', channel, cmsgpack.pack({login, head - n + 1, events, state}))
+    redis.call('PUBLISH', channel .. '{' .. login .. '}',
+               cmsgpack.pack({login, head - n + 1, events, state}))
   end
   return head
 end
@@ -109,7 +122,8 @@ end
 
 # KEYS: lease, meta, events.
 # ARGV: 1 node, 2 epoch, 3 first seq, 4 max events, 5 oldest "at" kept (ms), 6 now (ms),
-#       7 snapshot ("" = unchanged), 8 channel ("" = none), 9 login, 10.. the events' bytes.
+#       7 snapshot ("" = unchanged), 8 channel prefix ("" = none; the agent's channel is
+#       the prefix, then {login}), 9 login, 10.. the events' bytes.
 # -> the agent's last seq; errors "FENCED <lease>" and "SEQ <expected first>"
 APPEND = (
     _APPEND_ONE

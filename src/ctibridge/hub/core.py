@@ -90,6 +90,9 @@ class Hub:
         # the journal's last write failed (its message): events are withheld, commands refused
         self.journal_error: str | None = None
         self._withheld: set[str] = set()  # agents with events not sent since the failure
+        # per agent whose lease moved on with a commit: the apps whose StateSync, held behind
+        # it, showed events never journaled (sent a new one once the node follows: steps.py)
+        self._unsynced: dict[str, list[AppConnection]] = {}
         self._recovery: asyncio.Task[None] | None = None
         # HTTP origin -> the answers sent to it while its command is submitted (errors that go
         # to the sender only are then the HTTP response)
@@ -125,6 +128,7 @@ class Hub:
         self.commits_async = self._group and isinstance(self.journal, CommitsAsync)
         self._steps: list[Step] = []
         self._inflight: list[Step] = []  # the steps of the commit under way
+        self._in_round = False  # a commit round under way (else one is about to start)
         self._committing: asyncio.Task[None] | None = None
         self._round_done: asyncio.Future[None] | None = None  # the commit under way is out
         self._next_done: asyncio.Future[None] | None = None  # the next one (of _steps) is out
