@@ -21,7 +21,7 @@ from ctibridge.cluster.clients import PackedConnection
 from ctibridge.cluster.journal import ClusterError, Fenced, RedisJournal
 from ctibridge.cluster.lease import Lease, Leases
 from ctibridge.cluster.scripts import APPEND, keys
-from ctibridge.hub import Hub, journaling
+from ctibridge.hub import Hub
 from ctibridge.hub.connection import AppConnection
 from ctibridge.settings import AuthSettings, Settings
 from support.hub import outbox_messages
