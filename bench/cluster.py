@@ -135,18 +135,27 @@ def hub(
     return proc, port
 
 
-async def closed_loop(ports: list[int], agents: int, seconds: float) -> dict[str, float]:
+async def closed_loop(
+    ports: list[int], agents: int, seconds: float, rate: float | None = None
+) -> dict[str, float]:
     """One app per agent, spread over ``ports``; each sends a state change and waits for its
-    event, for ``seconds``."""
+    event, for ``seconds``.  With ``rate`` (commands/s over all apps) each app sends on a fixed
+    schedule instead of at once (still one command outstanding: one that is late is sent as
+    soon as the previous answer is in)."""
     apps = [await Client.connect(f"ws://127.0.0.1:{ports[i % len(ports)]}", f"agent{i + 1}")
             for i in range(agents)]  # fmt: skip
     latencies: list[float] = []
     end = time.monotonic() + seconds
 
-    async def run(app: Client) -> None:
+    async def run(i: int, app: Client) -> None:
         labels = ("Break", "Available")
         n = 0
+        began = time.monotonic() + i / rate if rate else 0.0  # the apps' sends spread evenly
         while time.monotonic() < end:
+            if rate:
+                delay = began + n * agents / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             start = time.perf_counter()
             rid = await app.send("Agent", "UpdateState", {"label": labels[n % 2]})
             while True:
@@ -158,7 +167,7 @@ async def closed_loop(ports: list[int], agents: int, seconds: float) -> dict[str
             app.drain()
 
     started = time.monotonic()
-    await asyncio.gather(*(run(a) for a in apps))
+    await asyncio.gather(*(run(i, a) for i, a in enumerate(apps)))
     elapsed = time.monotonic() - started
     for app in apps:
         await app.close()
@@ -188,8 +197,9 @@ def calls(before: dict[str, int], after: dict[str, int]) -> int:
 
 
 async def measure(
-    workdir: Path, mode: str, agents: int, seconds: float, lease_ms: int
+    workdir: Path, mode: str, agents: int, seconds: float, lease_ms: int, rate: float = 0
 ) -> dict[str, Any]:
+    """The mode's closed loop at saturation, then (with ``rate``) the same at a fixed rate."""
     with contextlib.ExitStack() as stack:
         if mode == "single":
             proc, port = hub(workdir, "single", agents, None, lease_ms)
@@ -211,23 +221,31 @@ async def measure(
             after = redis_calls(rport)
             idle = calls(before, after) / (seconds / 2)
             idle_reads = (after[READS] - before[READS]) / (seconds / 2)
-            before = redis_calls(rport)
-        cpu0 = [cpu_s(p.pid) for p in procs]
-        rcpu0 = cpu_s(rproc.pid) if rproc else 0.0
-        t0 = time.monotonic()
-        result = await closed_loop(ports, agents, seconds)
-        span = time.monotonic() - t0
-        hub_cpu = sum(cpu_s(p.pid) for p in procs) - sum(cpu0)
-        result["hub_cpu_us_per_command"] = 1e6 * hub_cpu / result["commands"]
-        if rport is not None and rproc is not None and idle is not None:
-            redis_cpu = cpu_s(rproc.pid) - rcpu0
-            result["redis_cpu_us_per_command"] = 1e6 * redis_cpu / result["commands"]
-            after = redis_calls(rport)
-            hot = calls(before, after) - idle * span
-            result["redis_calls_per_command"] = hot / result["commands"]
-            reads = after[READS] - before[READS] - idle_reads * span
-            result["redis_reads_per_command"] = reads / result["commands"]
-        result["mode"] = mode
+
+        async def run(rate: float | None) -> dict[str, Any]:
+            """One closed loop, with the server's (and Redis's) CPU and calls over it."""
+            before = redis_calls(rport) if rport is not None else {}
+            cpu0 = [cpu_s(p.pid) for p in procs]
+            rcpu0 = cpu_s(rproc.pid) if rproc else 0.0
+            t0 = time.monotonic()
+            result: dict[str, Any] = await closed_loop(ports, agents, seconds, rate)
+            span = time.monotonic() - t0
+            hub_cpu = sum(cpu_s(p.pid) for p in procs) - sum(cpu0)
+            result["hub_cpu_us_per_command"] = 1e6 * hub_cpu / result["commands"]
+            if rport is not None and rproc is not None and idle is not None:
+                redis_cpu = cpu_s(rproc.pid) - rcpu0
+                result["redis_cpu_us_per_command"] = 1e6 * redis_cpu / result["commands"]
+                after = redis_calls(rport)
+                hot = calls(before, after) - idle * span
+                result["redis_calls_per_command"] = hot / result["commands"]
+                reads = after[READS] - before[READS] - idle_reads * span
+                result["redis_reads_per_command"] = reads / result["commands"]
+            result["mode"] = mode
+            return result
+
+        result = await run(None)
+        if rate:
+            result["paced"] = await run(rate)
         return result
 
 
@@ -300,20 +318,36 @@ def merged(samples: list[dict[str, Any]]) -> dict[str, Any]:
                 "redis_calls_per_command", "redis_reads_per_command"):  # fmt: skip
         if key in samples[0]:
             out[key] = sum(s[key] * s["commands"] for s in samples) / commands
+    if all("paced" in s for s in samples):
+        out["paced"] = merged([s["paced"] for s in samples])
     return out
 
 
-def table(results: dict[str, Any]) -> str:
-    rows = ["| | commands/s | p50 ms | p99 ms | hub CPU µs/command | Redis CPU µs/command "
-            "| Redis commands/command | Redis round trips/command |",
-            "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for r in results["runs"]:
-        rows.append(
+def rows(runs: list[dict[str, Any]]) -> list[str]:
+    out = ["| | commands/s | p50 ms | p99 ms | hub CPU µs/command | Redis CPU µs/command "
+           "| Redis commands/command | Redis round trips/command |",
+           "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in runs:
+        out.append(
             f"| {r['mode']} | {r['commands_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
             f"| {r['hub_cpu_us_per_command']:.0f} | {r.get('redis_cpu_us_per_command', 0):.0f} "
             f"| {r.get('redis_calls_per_command', 0):.2f} "
             f"| {r.get('redis_reads_per_command', 0):.2f} |"
         )
+    return out
+
+
+def cpu_ratio(runs: list[dict[str, Any]]) -> float:
+    """A 1-node cluster's CPU per command (node + Redis) over the single node's."""
+    one = runs[1]
+    cluster = one["hub_cpu_us_per_command"] + one.get("redis_cpu_us_per_command", 0)
+    return float(cluster / runs[0]["hub_cpu_us_per_command"])
+
+
+def table(results: dict[str, Any]) -> str:
+    saturated = rows(results["runs"])
+    paced_runs = [r["paced"] for r in results["runs"] if "paced" in r]
+    paced = len(paced_runs) == len(results["runs"])
     single = results["runs"][0]["hub_cpu_us_per_command"]
     one, two = results["runs"][1], results["runs"][2]
     ncalls, trips = (
@@ -321,31 +355,53 @@ def table(results: dict[str, Any]) -> str:
         one.get("redis_reads_per_command", 0),
     )
     hub_us, redis_us = one["hub_cpu_us_per_command"], one.get("redis_cpu_us_per_command", 0)
-    ratio = (hub_us + redis_us) / single
+    closed = cpu_ratio(results["runs"])
+    fixed = cpu_ratio(paced_runs) if paced else closed
+    judged = paced_runs if paced else results["runs"]
+    j_single, j_one = judged[0]["hub_cpu_us_per_command"], judged[1]
     f = results["failover"]
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "missed"
 
-    cpu_ok, trips_ok = round(ratio, 2) <= 1.5, round(trips, 2) <= 2
+    cpu_ok, trips_ok = round(max(fixed, closed), 2) <= 1.5, round(trips, 2) <= 2
 
     return "\n".join([
         BEGIN,
         f"Measured {results['date']} on this machine ({os.cpu_count()} CPUs, shared), "
-        f"{results['agents']} agents, one app each, closed loop, {results['seconds']} s per run, "
+        f"{results['agents']} agents, one app each, closed loop, {results['seconds']} s per run "
+        "(and as long again at the fixed rate), "
         f"{results['runs'][0].get('runs', 1)} runs per mode taken in turn (rate and latency: the "
         "median run; CPU and round trips: over all their commands) "
         "(`python -m bench.cluster`, raw numbers in bench/results/cluster.json).",
         "",
-        *rows,
+        "At saturation (each app sends its next command once its event is in):",
         "",
+        *saturated,
+        "",
+        *([f"At a fixed {results['rate']:.0f} commands/s over all apps (each mode carries it;"
+           " the same runs' other half):", "", *rows(paced_runs), ""] if paced else []),
         f"* **CPU per command** (goal ≤ 1.5x, {verdict(cpu_ok)}): a 1-node cluster spends"
-        f" **{ratio:.2f}x** the single node's ({hub_us:.0f} µs in the node + {redis_us:.0f} in"
-        f" Redis against {single:.0f}). Redis alone is {redis_us / single:.2f}x: the node"
-        " itself would have to cost little more than a single node for the goal. The ratio"
-        " moves with the load on this shared machine (the single node's own figure was 93 µs"
-        " in a quiet run of the first round, 1.60x then): the A/B figures below are this"
-        " round's measured effect. Done before"
+        + (f" **{fixed:.2f}x** the single node's at the fixed rate"
+           f" ({j_one['hub_cpu_us_per_command']:.0f} µs in the node +"
+           f" {j_one.get('redis_cpu_us_per_command', 0):.0f} in Redis against {j_single:.0f});"
+           f" **{closed:.2f}x** at saturation ({hub_us:.0f} + {redis_us:.0f} against"
+           f" {single:.0f})."
+           " The goal is judged by the larger of the two. At saturation each mode runs at"
+           " the rate its own CPU allows, and its commits group several commands per tick;"
+           " that rate - and with it the ratio - moves with whatever else runs on this shared"
+           " machine (two `make bench` runs 13 minutes apart on 2026-12-03 gave 1.42x and"
+           " 1.67x; the single node's own figure was 93 µs in a quiet run of the first round,"
+           " 1.60x then). At the fixed rate the sends are spread evenly over time, so a tick"
+           " carries about one command: the cluster pays its per-tick script call and its"
+           " round trip (and Redis its per-call work) for every command - the cluster's worst"
+           " case; sends that arrive together (the same rate, every app at the same instant)"
+           " gave 1.46x in a run of the first version of this phase."
+           if paced else
+           f" **{closed:.2f}x** the single node's ({hub_us:.0f} µs in the node +"
+           f" {redis_us:.0f} in Redis against {single:.0f}).")
+        + f" Redis alone is {redis_us / single:.2f}x at saturation. The A/B figures below are"
+        " this round's measured effect. Done before"
         " (2026-12-03, first round): the tick's commit awaited on the asyncio client (the hub"
         " holds the steps made meanwhile, `hub/steps.py`), one `APPEND_TICK` script call per"
         " tick for the requestId records and every agent's fenced append, the asyncio client's"
@@ -406,6 +462,13 @@ def main() -> None:
     parser.add_argument("--lease-ms", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", type=float, default=0, metavar="SECONDS")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=1500,
+        metavar="COMMANDS_PER_S",
+        help="the fixed-rate runs' load, all apps together (0: none)",
+    )
     args = parser.parse_args()
     if args.profile:
         out = Path(args.out)
@@ -416,6 +479,7 @@ def main() -> None:
         return
     if args.smoke:
         args.agents, args.seconds, args.kills, args.repeat = 3, 1.0, 2, 1
+        args.rate = min(args.rate, 100)
     modes = ("single", "cluster-1", "cluster-2")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -424,7 +488,9 @@ def main() -> None:
         samples: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
         for _ in range(args.repeat):
             for mode in modes:
-                result = asyncio.run(measure(work, mode, args.agents, args.seconds, args.lease_ms))
+                result = asyncio.run(
+                    measure(work, mode, args.agents, args.seconds, args.lease_ms, args.rate)
+                )
                 samples[mode].append(result)
         runs = [merged(samples[mode]) for mode in modes]
         failover = asyncio.run(failovers(work, args.kills, args.lease_ms)) if args.kills else None
@@ -432,6 +498,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "agents": args.agents,
         "seconds": args.seconds,
+        "rate": args.rate,
         "runs": runs,
         "failover": failover,
     }
