@@ -110,6 +110,17 @@ def states(r: redis.Redis, login: str) -> list[str]:
     return [json.dumps(e["message"]) for e in changes]
 
 
+async def shut(members: list[Member], r: redis.Redis, server: RedisServer) -> None:
+    """The end of a test: every member's stubber off and hub stopped, then Redis."""
+    for m in members:
+        m.stubber.deactivate()
+    for m in members:
+        if m.hub.started:
+            await m.hub.stop()
+    r.close()
+    server.stop()
+
+
 async def test_a_shard_reader_dies_and_another_node_reads_on(tmp_path: Path, kinesis: Any) -> None:
     server = RedisServer(tmp_path / "redis").start()
     r = redis.Redis(port=server.port, socket_timeout=2)
@@ -148,13 +159,7 @@ async def test_a_shard_reader_dies_and_another_node_reads_on(tmp_path: Path, kin
             assert sum("Lunch" in s for s in labels) == 1, labels
             assert sum("Break" in s for s in labels) == 1, "\n".join(labels)
     finally:
-        for m in members:
-            m.stubber.deactivate()
-        for m in members:
-            if m.hub.started:
-                await m.hub.stop()
-        r.close()
-        server.stop()
+        await shut(members, r, server)
 
 
 async def test_a_node_adopting_an_agent_before_the_record_reaches_it_journals_no_regression(
@@ -184,10 +189,4 @@ async def test_a_node_adopting_an_agent_before_the_record_reaches_it_journals_no
         await survivor.hub.flushed()
         assert [json.loads(s)["event"] for s in states(r, login)] == ["Break"]
     finally:
-        for m in members:
-            m.stubber.deactivate()
-        for m in members:
-            if m.hub.started:
-                await m.hub.stop()
-        r.close()
-        server.stop()
+        await shut(members, r, server)
