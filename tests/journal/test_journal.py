@@ -218,6 +218,24 @@ def test_the_wal_stays_bounded_under_a_steady_stream_of_commits(tmp_path: Path) 
     assert largest < 25_000_000, f"the WAL grew to {largest} bytes"  # unbounded: > 100 MB
 
 
+def test_the_wal_stays_bounded_when_the_checkpointer_falls_behind(tmp_path: Path) -> None:
+    """A checkpointer that does not run (here: one round, then asleep for 2 s; in CI: a thread
+    starved on two busy cores, the WAL at 32 MB with 64 frames as its bound) - the writer
+    checkpoints itself once the WAL is past 4x its frames, and the WAL starts over."""
+    path = tmp_path / "j.db"
+    j = SqliteJournal(path, checkpoint_s=2, wal_max_frames=64)
+    wal = path.with_name(path.name + "-wal")
+    largest = 0
+    for seq in range(1, 3001):  # ~35 MB of WAL frames in all, in well under 2 s
+        j.append("a", seq, b"x" * 1000)
+        j.commit()
+        largest = max(largest, wal.stat().st_size)
+    assert j.since("a", 2990) == [b"x" * 1000] * 10
+    j.close()
+    # 4 x 64 frames of 4 kB, plus what 16 commits (the writer's look every 16) add: ~1.3 MB
+    assert largest < 2_000_000, f"the WAL grew to {largest} bytes"
+
+
 def test_expired_events_go_oldest_first_a_bounded_batch_per_commit(tmp_path: Path) -> None:
     """Without an index on the events' time, a commit drops the expired events among the
     ``age_prune_rows`` oldest (events are appended in time order); a file that still has the
