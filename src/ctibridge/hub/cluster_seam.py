@@ -20,7 +20,7 @@ from ..backends.base import Restores
 from ..model import AgentSnapshot
 from ..protocol.requests import Request
 from ..protocol.wire import ErrorMessage
-from . import journaling
+from . import journaling, steps
 
 if TYPE_CHECKING:
     from .core import Hub
@@ -99,8 +99,8 @@ def follow(hub: Hub, login: str, events: list[tuple[int, bytes]], state: bytes |
     this node's view of the agent (StateSync, queries) at the owner's snapshot."""
     if login not in hub.engine.sessions:
         return
-    for seq, data in events:
-        hub._publish(login, data, seq)
+    if events:  # (one write per app for all of them, as the owner sends a step's)
+        steps.publish(hub, login, [(data, seq) for seq, data in events])
     if state:
         try:
             snapshot = msgspec.json.decode(state, type=AgentSnapshot)

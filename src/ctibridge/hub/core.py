@@ -511,9 +511,6 @@ class Hub:
             for conn in list(self.connections.get(login, {}).values()):
                 self.carry_out(self.engine.sync(login, conn.id), only=conn)
 
-    def _publish(self, login: str, data: bytes, seq: int | None = None) -> None:
-        steps_out.publish(self, login, [(data, seq)])
-
     def _reply(self, login: str, origin: str, envelope: p.Envelope) -> None:
         conn = self.connections.get(login, {}).get(origin)
         if conn is not None:
