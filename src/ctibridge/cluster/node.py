@@ -50,7 +50,7 @@ from .aes import AES_CHANNEL, SharedConsumer, apply_published
 from .clients import PackedConnection, client_options, connect, still_wanted
 from .journal import RedisJournal
 from .lease import Lease, Leases, preferred
-from .scripts import EVENTS_PREFIX, PREFIX, request_key
+from .scripts import EVENTS_PREFIX, EVENTS_PREFIX_BYTES, PREFIX, request_key
 from .subscription import Subscription
 
 log = logging.getLogger("ctibridge.cluster")
@@ -538,10 +538,10 @@ class ClusterNode:
     async def dispatch(self, channel: bytes, data: bytes) -> None:
         try:
             body = msgspec.msgpack.decode(data)
-            if channel == AES_CHANNEL.encode():
+            if channel == _AES:
                 if self.aes is not None:
                     await apply_published(self._node_id, self.aes.apply_record, data)
-            elif channel.startswith(EVENTS):
+            elif channel.startswith(EVENTS_PREFIX_BYTES):
                 login, first, events, state = body  # Lua's cmsgpack packs strings as str
                 await fanout.on_events(self, login, int(first), [_bytes(e) for e in events],
                                       _bytes(state))  # fmt: skip
@@ -553,7 +553,7 @@ class ClusterNode:
             log.exception("cluster message not handled", extra={"kind": "cluster"})
 
 
-EVENTS = EVENTS_PREFIX.encode()
+_AES = AES_CHANNEL.encode()
 
 
 def _recorded(request: Request) -> bool:

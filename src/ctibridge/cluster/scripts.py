@@ -41,6 +41,16 @@ def events_channel(login: str) -> str:
     return EVENTS_PREFIX + "{" + login + "}"
 
 
+EVENTS_PREFIX_BYTES = EVENTS_PREFIX.encode()  # (pub/sub messages name their channel in bytes)
+
+
+def events_login(channel: bytes) -> str | None:
+    """The agent whose events channel ``channel`` is (:func:`events_channel`), else None."""
+    if not channel.startswith(EVENTS_PREFIX_BYTES):
+        return None
+    return channel[len(EVENTS_PREFIX_BYTES) + 1 : -1].decode()
+
+
 def request_key(login: str, request_id: str) -> str:
     return f"{PREFIX}:{{{login}}}:rid:{request_id}"
 

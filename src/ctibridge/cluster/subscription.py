@@ -26,7 +26,7 @@ import redis.asyncio as aredis
 from . import fanout
 from .aes import AES_CHANNEL
 from .clients import still_wanted
-from .scripts import EVENTS_PREFIX, events_channel
+from .scripts import events_channel, events_login
 
 if TYPE_CHECKING:
     from .node import ClusterNode
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("ctibridge.cluster")
 
 RETRY_S = 0.25
-_PREFIX = EVENTS_PREFIX.encode()
 
 
 class Subscription:
@@ -80,8 +79,10 @@ class Subscription:
                     kind = message["type"]
                     if kind == "message":
                         await node.dispatch(message["channel"], message["data"])
-                    elif kind == "subscribe" and message["channel"].startswith(_PREFIX):
-                        await self._subscribed(message["channel"])
+                    elif kind == "subscribe":
+                        login = events_login(message["channel"])
+                        if login is not None:
+                            await self._subscribed(login)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -96,8 +97,7 @@ class Subscription:
                 with contextlib.suppress(Exception):
                     await client.aclose()
 
-    async def _subscribed(self, channel: bytes) -> None:
-        login = channel[len(_PREFIX) + 1 : -1].decode()  # ctib:ev:{<login>}
+    async def _subscribed(self, login: str) -> None:
         if login in self.following and not self.node.owns(login):
             await fanout.catch_up(self.node, login)  # (a RedisError: subscribed anew)
 
