@@ -6,10 +6,9 @@ journal holds - no gap, no duplicate seq, no state that was never journaled."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,6 +22,7 @@ from ctibridge.cluster.scripts import keys
 from ctibridge.hub import Hub
 from ctibridge.hub.connection import AppConnection
 from ctibridge.settings import AuthSettings, Settings
+from support.harness import wait_for
 
 AGENT = "agent1"
 
@@ -49,15 +49,6 @@ async def _node(server: RedisServer, name: str) -> AsyncIterator[tuple[Hub, Clus
         yield hub, node
     finally:
         await hub.stop()
-
-
-async def _until(
-    predicate: Callable[[], bool], what: str, timeout: float = 5, sleep: float = 0.01
-) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out: {what}"
-        await asyncio.sleep(sleep)
 
 
 class _Seen:
@@ -105,13 +96,13 @@ async def test_a_lease_moves_while_a_new_apps_statesync_waits_behind_the_commit(
         assert node_a.owns(AGENT) and not node_b.owns(AGENT)
         old = _Seen(hub_a.attach(AGENT, app="old"))  # an app of the owner from before
         on_b = _Seen(hub_b.attach(AGENT, app="b"))
-        await _until(lambda: bool(old.take()) and bool(on_b.take()), "the StateSyncs")
+        await wait_for(lambda: bool(old.take()) and bool(on_b.take()), "the StateSyncs", timeout=5)
         initial = _label(old.take()[0])  # (nothing journaled yet)
         assert initial == "Available" and r.xlen(keys(AGENT)[2]) == 0
         # a partition: node a's lease expires unseen and node b takes the agent
         r.delete(keys(AGENT)[0])
         node_b._take(AGENT)
-        await _until(lambda: node_b.owns(AGENT), "node b owns the agent")
+        await wait_for(lambda: node_b.owns(AGENT), "node b owns the agent", timeout=5)
         head = int(r.hget(keys(AGENT)[1], "seq") or 0)
         # node a, still believing it owns the agent, runs a command (no requestId: at once),
         # and a new app of node a is sent its StateSync behind the commit of its events: held
@@ -119,17 +110,23 @@ async def test_a_lease_moves_while_a_new_apps_statesync_waits_behind_the_commit(
         # is under way)
         hub_a.receive(AGENT, old.conn.id, _frame("", "Break"))
         if attached == "commit under way":
-            await _until(lambda: bool(hub_a._inflight), "node a's commit under way", sleep=0)
+            await wait_for(
+                lambda: bool(hub_a._inflight), "node a's commit under way", timeout=5, poll=0
+            )
         new = _Seen(hub_a.attach(AGENT, app="new"))
         assert hub_a.holds(AGENT) and not new.take()
-        await _until(lambda: not node_a.owns(AGENT), "node a fenced")
-        await _until(lambda: bool(new.take()), "the new app's StateSync")
+        await wait_for(lambda: not node_a.owns(AGENT), "node a fenced", timeout=5)
+        await wait_for(lambda: bool(new.take()), "the new app's StateSync", timeout=5)
         assert int(r.hget(keys(AGENT)[1], "seq") or 0) == head  # nothing of node a's written
         # the new owner goes on: its events reach the apps of both nodes
         hub_b.receive(AGENT, on_b.conn.id, _frame("r-b1", "Lunch"))
-        await _until(lambda: any(m.get("requestId") == "r-b1" for m in on_b.take()), "r-b1")
+        await wait_for(
+            lambda: any(m.get("requestId") == "r-b1" for m in on_b.take()), "r-b1", timeout=5
+        )
         hub_b.receive(AGENT, on_b.conn.id, _frame("r-b2", "Available"))
-        await _until(lambda: any(m.get("requestId") == "r-b2" for m in on_b.take()), "r-b2")
+        await wait_for(
+            lambda: any(m.get("requestId") == "r-b2" for m in on_b.take()), "r-b2", timeout=5
+        )
         journal: list[dict[str, Any]] = []
 
         def delivered() -> bool:
@@ -139,7 +136,7 @@ async def test_a_lease_moves_while_a_new_apps_statesync_waits_behind_the_commit(
                 for app in (old, new, on_b)
             )
 
-        await _until(delivered, "the journal's last event on every app")
+        await wait_for(delivered, "the journal's last event on every app", timeout=5)
         by_seq = {e["seq"]: e for e in journal}
         for name, app in (("old", old), ("new", new), ("b", on_b)):
             seqs = [m["seq"] for m in app.events()]

@@ -69,13 +69,16 @@ async def flush(client: Client) -> list[Message]:
     return await client.flush()
 
 
-async def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+async def wait_for(
+    predicate: Callable[[], bool], what: str, timeout: float = 10.0, poll: float = 0.005
+) -> None:
+    """Until ``predicate()``, asked every ``poll`` seconds (0: at every step of the loop)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(poll)
 
 
 @contextlib.asynccontextmanager
