@@ -324,7 +324,7 @@ async def test_every_commit_path_loads_its_script_again_after_script_flush(
             journal.epochs[login] = (await Leases(c, "n1", 3000).claim(login)).epoch
         seq = {"a": 0, "b": 0}
 
-        async def write(*logins: str) -> None:
+        def write(*logins: str) -> None:
             for login in logins:
                 seq[login] += 1
                 journal.append(login, seq[login], ev(seq[login]))
@@ -332,21 +332,21 @@ async def test_every_commit_path_loads_its_script_again_after_script_flush(
         for path in ("one", "pipeline", "tick", "sharded"):
             await c.script_flush()
             if path == "one":
-                await write("a")
+                write("a")
                 journal.commit()
             elif path == "pipeline":
-                await write("a", "b")
+                write("a", "b")
                 journal.commit()
             else:
                 journal.sharded = path == "sharded"
-                await write("a", "b")
+                write("a", "b")
                 await journal.commit_async()
             assert {x: journal.heads.get(x, 0) for x in seq} == seq, path
         assert journal.since("a", 0) == [ev(i) for i in range(1, 5)]
         await c.script_flush()
         await c.delete(keys("x")[0])  # x's lease moved on: fenced alone, a and b written
         assert (await Leases(c, "n2", 3000).claim("x")).held
-        await write("a")
+        write("a")
         journal.append("x", 1, ev(1))
         with pytest.raises(Fenced) as refused:
             await journal.commit_async()
