@@ -20,7 +20,7 @@ from ctibridge.clock import ManualClock
 from ctibridge.cluster.clients import PackedConnection
 from ctibridge.cluster.journal import ClusterError, Fenced, RedisJournal
 from ctibridge.cluster.lease import Lease, Leases
-from ctibridge.cluster.scripts import APPEND, keys
+from ctibridge.cluster.scripts import APPEND, append_keys, keys, rids_key
 from ctibridge.hub import Hub
 from ctibridge.hub.connection import AppConnection
 from ctibridge.settings import AuthSettings, Settings
@@ -126,13 +126,15 @@ def test_stale_epoch_is_fenced_after_takeover(redis_server: RedisServer) -> None
     assert new.since("a", 0) == [ev(1), ev(2)]
     # the script itself, called directly with the stale epoch, refuses and writes nothing
     script = client(redis_server).register_script(APPEND)
-    args: list[bytes | str | int] = ["n1", stale_epoch, 3, 100, 0, 0, b"", "", "a", ev(3)]
+    args: list[bytes | str | int] = ["n1", stale_epoch, 3, 100, 0, 0, b"", "", "a", 0, 1, "r1",
+                                     ev(3)]  # fmt: skip
     with pytest.raises(redis.ResponseError, match="FENCED"):
-        script(keys=keys("a"), args=args)
+        script(keys=append_keys("a"), args=args)
     # ... and so does the right node with the right epoch but a seq already issued
-    args = ["n2", new.epochs["a"], 2, 100, 0, 0, b"", "", "a", b"dup"]
+    args = ["n2", new.epochs["a"], 2, 100, 0, 0, b"", "", "a", 0, 1, "r2", b"dup"]
     with pytest.raises(redis.ResponseError, match="SEQ 3"):
-        script(keys=keys("a"), args=args)
+        script(keys=append_keys("a"), args=args)
+    assert not client(redis_server).exists(rids_key("a"))  # neither requestId recorded
     assert new.since("a", 0) == [ev(1), ev(2)]
 
 
@@ -281,12 +283,16 @@ async def test_a_fenced_agent_does_not_withhold_the_others_events(
 async def test_a_tick_commit_records_request_ids_and_fences_one_agent_alone(
     redis_server: RedisServer,
 ) -> None:
-    """The awaited commit of a node (one APPEND_TICK call): the requestIds waiting are recorded
-    (SET NX: a second one of the same id is refused), every agent is appended on its own - one
-    whose lease moved on is fenced and writes nothing, the other's events are durable."""
+    """The awaited commit of a node (one APPEND_TICK call): every agent is appended on its own
+    with the requestIds remembered for it - one whose lease moved on is fenced and writes
+    nothing, neither events nor requestIds; the other's are durable, and a node that takes
+    that agent later knows its requestIds (``adopt_rids``); past their time they are dropped
+    in Redis and forgotten by the owner."""
     c = aredis.Redis.from_url(redis_server.url, socket_timeout=2)
     try:
-        journal = RedisJournal(client(redis_server), "n1")
+        clock = [1_000_000]
+        journal = RedisJournal(client(redis_server), "n1", request_ttl_ms=60_000)
+        journal._now = lambda: clock[0]
         journal.bind(c)
         for login in ("a", "b"):
             lease = await Leases(c, "n1", 3000).claim(login)
@@ -295,17 +301,70 @@ async def test_a_tick_commit_records_request_ids_and_fences_one_agent_alone(
         journal.on_fenced = lost.append
         await c.delete(keys("b")[0])  # b's lease expired ...
         assert (await Leases(c, "n2", 3000).claim("b")).held  # ... and another node took it
-        await c.set("rid:old", "x")
-        recorded = journal.record([("rid:new", "c1", 60), ("rid:old", "c2", 60)])
+        journal.remember("a", "r1")
+        journal.remember("a", "r2")
+        journal.remember("b", "r3")
+        durable = journal.durable()
+        assert journal.wants_commit()
         journal.append("a", 1, ev(1))
         journal.append("a", 2, ev(2))
         journal.append("b", 1, ev(1))
         with pytest.raises(Fenced) as refused:
             await journal.commit_async()
         assert refused.value.logins == {"b"} and lost == ["b"] and "b" not in journal.epochs
-        assert await recorded == [1, 0]
+        assert durable.done() and durable.exception() is None
+        assert journal.remembers("a", "r1") and not journal.remembers("b", "r3")
         assert journal.heads["a"] == 2 and journal.since("a", 0) == [ev(1), ev(2)]
         assert await c.xlen(keys("b")[2]) == 0  # nothing of the fenced node's
+        assert await c.zrange(rids_key("b"), 0, -1) == []
+        assert await c.zrange(rids_key("a"), 0, -1, withscores=True) == [
+            (b"r1", 1_000_000.0), (b"r2", 1_000_000.0)]  # fmt: skip
+        # a record alone (its command made no events) is written too
+        clock[0] += 30_000
+        journal.remember("a", "r4")
+        await journal.commit_async()
+        assert await c.zscore(rids_key("a"), "r4") == 1_030_000
+        # the next owner reads them when it takes the lease
+        taker = RedisJournal(client(redis_server), "n2", request_ttl_ms=60_000)
+        taker.adopt_rids("a", await c.zrange(rids_key("a"), 0, -1, withscores=True))
+        assert [taker.remembers("a", r) for r in ("r1", "r2", "r4", "r5")] == [
+            True, True, True, False]  # fmt: skip
+        # past the ttl: dropped by the next append in Redis, forgotten by the owner
+        clock[0] += 40_000
+        journal.remember("a", "r5")
+        journal.append("a", 3, ev(3))
+        await journal.commit_async()
+        assert await c.zrange(rids_key("a"), 0, -1) == [b"r4", b"r5"]
+        assert not journal.remembers("a", "r1") and journal.remembers("a", "r4")
+    finally:
+        await c.aclose()
+
+
+async def test_request_ids_of_a_commit_redis_took_none_of_go_with_the_next(
+    redis_server: RedisServer,
+) -> None:
+    """Redis unreachable at a commit: the requestIds remembered (their commands ran here) are
+    written by the next commit that reaches it; one whose command was refused instead
+    (``forget``) is not, and may be carried out when sent again."""
+    c = aredis.Redis.from_url(redis_server.url, socket_timeout=2)
+    try:
+        journal = RedisJournal(client(redis_server), "n1")
+        journal.bind(c)
+        journal.epochs["a"] = (await Leases(c, "n1", 3000).claim("a")).epoch
+        journal.remember("a", "ran")
+        journal.remember("a", "refused")
+        durable = journal.durable()
+        journal.mark(False, "ConnectionError: gone")
+        journal.append("a", 1, ev(1))
+        with pytest.raises(ClusterError):
+            await journal.commit_async()
+        assert isinstance(durable.exception(), redis.ConnectionError)
+        journal.forget("a", "refused")
+        assert journal.remembers("a", "ran") and not journal.remembers("a", "refused")
+        journal.mark(True)
+        journal.append("a", 1, ev(1))
+        await journal.commit_async()
+        assert await c.zrange(rids_key("a"), 0, -1) == [b"ran"]
     finally:
         await c.aclose()
 

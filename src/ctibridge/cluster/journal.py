@@ -8,8 +8,10 @@ of every engine step of one loop tick are appended, then one :meth:`commit` make
 agent whose lease moved on (or whose append Redis refused) fails alone (:class:`Refused`),
 and the hub withholds only its events; the others' are durable and go out.  A running hub
 awaits that commit (:meth:`commit_async`, on the node's asyncio client: ``hub/steps.py``) and
-holds the steps made meanwhile for the next one; the requestIds the node records (``SET NX``,
-:meth:`record`) go in the same pipeline - one send and one round trip per tick for both.
+holds the steps made meanwhile for the next one.  The requestIds of the agent's commands ride
+in its append (:meth:`remember`): recorded only with the lease, so the owner's copy of them
+(:attr:`rids`, read by :meth:`adopt_rids` when it takes the lease) is authoritative and a
+duplicate is found without a round trip.
 :meth:`commit` does the same on the blocking client, for a hub without a running loop and the
 hub's journal recovery.  It never waits for a Redis that is down: once a call failed
 (:attr:`reachable` False) commits fail at once until the node's lease loop (asyncio) reaches
@@ -33,7 +35,7 @@ import redis
 
 from ..hub.cluster_seam import CLUSTER_UNAVAILABLE
 from ..journal import PartialCommit
-from .scripts import APPEND, APPEND_TICK, keys
+from .scripts import APPEND, APPEND_TICK, append_keys, keys
 
 
 class ClusterError(RuntimeError):
@@ -56,11 +58,8 @@ class Fenced(Refused):
         super().__init__(logins, f"agent {names}: lease lost {detail}".strip(), lost=True)
 
 
-Record = tuple[str, str, int]  # a requestId's SET key value NX EX ttl_s
-
-
-def _fail(batches: list[tuple[list[Record], asyncio.Future[list[Any]]]], e: Exception) -> None:
-    for _, future in batches:
+def _fail(futures: list[asyncio.Future[None]], e: Exception) -> None:
+    for future in futures:
         if not future.done():
             future.set_exception(e)
 
@@ -80,6 +79,7 @@ class RedisJournal:
         *,
         max_events: int = 10_000,
         max_age_ms: int = 7 * 86_400_000,
+        request_ttl_ms: int = 600_000,
         channel: str = "",
         now: Callable[[], int] = _wall_ms,
         on_fenced: Callable[[str], None] | None = None,
@@ -88,6 +88,7 @@ class RedisJournal:
         self.node_id = node_id
         self.max_events = max_events
         self.max_age_ms = max_age_ms
+        self.request_ttl_ms = request_ttl_ms  # how long a requestId is remembered
         self.channel = channel
         self._now = now
         self.on_fenced = on_fenced
@@ -106,8 +107,11 @@ class RedisJournal:
         self.aclient: Any = None  # the node's asyncio client (bind)
         self._aappend: Any = None
         self._atick: Any = None
-        # for the next commit: batches of records, each with the future of their results
-        self._records: list[tuple[list[Record], asyncio.Future[list[Any]]]] = []
+        # login -> its requestIds recorded (or on their way) within request_ttl_ms, with when
+        # (ms; oldest first): this node's agents only, loaded when it takes the lease
+        self.rids: dict[str, dict[str, int]] = {}
+        self._rids: dict[str, list[str]] = {}  # login -> its requestIds for the next commit
+        self._durable: list[asyncio.Future[None]] = []  # done when the next commit is
         self.committing: dict[str, int] = {}  # login -> the last seq of the commit under way
 
     # writing -------------------------------------------------------------------------------------
@@ -125,21 +129,86 @@ class RedisJournal:
         if login in self.epochs:  # a follower's snapshot is the owner's to write
             self._states[login] = data
 
+    # requestIds ---------------------------------------------------------------------------------
+
+    def remembers(self, login: str, rid: str) -> bool:
+        """Was ``rid`` recorded for ``login`` within ``request_ttl_ms`` (by this owner, or by
+        the owners before it)?"""
+        return rid in self.rids.get(login, ())
+
+    def remember(self, login: str, rid: str) -> None:
+        """Record ``rid`` with ``login``'s next append (this node must own the agent)."""
+        now = self._now()
+        known = self.rids.setdefault(login, {})
+        known[rid] = now
+        cut = now - self.request_ttl_ms
+        while known:  # (oldest first: forget those past their time)
+            oldest, at = next(iter(known.items()))
+            if at >= cut:
+                break
+            del known[oldest]
+        self._rids.setdefault(login, []).append(rid)
+
+    def forget(self, login: str, rid: str) -> None:
+        """``rid``'s command was not carried out: a retry with it may be (if its record got
+        to Redis all the same, the retry is refused on the next owner, never run twice)."""
+        self.rids.get(login, {}).pop(rid, None)
+        pending = self._rids.get(login)
+        if pending and rid in pending:
+            pending.remove(rid)
+
+    def now(self) -> int:
+        """The journal's clock (ms): what the records and events are dated by."""
+        return self._now()
+
+    def adopt_rids(self, login: str, rids: list[Any]) -> None:
+        """The requestIds journaled for ``login`` as this node takes its lease: from
+        ``ZRANGE ... WITHSCORES`` (oldest first)."""
+        self.rids[login] = {_text(rid): int(at) for rid, at in rids}
+
+    def disown(self, login: str) -> int | None:
+        """This node no longer owns ``login``: its epoch (if it had one); the agent's
+        requestIds are the next owner's to know."""
+        self.rids.pop(login, None)
+        self._rids.pop(login, None)
+        return self.epochs.pop(login, None)
+
+    def durable(self) -> asyncio.Future[None]:
+        """Done once the next commit is (with the requestIds remembered now), or its error."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._durable.append(future)
+        return future
+
+    # committing ----------------------------------------------------------------------------------
+
     def commit(self) -> None:
         """On the blocking client: for a hub without a running loop (tools, start-up) and the
         journal's recovery; a running hub awaits :meth:`commit_async`."""
-        stray, logins, events, states = self._take()
-        results = self._write(logins, events, states) if logins else []
+        stray, logins, events, states, rids = self._take()
+        try:
+            results = self._write(logins, events, states, rids) if logins else []
+        except ClusterError:
+            self._requeue(rids)
+            raise
         self._settle(stray, logins, results)
 
-    def _take(
-        self,
-    ) -> tuple[set[str], list[str], dict[str, tuple[int, list[bytes]]], dict[str, bytes]]:
+    def _take(self) -> tuple[
+        set[str], list[str], dict[str, tuple[int, list[bytes]]], dict[str, bytes],
+        dict[str, list[str]],
+    ]:  # fmt: skip
         events, self._events = self._events, {}
         states, self._states = self._states, {}
+        rids, self._rids = self._rids, {}
         stray = {login for login in events if login not in self.epochs}  # never to be sent
-        logins = [login for login in {*events, *states} if login in self.epochs]
-        return stray, logins, events, states
+        logins = [login for login in {*events, *states, *rids} if login in self.epochs]
+        return stray, logins, events, states, rids
+
+    def _requeue(self, rids: dict[str, list[str]]) -> None:
+        """Redis took none of a commit: its requestIds go with the next (the commands ran
+        here, their events are withheld until the journal takes writes again)."""
+        for login, taken in rids.items():
+            if login in self.epochs:
+                self._rids[login] = taken + self._rids.get(login, [])
 
     def _settle(self, stray: set[str], logins: list[str], results: list[Any]) -> None:
         lost, failed, error = set(stray), set(), None
@@ -147,7 +216,7 @@ class RedisJournal:
             if not isinstance(result, Exception):
                 self.heads[login] = int(result)
             elif str(result).startswith(("FENCED", "SEQ")):  # another node owns it now
-                self.epochs.pop(login, None)
+                self.disown(login)
                 lost.add(login)
                 if self.on_fenced is not None:
                     self.on_fenced(login)
@@ -168,89 +237,69 @@ class RedisJournal:
         self._aappend = aclient.register_script(APPEND)
         self._atick = aclient.register_script(APPEND_TICK)
 
-    def record(self, records: list[Record]) -> asyncio.Future[list[Any]]:
-        """``SET key value NX EX ttl_s`` of each of ``records`` in the next commit's call (the
-        node's requestId records: one send per tick for them and the tick's appends, not one
-        each); the future has a result per record (1: recorded now, 0: there already, or its
-        Redis error), or the error when Redis took none.  One future for the batch, not one
-        per record (the node's admission of a tick's commands)."""
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._records.append((records, future))
-        return future
-
     def wants_commit(self) -> bool:
-        return bool(self._records or self._states)
+        # (requestIds a failed commit put back wait for Redis: a commit now would fail at
+        # once and put them back again, round after round without end)
+        return bool(self._durable or self._states or (self._rids and self.reachable))
 
     async def commit_async(self) -> None:
         if self.aclient is None:  # no node bound its asyncio client (a hub of tools, tests)
             self.commit()
             return
-        stray, logins, events, states = self._take()
-        batches, self._records = self._records, []
-        records = [r for batch, _ in batches for r in batch]
+        stray, logins, events, states, rids = self._take()
+        durable, self._durable = self._durable, []
         if not self.reachable:
             self.error = f"{CLUSTER_UNAVAILABLE}: {self.unreachable}"
-            _fail(batches, redis.ConnectionError(self.error))
+            _fail(durable, redis.ConnectionError(self.error))
+            self._requeue(rids)
             if logins:
                 raise ClusterError(self.error)
             self._settle(stray, [], [])
             return
-        calls = self._calls(logins, events, states)
+        calls = self._calls(logins, events, states, rids)
         # its own published copy may come in before the pipeline's answer (fanout.on_events)
         self.committing = {x: first + len(data) - 1 for x, (first, data) in events.items()}
         try:
-            results = await self._acall(records, calls)
+            results = await self._acall(calls) if calls else []
         except redis.RedisError as e:
-            _fail(batches, e)
+            _fail(durable, e)
+            self._requeue(rids)
             self._failed(e)
             raise ClusterError(self.error or "") from e
         finally:
             self.committing = {}
-        at = 0
-        for batch, future in batches:
+        for future in durable:
             if not future.done():
-                future.set_result(results[at : at + len(batch)])
-            at += len(batch)
-        self._settle(stray, logins, results[len(records) :])
+                future.set_result(None)
+        self._settle(stray, logins, results)
 
-    async def _acall(
-        self, records: list[Record],
-        calls: list[tuple[tuple[str, str, str], list[Any]]],
-    ) -> list[Any]:  # fmt: skip
-        """The records' results, then the append script's for each call: one script call for
-        all of them (one send, one round trip); on a Redis Cluster (an agent's keys on its
-        slot's node) one call each, concurrently."""
-        client = self.aclient
+    async def _acall(self, calls: list[tuple[tuple[str, ...], list[Any]]]) -> list[Any]:
+        """The append script's result for each call: one script call for all of them (one send,
+        one round trip); on a Redis Cluster (an agent's keys on its slot's node) one call
+        each, concurrently."""
         if self.sharded:
             results = list(await asyncio.gather(
-                *(client.set(k, v, nx=True, ex=ttl) for k, v, ttl in records),
                 *(self._aappend_one(k, args) for k, args in calls), return_exceptions=True,
             ))  # fmt: skip
         else:
-            results = await self._tick(records, calls)
+            results = await self._tick(calls)
         for result in results:  # Redis took none of them
             if isinstance(result, redis.ConnectionError | redis.TimeoutError):
                 raise result
         return results
 
-    async def _tick(
-        self, records: list[Record],
-        calls: list[tuple[tuple[str, str, str], list[Any]]],
-    ) -> list[Any]:  # fmt: skip
-        """:data:`~.scripts.APPEND_TICK`: the records and every agent's append in one call."""
-        node, _, _, max_events, oldest, now, _, channel, _ = calls[0][1][:9] if calls else (
-            self.node_id, 0, 0, self.max_events, 0, 0, b"", self.channel, ""
-        )  # fmt: skip
-        names: list[str] = [key for key, *_ in records]
-        args: list[Any] = [node, max_events, oldest, now, channel, len(records), len(calls)]
-        for _, value, ttl in records:
-            args += (value, ttl)
-        for k, (_, epoch, first, _, _, _, state, _, login, *data) in calls:
+    async def _tick(self, calls: list[tuple[tuple[str, ...], list[Any]]]) -> list[Any]:
+        """:data:`~.scripts.APPEND_TICK`: every agent's append in one call."""
+        node, _, _, max_events, oldest, now, _, channel, _, rid_cut = calls[0][1][:10]
+        names: list[str] = []
+        args: list[Any] = [node, max_events, oldest, now, channel, rid_cut, len(calls)]
+        for k, (_, epoch, first, _, _, _, state, _, login, _, n_rids, *rest) in calls:
             names += k
-            args += (epoch, first, state, login, len(data), *data)
+            args += (epoch, first, state, login, n_rids, *rest[:n_rids], len(rest) - n_rids,
+                     *rest[n_rids:])  # fmt: skip
         return list(await self._atick(keys=names, args=args))
 
-    async def _aappend_one(self, k: tuple[str, str, str], args: list[Any]) -> Any:
+    async def _aappend_one(self, k: tuple[str, ...], args: list[Any]) -> Any:
         try:
             return await self._aappend(keys=k, args=args)
         except redis.ResponseError as e:  # FENCED, SEQ: this agent's alone
@@ -260,7 +309,7 @@ class RedisJournal:
 
     def _write(
         self, logins: list[str], events: dict[str, tuple[int, list[bytes]]],
-        states: dict[str, bytes],
+        states: dict[str, bytes], rids: dict[str, list[str]],
     ) -> list[Any]:  # fmt: skip
         """The append script's result (the agent's head, or its error) for each of ``logins``;
         :class:`ClusterError` when Redis took none of them."""
@@ -268,34 +317,37 @@ class RedisJournal:
             self.error = f"{CLUSTER_UNAVAILABLE}: {self.unreachable}"
             raise ClusterError(self.error)
         try:
-            return self._call(self._calls(logins, events, states))
+            return self._call(self._calls(logins, events, states, rids))
         except redis.RedisError as e:
             self._failed(e)
             raise ClusterError(self.error or "") from e
 
     def _calls(
         self, logins: list[str], events: dict[str, tuple[int, list[bytes]]],
-        states: dict[str, bytes],
-    ) -> list[tuple[tuple[str, str, str], list[Any]]]:  # fmt: skip
+        states: dict[str, bytes], rids: dict[str, list[str]],
+    ) -> list[tuple[tuple[str, ...], list[Any]]]:  # fmt: skip
+        """Each agent's :data:`~.scripts.APPEND` keys and arguments."""
         now = self._now()
-        calls: list[tuple[tuple[str, str, str], list[Any]]] = []
+        calls: list[tuple[tuple[str, ...], list[Any]]] = []
         for login in logins:
             first, data = events.get(login, (self.heads.get(login, 0) + 1, []))
+            recorded = rids.get(login, ())
             args: list[Any] = [
                 self.node_id, self.epochs[login], first, self.max_events, now - self.max_age_ms,
-                now, states.get(login, b""), self.channel, login, *data,
+                now, states.get(login, b""), self.channel, login, now - self.request_ttl_ms,
+                len(recorded), *recorded, *data,
             ]  # fmt: skip
-            calls.append((keys(login), args))
+            calls.append((append_keys(login), args))
         return calls
 
-    def _call(self, calls: list[tuple[tuple[str, str, str], list[Any]]]) -> list[Any]:
+    def _call(self, calls: list[tuple[tuple[str, ...], list[Any]]]) -> list[Any]:
         """Run the append script for each agent: every agent of the tick in one pipeline (one
         round trip), except on a Redis Cluster (whose client pipelines no scripts), where each
         agent's keys may live on another node anyway."""
         if len(calls) > 1 and not self.sharded:
             pipe = self.client.pipeline(transaction=False)
             for k, args in calls:  # EVALSHA: the Script wrapper's pipeline asks SCRIPT EXISTS
-                pipe.evalsha(self._append.sha, 3, *k, *args)  # first, a round trip more
+                pipe.evalsha(self._append.sha, len(k), *k, *args)  # first, a round trip more
             piped = list(pipe.execute(raise_on_error=False))
             for i, result in enumerate(piped):
                 if isinstance(result, redis.exceptions.NoScriptError):  # a restarted Redis
@@ -385,3 +437,7 @@ class RedisJournal:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -6,8 +6,13 @@
   differently.  A lease it cannot renew, or an append the script fences, makes it a follower.
 * **Commands.** An app's command for an agent owned elsewhere is published on the owner's node
   channel; the owner runs it with the origin ``<node>|<connection>``, and its answers come back
-  on this node's channel to that connection.  A command with a ``requestId`` is recorded in
-  Redis (``SET NX``) before the owner runs it: a retry after a crash is refused, never run twice.
+  on this node's channel to that connection.  A command's ``requestId`` is recorded with the
+  agent's events, in its fenced append (``journal.remember``): the owner knows every requestId
+  its agent's owners recorded (read when it takes the lease), so a retry after a crash is
+  refused, never run twice, without asking Redis.  With the simulator, whose effects live in
+  the journal too (its world is saved with the snapshot), the record goes with the command's
+  own events - both durable or neither; with a backend whose effects are outside (Streams,
+  Connect) the record is made durable first and the command runs after.
 * **Fan-out.** The append script publishes each committed step on the agent's own channel; the
   nodes that follow the agent (serve it, do not own it: ``subscription.py``) send those events
   to their apps, in ``seq`` order, filling a hole (a lost subscription, a new subscription)
@@ -18,7 +23,8 @@
 
 Every Redis call here is on the asyncio client (``redis.asyncio``), so none blocks the event
 loop: publishes go through one sender task (in order, pipelined: a burst is one round trip),
-requestIds are recorded by one admission task in the pipeline of the hub's next commit (the
+the commands that must wait (their requestId made durable first, or their agent being taken
+over) go through one admission task, whose records ride with the hub's next commit (the
 journal's fenced appends, awaited on the same asyncio client: ``hub/steps.py``), the
 subscription waits in its own connection.
 """
@@ -38,6 +44,7 @@ import redis
 import redis.asyncio as aredis
 
 from .. import protocol as p
+from ..backends.base import Restores
 from ..backends.connect import ConnectBackend
 from ..backends.hybrid import HybridBackend
 from ..hub import cluster_seam
@@ -50,13 +57,14 @@ from .aes import AES_CHANNEL, SharedConsumer, apply_published
 from .clients import PackedConnection, client_options, connect, still_wanted
 from .journal import RedisJournal
 from .lease import Lease, Leases, preferred
-from .scripts import EVENTS_PREFIX, EVENTS_PREFIX_BYTES, PREFIX, request_key
+from .scripts import EVENTS_PREFIX, EVENTS_PREFIX_BYTES, PREFIX, rids_key
 from .subscription import Subscription
 
 log = logging.getLogger("ctibridge.cluster")
 
 REQUEST_TTL_S = 600  # how long a requestId is remembered (duplicates within it are refused)
 SETTLE_S = 5.0  # the longest an HTTP request waits for its owner's answers
+DUPLICATE = "duplicate requestId: not carried out again"
 
 
 def node_channel(node_id: str) -> str:
@@ -66,7 +74,7 @@ def node_channel(node_id: str) -> str:
 def open_cluster_journal(url: str, node_id: str, max_events: int, max_age_ms: int) -> RedisJournal:
     return RedisJournal(
         connect(url), node_id, max_events=max_events, max_age_ms=max_age_ms,
-        channel=EVENTS_PREFIX,
+        request_ttl_ms=REQUEST_TTL_S * 1000, channel=EVENTS_PREFIX,
     )  # fmt: skip
 
 
@@ -79,7 +87,7 @@ class Bridges(Protocol):
 
 
 class Command(NamedTuple):
-    """A command for an agent this node owns, waiting for its requestId to be recorded."""
+    """A command for an agent this node owns (or is taking over)."""
 
     login: str
     origin: str  # a connection of this node, or "<node>|<connection>" of another
@@ -97,6 +105,9 @@ class ClusterNode:
         self._node_id = node_id
         self.lease_ms = lease_ms
         self.journal = journal
+        # the backend's effects live in the journal (the simulator's world, saved with the
+        # snapshot): a command's requestId is recorded with its events, not before it runs
+        self.records_with_events = isinstance(hub.backend, Restores)
         # asyncio: a slow answer blocks nothing, and fencing keeps a late renewal harmless
         options = client_options(max(lease_ms / 1000, 1.0))
         # keyed commands (scripts, requestIds)
@@ -147,11 +158,7 @@ class ClusterNode:
 
     def route(self, login: str, origin: str, request: Request, app: str) -> bool:
         if self.owns(login) or login in self._adopting:
-            if not self._waiting.get(login) and not _recorded(request) and self.owns(login):
-                return False  # nothing to record, nothing before it: the hub runs it now
-            self._expect(origin)
-            self._admit(Command(login, origin, request, app))
-            return True
+            return not self._clear(Command(login, origin, request, app))
         if request.subtopic in QUERIES:
             return False  # answered from this node's view of the agent
         owner = self.owners.get(login)
@@ -249,73 +256,98 @@ class ClusterNode:
                 if not n and lost is not None:  # no node listens there: no owner got it
                     lost()
 
+    def _clear(self, c: Command) -> bool:
+        """A command for an agent this node owns or is taking over: True when the hub may run
+        it now (nothing of its agent waits before it; its requestId, if any, new and
+        remembered, to be recorded with its events); else it is refused as a duplicate, or
+        waits in the admission queue."""
+        if self._waiting.get(c.login) or not self.owns(c.login):
+            self._expect(c.origin)
+            self._admit(c)
+            return False
+        rid = c.request.request_id
+        if not rid or not _recorded(c.request):
+            return True
+        if not self.records_with_events:  # durable before it runs
+            self._expect(c.origin)
+            self._admit(c)
+            return False
+        if self.journal.remembers(c.login, rid):
+            self._expect(c.origin)
+            self._refuse(c.login, c.origin, c.request, DUPLICATE, None)
+            return False
+        self.journal.remember(c.login, rid)
+        return True
+
+    def _verdict(self, c: Command) -> str:
+        """An admitted command's fate: "run", "duplicate", or "wait" (its requestId remembered
+        now, to be durable before it runs)."""
+        rid = c.request.request_id
+        if not rid or not _recorded(c.request) or not self.owns(c.login):
+            return "run"  # (a lost lease is refused by the admitter)
+        if self.journal.remembers(c.login, rid):
+            return "duplicate"
+        self.journal.remember(c.login, rid)
+        return "run" if self.records_with_events else "wait"
+
     def _admit(self, command: Command) -> None:
         self._waiting[command.login] = self._waiting.get(command.login, 0) + 1
         self._admission.append(command)
         self._admission_ready.set()
 
     async def _admitter(self) -> None:
-        """Record the requestIds of the queued commands (SET NX: a retry after a crash is
-        refused, never run twice), then run them in the order they came."""
+        """Run the queued commands in the order they came: those of an agent being taken
+        over once its journal is read (the requestIds recorded before are known then), those
+        whose requestId must be durable first once a commit made it so (one for the batch)."""
         while True:
             still_wanted()
             await self._admission_ready.wait()
             self._admission_ready.clear()
             batch = list(self._admission)
             self._admission.clear()
-            recorded = [c for c in batch if _recorded(c.request)]
-            fresh: dict[int, bool] = {}
-            failure: Exception | None = None
-            for c, ok in zip(recorded, await self._record(recorded), strict=True):
-                if isinstance(ok, Exception):
-                    failure = failure or ok
-                else:
-                    fresh[id(c)] = bool(ok)
-            if isinstance(failure, redis.ConnectionError | redis.TimeoutError):
-                self._unreachable(failure)
             for c in batch:
                 adopting = self._adopting.get(c.login)
                 if adopting is not None:  # the lease is ours, the journal read under way
                     await adopting.wait()
+            verdicts = [self._verdict(c) for c in batch]
+            failure = await self._durable() if "wait" in verdicts else None
+            for c, verdict in zip(batch, verdicts, strict=True):
                 self._waiting[c.login] -= 1
                 if not self._waiting[c.login]:
                     del self._waiting[c.login]
-                if failure is not None and id(c) not in fresh and _recorded(c.request):
-                    self._refuse(c.login, c.origin, c.request, CLUSTER_UNAVAILABLE, failure)
-                elif not fresh.get(id(c), True):
-                    code = "duplicate requestId: not carried out again"
-                    self._refuse(c.login, c.origin, c.request, code, None)
+                if verdict == "duplicate":
+                    self._refuse(c.login, c.origin, c.request, DUPLICATE, None)
                 elif not self.owns(c.login):  # the lease moved on meanwhile
-                    if fresh.get(id(c)):  # not carried out: a retry with its requestId may be
-                        await self._forget(c)
+                    if verdict == "wait" and failure is None:  # recorded, not carried out:
+                        await self._forget(c)  # a retry with its requestId may be
                     self._refuse(c.login, c.origin, c.request, CLUSTER_UNAVAILABLE, "lease lost")
+                elif verdict == "wait" and failure is not None:  # not carried out: its retry
+                    self.journal.forget(c.login, c.request.request_id or "")  # may be
+                    self._refuse(c.login, c.origin, c.request, CLUSTER_UNAVAILABLE, failure)
                 else:
                     cluster_seam.run(self.hub, c.login, c.origin, c.request, c.app)
                     self._done(c.origin)
+
+    async def _durable(self) -> Exception | None:
+        """Wait for the next commit (the requestIds remembered now ride in it): None, or why
+        it failed."""
+        future = self.journal.durable()
+        if not at_tick_end(self.hub.flush):  # (with the steps of this tick)
+            self.hub.flush()
+        try:
+            await future
+        except Exception as e:
+            if isinstance(e, redis.ConnectionError | redis.TimeoutError):
+                self._unreachable(e)
+            return e
+        return None
 
     async def _forget(self, c: Command) -> None:
         """Drop the record of a requestId whose command was refused before it ran, so that the
         app's retry is carried out instead of refused as a duplicate (if Redis does not answer,
         the record expires; the retry is refused meanwhile, never run twice)."""
         with contextlib.suppress(redis.RedisError):
-            await self.client.delete(request_key(c.login, c.request.request_id or ""))
-
-    async def _record(self, commands: list[Command]) -> list[Any]:
-        """SET NX of each command's requestId: its result (True: recorded now), or its error.
-        They go in the pipeline of the hub's next commit (the tick's fenced appends): one send
-        and one round trip per tick for both, not one each."""
-        if not commands:
-            return []
-        future = self.journal.record([
-            (request_key(c.login, c.request.request_id or ""), c.origin, REQUEST_TTL_S)
-            for c in commands
-        ])  # fmt: skip
-        if not at_tick_end(self.hub.flush):  # (with the steps of this tick)
-            self.hub.flush()
-        try:
-            return await future
-        except Exception as e:  # Redis took none of them
-            return [e] * len(commands)
+            await self.client.zrem(rids_key(c.login), c.request.request_id or "")
 
     # lifecycle -------------------------------------------------------------------------------
 
@@ -425,7 +457,7 @@ class ClusterNode:
             return  # more of them meanwhile (or a lease lost): at a later round
         target = self._home(login)
         self.owners[login] = target
-        del self.journal.epochs[login]  # a follower from now on: commands go to the target
+        self.journal.disown(login)  # a follower from now on: commands go to the target
         self.subscription.follow(login)  # (what the target journals: once subscribed)
         try:
             await self.leases.release(login, epoch)
@@ -460,6 +492,10 @@ class ClusterNode:
         adopting = self._adopting.setdefault(login, asyncio.Event())  # (a take's, if any)
         try:  # this node's apps first get everything the old owner sent
             state = await fanout.catch_up(self, login, state=True)
+            # the requestIds its owners recorded: the lease is ours, none is added but ours
+            since = self.journal.now() - self.journal.request_ttl_ms
+            rids = await self.client.zrange(rids_key(login), since, "+inf", byscore=True,
+                                            withscores=True)  # fmt: skip
         except redis.RedisError as e:  # adopted at the next round
             self._unreachable(e)
             return
@@ -467,6 +503,7 @@ class ClusterNode:
             self._adopting.pop(login, None)
             adopting.set()
         self.journal.prefetch(login, state)
+        self.journal.adopt_rids(login, rids)
         self.journal.epochs[login] = epoch
         self.subscription.unfollow(login)  # its events are this node's own now
         log.info("agent adopted", extra={"agent": login, "epoch": epoch, "kind": "cluster"})
@@ -475,7 +512,7 @@ class ClusterNode:
     def _lost(self, login: str) -> None:
         """A follower again: this node's apps get what the new owner journaled meanwhile (soon:
         this may run inside the hub's commit), its view of the agent the journal's."""
-        if self.journal.epochs.pop(login, None) is not None:
+        if self.journal.disown(login) is not None:
             log.warning("agent lease lost", extra={"agent": login, "kind": "cluster"})
         self.subscription.follow(login)
         with contextlib.suppress(RuntimeError):  # no loop (closing): nothing to send to
@@ -522,6 +559,7 @@ class ClusterNode:
                 cluster_seam.protocol_error(self.hub, login, origin, err)
                 self._done(origin)
                 return
+            command = Command(login, origin, request, app)
             if not self.owns(login) and login not in self._adopting:  # the lease moved on
                 owner = self.owners.get(login)
                 if not hops and owner not in (None, self._node_id):  # (handed over) once
@@ -529,9 +567,7 @@ class ClusterNode:
                     self._publish(node_channel(owner), msgspec.msgpack.encode(forward))
                     return
                 self._refuse(login, origin, request, CLUSTER_UNAVAILABLE, None)
-            elif self._waiting.get(login) or _recorded(request) or login in self._adopting:
-                self._admit(Command(login, origin, request, app))
-            else:
+            elif self._clear(command):
                 cluster_seam.run(self.hub, login, origin, request, app)
                 self._done(origin)
 

@@ -8,8 +8,8 @@ one agent's keys only, so a Redis Cluster keeps them in one slot and runs the sc
   key expired).
 * :data:`APPEND` is the only way an event enters the journal: it checks that the caller holds
   the lease with the epoch it names *and* that its first ``seq`` is the next one, then adds the
-  events to the stream (ids ``<seq>-0``), the snapshot, applies retention and publishes the
-  events (and the
+  events to the stream (ids ``<seq>-0``), the requestIds of the commands that made them
+  (:func:`rids_key`), the snapshot, applies retention and publishes the events (and the
   snapshot) on the agent's own channel (:func:`events_channel`: the nodes following it) - all
   or nothing.  A node that lost its lease gets ``FENCED`` and writes
   nothing, so no ``seq`` is issued twice even while two nodes believe they own an agent.
@@ -51,8 +51,16 @@ def events_login(channel: bytes) -> str | None:
     return channel[len(EVENTS_PREFIX_BYTES) + 1 : -1].decode()
 
 
-def request_key(login: str, request_id: str) -> str:
-    return f"{PREFIX}:{{{login}}}:rid:{request_id}"
+def rids_key(login: str) -> str:
+    """The requestIds of ``login``'s commands: a sorted set, each scored by when it was
+    recorded (ms).  Written only inside the fenced append (so by the lease holder alone),
+    read by a node that has just taken the lease: the owner's own copy is authoritative."""
+    return f"{PREFIX}:{{{login}}}:rids"
+
+
+def append_keys(login: str) -> tuple[str, str, str, str]:
+    """The keys :data:`APPEND` takes: lease, meta, events, requestIds."""
+    return (*keys(login), rids_key(login))
 
 
 # one hash tag for both, so one script may use them on a Redis Cluster
@@ -95,8 +103,8 @@ return 0
 # (measured: bench/cluster.py), so the meta hash is read and written once each.
 # -> the agent's last seq, or an error reply "FENCED <lease>" / "SEQ <expected>".
 _APPEND_ONE = """
-local function append(lease, meta, stream, node, epoch, first, maxlen, oldest_at, now, state,
-                      channel, login, events)
+local function append(lease, meta, stream, ridset, node, epoch, first, maxlen, oldest_at, now,
+                      state, channel, login, rid_cut, rids, events)
   if redis.call('GET', lease) ~= node .. ':' .. epoch then
     return redis.error_reply('FENCED ' .. tostring(redis.call('GET', lease)))
   end
@@ -108,6 +116,11 @@ local function append(lease, meta, stream, node, epoch, first, maxlen, oldest_at
     return redis.error_reply('SEQ ' .. (head + 1))
   end
   local fields = {}
+  if #rids > 0 then
+    local z = {}
+    for i = 1, #rids do z[2 * i - 1], z[2 * i] = now, rids[i] end
+    redis.call('ZADD', ridset, unpack(z))
+  end
   for i = 1, n - 1 do
     redis.call('XADD', stream, (first + i - 1) .. '-0', 'at', now, 'd', events[i])
   end
@@ -116,18 +129,19 @@ local function append(lease, meta, stream, node, epoch, first, maxlen, oldest_at
                'd', events[n])
     head = first + n - 1
     fields = {'seq', head}
-    if tonumber(now) - tonumber(m[2] or '0') >= 1000 then
-      fields[3], fields[4] = 'cut', now
-      local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
-      if oldest and tonumber(oldest[2][2]) < tonumber(oldest_at) then
-        -- drop every event older than the cut-off: the first one kept sets the new minimum id
-        local keep = nil
-        for _, e in ipairs(redis.call('XRANGE', stream, '-', '+')) do
-          if tonumber(e[2][2]) >= tonumber(oldest_at) then keep = e[1]; break end
-        end
-        if keep then redis.call('XTRIM', stream, 'MINID', keep)
-        else redis.call('XTRIM', stream, 'MAXLEN', 0) end
+  end
+  if tonumber(now) - tonumber(m[2] or '0') >= 1000 then
+    fields[#fields + 1], fields[#fields + 2] = 'cut', now
+    redis.call('ZREMRANGEBYSCORE', ridset, '-inf', rid_cut)
+    local oldest = n > 0 and redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+    if oldest and tonumber(oldest[2][2]) < tonumber(oldest_at) then
+      -- drop every event older than the cut-off: the first one kept sets the new minimum id
+      local keep = nil
+      for _, e in ipairs(redis.call('XRANGE', stream, '-', '+')) do
+        if tonumber(e[2][2]) >= tonumber(oldest_at) then keep = e[1]; break end
       end
+      if keep then redis.call('XTRIM', stream, 'MINID', keep)
+      else redis.call('XTRIM', stream, 'MAXLEN', 0) end
     end
   end
   if state ~= '' then fields[#fields + 1], fields[#fields + 2] = 'state', state end
@@ -140,51 +154,51 @@ local function append(lease, meta, stream, node, epoch, first, maxlen, oldest_at
 end
 """
 
-# KEYS: lease, meta, events.
+# KEYS: lease, meta, events, requestIds (append_keys).
 # ARGV: 1 node, 2 epoch, 3 first seq, 4 max events, 5 oldest "at" kept (ms), 6 now (ms),
 #       7 snapshot ("" = unchanged), 8 channel prefix ("" = none; the agent's channel is
-#       the prefix, then {login}), 9 login, 10.. the events' bytes.
+#       the prefix, then {login}), 9 login, 10 the oldest requestId kept (ms), 11 k,
+#       12.. k requestIds to record, then the events' bytes.
 # -> the agent's last seq; errors "FENCED <lease>" and "SEQ <expected first>"
 APPEND = (
     _APPEND_ONE
     + """
-return append(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6],
-              ARGV[7], ARGV[8], ARGV[9], {unpack(ARGV, 10)})
+local k = tonumber(ARGV[11])
+return append(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
+              ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], {unpack(ARGV, 12, 11 + k)},
+              {unpack(ARGV, 12 + k)})
 """
 )
 
-# One loop tick of a node on one Redis server (not a Redis Cluster: its keys span slots): the
-# requestId records (SET NX EX), then APPEND for each agent - one call, where a pipeline of
-# one call each cost the node's client a command's packing and parsing each.
-# KEYS: the records' keys, then lease, meta, events of each agent.
-# ARGV: 1 node, 2 max events, 3 oldest "at" kept, 4 now, 5 channel, 6 records, 7 agents, then
-#       per record: value, ttl (s); then per agent: epoch, first, snapshot, login, n, n events.
-# -> per record 1 (recorded now) or 0 (already there), then per agent its APPEND result (an
-#    error reply in the array when refused: the others are written all the same)
+# One loop tick of a node on one Redis server (not a Redis Cluster: its keys span slots): APPEND
+# for each agent in one call, where a pipeline of one call each cost the node's client a
+# command's packing and parsing each.
+# KEYS: the append_keys of each agent.
+# ARGV: 1 node, 2 max events, 3 oldest "at" kept, 4 now, 5 channel, 6 oldest requestId kept,
+#       7 agents, then per agent: epoch, first, snapshot, login, k, k requestIds, n, n events.
+# -> per agent its APPEND result (an error reply in the array when refused: the others are
+#    written all the same)
 APPEND_TICK = (
     _APPEND_ONE
     + """
 local out = {}
-local records, agents = tonumber(ARGV[6]), tonumber(ARGV[7])
+local agents = tonumber(ARGV[7])
 local a = 8
-for r = 1, records do
-  local ok = redis.call('SET', KEYS[r], ARGV[a], 'NX', 'EX', ARGV[a + 1])
-  out[#out + 1] = ok and 1 or 0
-  a = a + 2
-end
 for g = 0, agents - 1 do
-  local k = records + 3 * g
-  local n = tonumber(ARGV[a + 4])
+  local k = tonumber(ARGV[a + 4])
+  local rids = {}
+  for i = 1, k do rids[i] = ARGV[a + 4 + i] end
+  local n = tonumber(ARGV[a + 5 + k])
   local events = {}
-  for i = 1, n do events[i] = ARGV[a + 4 + i] end
-  local ok, result = pcall(append, KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[1], ARGV[a],
-                           ARGV[a + 1], ARGV[2], ARGV[3], ARGV[4], ARGV[a + 2], ARGV[5],
-                           ARGV[a + 3], events)
+  for i = 1, n do events[i] = ARGV[a + 5 + k + i] end
+  local ok, result = pcall(append, KEYS[4 * g + 1], KEYS[4 * g + 2], KEYS[4 * g + 3],
+                           KEYS[4 * g + 4], ARGV[1], ARGV[a], ARGV[a + 1], ARGV[2], ARGV[3],
+                           ARGV[4], ARGV[a + 2], ARGV[5], ARGV[a + 3], ARGV[6], rids, events)
   if not ok then  -- Redis refused a write of this agent's: its error, the others go on
     result = redis.error_reply(type(result) == 'table' and result.err or tostring(result))
   end
   out[#out + 1] = result
-  a = a + 5 + n
+  a = a + 6 + k + n
 end
 return out
 """
