@@ -104,7 +104,7 @@ return 0
 # -> the agent's last seq, or an error reply "FENCED <lease>" / "SEQ <expected>".
 _APPEND_ONE = """
 local function append(lease, meta, stream, ridset, node, epoch, first, maxlen, oldest_at, now,
-                      state, channel, login, rid_cut, rids, events)
+                      state, channel, login, rid_cut, rids, events, asks)
   if redis.call('GET', lease) ~= node .. ':' .. epoch then
     return redis.error_reply('FENCED ' .. tostring(redis.call('GET', lease)))
   end
@@ -147,8 +147,12 @@ local function append(lease, meta, stream, ridset, node, epoch, first, maxlen, o
   if state ~= '' then fields[#fields + 1], fields[#fields + 2] = 'state', state end
   if #fields > 0 then redis.call('HSET', meta, unpack(fields)) end
   if (n > 0 or state ~= '') and channel ~= '' then
-    redis.call('PUBLISH', channel .. '{' .. login .. '}',
-               cmsgpack.pack({login, head - n + 1, events, state}))
+    local name = channel .. '{' .. login .. '}'
+    -- (asks: one Redis server, where NUMSUB counts every subscriber: packing the events for
+    -- nobody cost more than asking; a node that subscribes later reads them from the stream)
+    if not asks or redis.call('PUBSUB', 'NUMSUB', name)[2] > 0 then
+      redis.call('PUBLISH', name, cmsgpack.pack({login, head - n + 1, events, state}))
+    end
   end
   return head
 end
@@ -166,7 +170,7 @@ APPEND = (
 local k = tonumber(ARGV[11])
 return append(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
               ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], {unpack(ARGV, 12, 11 + k)},
-              {unpack(ARGV, 12 + k)})
+              {unpack(ARGV, 12 + k)}, false)
 """
 )
 
@@ -193,7 +197,8 @@ for g = 0, agents - 1 do
   for i = 1, n do events[i] = ARGV[a + 5 + k + i] end
   local ok, result = pcall(append, KEYS[4 * g + 1], KEYS[4 * g + 2], KEYS[4 * g + 3],
                            KEYS[4 * g + 4], ARGV[1], ARGV[a], ARGV[a + 1], ARGV[2], ARGV[3],
-                           ARGV[4], ARGV[a + 2], ARGV[5], ARGV[a + 3], ARGV[6], rids, events)
+                           ARGV[4], ARGV[a + 2], ARGV[5], ARGV[a + 3], ARGV[6], rids, events,
+                           true)
   if not ok then  -- Redis refused a write of this agent's: its error, the others go on
     result = redis.error_reply(type(result) == 'table' and result.err or tostring(result))
   end

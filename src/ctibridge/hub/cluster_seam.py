@@ -151,7 +151,7 @@ _ERROR = msgspec.json.Decoder(_Error)
 
 
 def run(hub: Hub, login: str, origin: str, request: Request, app: str) -> None:
-    """A command the node let through (its requestId recorded, this node the owner)."""
+    """A command the node let through (this node the owner, its requestId new)."""
     hub.run(login, origin, request, app=app)
 
 

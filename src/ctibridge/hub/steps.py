@@ -4,8 +4,8 @@ With a journal that groups commits the hub holds the steps of a loop tick and co
 once at its end (``Hub.carry_out``).  With one whose commit is a network round trip
 (:class:`~ctibridge.journal.CommitsAsync`: the cluster's Redis journal) that commit is awaited
 in :func:`commits`, one at a time, never blocking the loop: the steps made while it is under
-way wait behind it and go with the next commit, in order; a node's requestId records (SET NX)
-waiting then ride in the same pipeline.
+way wait behind it and go with the next commit, in order, with the requestIds the node
+remembered meanwhile (each in its agent's append).
 
 Functions of the :class:`~ctibridge.hub.core.Hub` in a room of their own, like ``journaling``."""
 
