@@ -259,34 +259,35 @@ class ClusterNode:
     def _clear(self, c: Command) -> bool:
         """A command for an agent this node owns or is taking over: True when the hub may run
         it now (nothing of its agent waits before it; its requestId, if any, new and
-        remembered, to be recorded with its events); else it is refused as a duplicate, or
-        waits in the admission queue."""
-        if self._waiting.get(c.login) or not self.owns(c.login):
+        remembered, to be recorded with its events); else it was refused, or waits in the
+        admission queue (behind its agent's commands, for the lease, or for its requestId's
+        record to be durable)."""
+        if self._waiting.get(c.login) or not self.owns(c.login) or (
+            _recorded(c.request) and not self.records_with_events
+        ):  # fmt: skip
             self._expect(c.origin)
             self._admit(c)
             return False
-        rid = c.request.request_id
-        if not rid or not _recorded(c.request):
+        verdict = self._verdict(c)
+        if verdict == "run":
             return True
-        if not self.records_with_events:  # durable before it runs
-            self._expect(c.origin)
-            self._admit(c)
-            return False
-        if self.journal.remembers(c.login, rid):
-            self._expect(c.origin)
-            self._refuse(c.login, c.origin, c.request, DUPLICATE, None)
-            return False
-        self.journal.remember(c.login, rid)
-        return True
+        self._expect(c.origin)
+        self._refuse(c.login, c.origin, c.request, *_REFUSALS[verdict])
+        return False
 
     def _verdict(self, c: Command) -> str:
-        """An admitted command's fate: "run", "duplicate", or "wait" (its requestId remembered
-        now, to be durable before it runs)."""
+        """A command's fate on its owner: "run", "duplicate", "unavailable" (Redis is not
+        there: a command whose requestId cannot be recorded is not carried out), or "wait"
+        (its requestId remembered now, to be durable before it runs)."""
         rid = c.request.request_id
         if not rid or not _recorded(c.request) or not self.owns(c.login):
             return "run"  # (a lost lease is refused by the admitter)
         if self.journal.remembers(c.login, rid):
             return "duplicate"
+        if not self.journal.reachable:
+            return "unavailable"
+        if self.hub.journal_error is not None:
+            return "run"  # refused by the hub (its journal failing): not carried out
         self.journal.remember(c.login, rid)
         return "run" if self.records_with_events else "wait"
 
@@ -315,8 +316,8 @@ class ClusterNode:
                 self._waiting[c.login] -= 1
                 if not self._waiting[c.login]:
                     del self._waiting[c.login]
-                if verdict == "duplicate":
-                    self._refuse(c.login, c.origin, c.request, DUPLICATE, None)
+                if verdict in _REFUSALS:
+                    self._refuse(c.login, c.origin, c.request, *_REFUSALS[verdict])
                 elif not self.owns(c.login):  # the lease moved on meanwhile
                     if verdict == "wait" and failure is None:  # recorded, not carried out:
                         await self._forget(c)  # a retry with its requestId may be
@@ -590,10 +591,15 @@ class ClusterNode:
 
 
 _AES = AES_CHANNEL.encode()
+# the verdicts (ClusterNode._verdict) that refuse a command: its code, why (logged)
+_REFUSALS: dict[str, tuple[str, str | None]] = {
+    "duplicate": (DUPLICATE, None),
+    "unavailable": (CLUSTER_UNAVAILABLE, "Redis unreachable: its requestId cannot be recorded"),
+}
 
 
 def _recorded(request: Request) -> bool:
-    """Is the command's requestId recorded before it runs (a command, with one)?"""
+    """Is the command's requestId recorded (a command, with one)?"""
     return bool(request.request_id) and request.subtopic not in QUERIES
 
 
