@@ -35,6 +35,7 @@ import redis
 
 from ..hub.cluster_seam import CLUSTER_UNAVAILABLE
 from ..journal import PartialCommit
+from .clients import ScriptLine
 from .scripts import APPEND, APPEND_TICK, append_keys, keys
 
 
@@ -235,7 +236,7 @@ class RedisJournal:
         """The node's asyncio client (``redis.asyncio``): :meth:`commit_async` writes with it."""
         self.aclient = aclient
         self._aappend = aclient.register_script(APPEND)
-        self._atick = aclient.register_script(APPEND_TICK)
+        self._atick = None if self.sharded else ScriptLine(aclient, APPEND_TICK)
 
     def wants_commit(self) -> bool:
         # (requestIds a failed commit put back wait for Redis: a commit now would fail at
@@ -297,7 +298,7 @@ class RedisJournal:
             names += k
             args += (epoch, first, state, login, n_rids, *rest[:n_rids], len(rest) - n_rids,
                      *rest[n_rids:])  # fmt: skip
-        return list(await self._atick(keys=names, args=args))
+        return list(await self._atick(names, args))
 
     async def _aappend_one(self, k: tuple[str, ...], args: list[Any]) -> Any:
         try:
