@@ -6,13 +6,8 @@
   differently.  A lease it cannot renew, or an append the script fences, makes it a follower.
 * **Commands.** An app's command for an agent owned elsewhere is published on the owner's node
   channel; the owner runs it with the origin ``<node>|<connection>``, and its answers come back
-  on this node's channel to that connection.  A command's ``requestId`` is recorded with the
-  agent's events, in its fenced append (``journal.remember``): the owner knows every requestId
-  its agent's owners recorded (read when it takes the lease), so a retry after a crash is
-  refused, never run twice, without asking Redis.  With the simulator, whose effects live in
-  the journal too (its world is saved with the snapshot), the record goes with the command's
-  own events - both durable or neither; with a backend whose effects are outside (Streams,
-  Connect) the record is made durable first and the command runs after.
+  on this node's channel to that connection.  The owner runs it at once, refuses it (a
+  duplicate requestId) or queues it (``admission.py``: requestIds and their records).
 * **Fan-out.** The append script publishes each committed step on the agent's own channel; the
   nodes that follow the agent (serve it, do not own it: ``subscription.py``) send those events
   to their apps, in ``seq`` order, filling a hole (a lost subscription, a new subscription)
@@ -23,10 +18,9 @@
 
 Every Redis call here is on the asyncio client (``redis.asyncio``), so none blocks the event
 loop: publishes go through one sender task (in order, pipelined: a burst is one round trip),
-the commands that must wait (their requestId made durable first, or their agent being taken
-over) go through one admission task, whose records ride with the hub's next commit (the
-journal's fenced appends, awaited on the same asyncio client: ``hub/steps.py``), the
-subscription waits in its own connection.
+the commands that must wait go through one admission task, whose records ride with the hub's
+next commit (the journal's fenced appends, awaited on the same asyncio client:
+``hub/steps.py``), the subscription waits in its own connection.
 """
 
 from __future__ import annotations
@@ -37,7 +31,7 @@ import functools
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 import redis
@@ -49,10 +43,10 @@ from ..backends.connect import ConnectBackend
 from ..backends.hybrid import HybridBackend
 from ..hub import cluster_seam
 from ..hub.cluster_seam import CLUSTER_UNAVAILABLE
-from ..hub.tick import at_tick_end
 from ..protocol.registry import QUERIES
 from ..protocol.requests import Request
 from . import fanout
+from .admission import Admission, Command
 from .aes import AES_CHANNEL, SharedConsumer, apply_published
 from .clients import PackedConnection, client_options, connect, still_wanted
 from .journal import RedisJournal
@@ -64,7 +58,6 @@ log = logging.getLogger("ctibridge.cluster")
 
 REQUEST_TTL_S = 600  # how long a requestId is remembered (duplicates within it are refused)
 SETTLE_S = 5.0  # the longest an HTTP request waits for its owner's answers
-DUPLICATE = "duplicate requestId: not carried out again"
 
 
 def node_channel(node_id: str) -> str:
@@ -84,15 +77,6 @@ class Bridges(Protocol):
 
     def reported(self, login: str) -> bool:
         """The agent's bridge page is connected here and has said who is signed in."""
-
-
-class Command(NamedTuple):
-    """A command for an agent this node owns (or is taking over)."""
-
-    login: str
-    origin: str  # a connection of this node, or "<node>|<connection>" of another
-    request: Request
-    app: str
 
 
 class ClusterNode:
@@ -126,9 +110,7 @@ class ClusterNode:
         # to publish, in order: (channel, message, what to do when nobody got it)
         self._outbox: deque[tuple[str, bytes, Callable[[], None] | None]] = deque()
         self._outbox_ready = asyncio.Event()
-        self._admission: deque[Command] = deque()  # commands waiting for their requestId
-        self._admission_ready = asyncio.Event()
-        self._waiting: dict[str, int] = {}  # login -> its commands in the admission queue
+        self.admission = Admission(self)  # commands for its agents: run, refused or queued
         self._settling: dict[str, asyncio.Future[None]] = {}  # HTTP origin -> its answers in
         # agents whose lease this node has taken and is reading the journal of: their commands
         # wait in the admission queue until it is done
@@ -158,7 +140,7 @@ class ClusterNode:
 
     def route(self, login: str, origin: str, request: Request, app: str) -> bool:
         if self.owns(login) or login in self._adopting:
-            return not self._clear(Command(login, origin, request, app))
+            return not self.admission.clear(Command(login, origin, request, app))
         if request.subtopic in QUERIES:
             return False  # answered from this node's view of the agent
         owner = self.owners.get(login)
@@ -256,107 +238,13 @@ class ClusterNode:
                 if not n and lost is not None:  # no node listens there: no owner got it
                     lost()
 
-    def _clear(self, c: Command) -> bool:
-        """A command for an agent this node owns or is taking over: True when the hub may run
-        it now (nothing of its agent waits before it; its requestId, if any, new and
-        remembered, to be recorded with its events); else it was refused, or waits in the
-        admission queue (behind its agent's commands, for the lease, or for its requestId's
-        record to be durable)."""
-        if self._waiting.get(c.login) or not self.owns(c.login) or (
-            _recorded(c.request) and not self.records_with_events
-        ):  # fmt: skip
-            self._expect(c.origin)
-            self._admit(c)
-            return False
-        verdict = self._verdict(c)
-        if verdict == "run":
-            return True
-        self._expect(c.origin)
-        self._refuse(c.login, c.origin, c.request, *_REFUSALS[verdict])
-        return False
-
-    def _verdict(self, c: Command) -> str:
-        """A command's fate on its owner: "run", "duplicate", "unavailable" (Redis is not
-        there: a command whose requestId cannot be recorded is not carried out), or "wait"
-        (its requestId remembered now, to be durable before it runs)."""
-        rid = c.request.request_id
-        if not rid or not _recorded(c.request) or not self.owns(c.login):
-            return "run"  # (a lost lease is refused by the admitter)
-        if self.journal.remembers(c.login, rid):
-            return "duplicate"
-        if not self.journal.reachable:
-            return "unavailable"
-        if self.hub.journal_error is not None:
-            return "run"  # refused by the hub (its journal failing): not carried out
-        self.journal.remember(c.login, rid)
-        return "run" if self.records_with_events else "wait"
-
-    def _admit(self, command: Command) -> None:
-        self._waiting[command.login] = self._waiting.get(command.login, 0) + 1
-        self._admission.append(command)
-        self._admission_ready.set()
-
-    async def _admitter(self) -> None:
-        """Run the queued commands in the order they came: those of an agent being taken
-        over once its journal is read (the requestIds recorded before are known then), those
-        whose requestId must be durable first once a commit made it so (one for the batch)."""
-        while True:
-            still_wanted()
-            await self._admission_ready.wait()
-            self._admission_ready.clear()
-            batch = list(self._admission)
-            self._admission.clear()
-            for c in batch:
-                adopting = self._adopting.get(c.login)
-                if adopting is not None:  # the lease is ours, the journal read under way
-                    await adopting.wait()
-            verdicts = [self._verdict(c) for c in batch]
-            failure = await self._durable() if "wait" in verdicts else None
-            for c, verdict in zip(batch, verdicts, strict=True):
-                self._waiting[c.login] -= 1
-                if not self._waiting[c.login]:
-                    del self._waiting[c.login]
-                if verdict in _REFUSALS:
-                    self._refuse(c.login, c.origin, c.request, *_REFUSALS[verdict])
-                elif not self.owns(c.login):  # the lease moved on meanwhile
-                    if verdict == "wait" and failure is None:  # recorded, not carried out:
-                        await self._forget(c)  # a retry with its requestId may be
-                    self._refuse(c.login, c.origin, c.request, CLUSTER_UNAVAILABLE, "lease lost")
-                elif verdict == "wait" and failure is not None:  # not carried out: its retry
-                    self.journal.forget(c.login, c.request.request_id or "")  # may be
-                    self._refuse(c.login, c.origin, c.request, CLUSTER_UNAVAILABLE, failure)
-                else:
-                    cluster_seam.run(self.hub, c.login, c.origin, c.request, c.app)
-                    self._done(c.origin)
-
-    async def _durable(self) -> Exception | None:
-        """Wait for the next commit (the requestIds remembered now ride in it): None, or why
-        it failed."""
-        future = self.journal.durable()
-        if not at_tick_end(self.hub.flush):  # (with the steps of this tick)
-            self.hub.flush()
-        try:
-            await future
-        except Exception as e:
-            if isinstance(e, redis.ConnectionError | redis.TimeoutError):
-                self._unreachable(e)
-            return e
-        return None
-
-    async def _forget(self, c: Command) -> None:
-        """Drop the record of a requestId whose command was refused before it ran, so that the
-        app's retry is carried out instead of refused as a duplicate (if Redis does not answer,
-        the record expires; the retry is refused meanwhile, never run twice)."""
-        with contextlib.suppress(redis.RedisError):
-            await self.client.zrem(rids_key(c.login), c.request.request_id or "")
-
     # lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self.subscription.run()), loop.create_task(self._lease_loop()),
-            loop.create_task(self._sender()), loop.create_task(self._admitter()),
+            loop.create_task(self._sender()), loop.create_task(self.admission.run()),
         ]  # fmt: skip
         with contextlib.suppress(TimeoutError):  # Redis down: the loops keep trying
             await asyncio.wait_for(self.subscription.ready.wait(), 5)
@@ -451,7 +339,7 @@ class ClusterNode:
         session = self.hub.engine.sessions.get(login)
         busy = session is None or session.inflight is not None or bool(session.queue)
         epoch = self.journal.epochs.get(login)
-        if busy or epoch is None or self._waiting.get(login) or login in self._adopting:
+        if busy or epoch is None or self.admission.waits(login) or login in self._adopting:
             return  # at a later round
         await self.hub.flushed()  # its events held for the group commit: journaled as ours
         if self.hub.holds(login) or login not in self.journal.epochs:
@@ -568,7 +456,7 @@ class ClusterNode:
                     self._publish(node_channel(owner), msgspec.msgpack.encode(forward))
                     return
                 self._refuse(login, origin, request, CLUSTER_UNAVAILABLE, None)
-            elif self._clear(command):
+            elif self.admission.clear(command):
                 cluster_seam.run(self.hub, login, origin, request, app)
                 self._done(origin)
 
@@ -591,16 +479,6 @@ class ClusterNode:
 
 
 _AES = AES_CHANNEL.encode()
-# the verdicts (ClusterNode._verdict) that refuse a command: its code, why (logged)
-_REFUSALS: dict[str, tuple[str, str | None]] = {
-    "duplicate": (DUPLICATE, None),
-    "unavailable": (CLUSTER_UNAVAILABLE, "Redis unreachable: its requestId cannot be recorded"),
-}
-
-
-def _recorded(request: Request) -> bool:
-    """Is the command's requestId recorded (a command, with one)?"""
-    return bool(request.request_id) and request.subtopic not in QUERIES
 
 
 def _bytes(value: str | bytes) -> bytes:
