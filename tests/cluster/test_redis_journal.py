@@ -286,7 +286,7 @@ async def test_a_tick_commit_records_request_ids_and_fences_one_agent_alone(
     """The awaited commit of a node (one APPEND_TICK call): every agent is appended on its own
     with the requestIds remembered for it - one whose lease moved on is fenced and writes
     nothing, neither events nor requestIds; the other's are durable, and a node that takes
-    that agent later knows its requestIds (``adopt_rids``); past their time they are dropped
+    that agent later knows its requestIds (``load_rids``); past their time they are dropped
     in Redis and forgotten by the owner."""
     c = aredis.Redis.from_url(redis_server.url, socket_timeout=2)
     try:
@@ -326,7 +326,9 @@ async def test_a_tick_commit_records_request_ids_and_fences_one_agent_alone(
         assert await c.zscore(rids_key("a"), "r4") == 1_030_000
         # the next owner reads them when it takes the lease
         taker = RedisJournal(client(redis_server), "n2", request_ttl_ms=60_000)
-        taker.adopt_rids("a", await c.zrange(rids_key("a"), 0, -1, withscores=True))
+        taker._now = lambda: clock[0]
+        taker.bind(c)
+        await taker.load_rids("a")
         assert [taker.remembers("a", r) for r in ("r1", "r2", "r4", "r5")] == [
             True, True, True, False]  # fmt: skip
         # past the ttl: dropped by the next append in Redis, forgotten by the owner

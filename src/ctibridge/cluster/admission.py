@@ -26,7 +26,6 @@ from ..hub.tick import at_tick_end
 from ..protocol.registry import QUERIES
 from ..protocol.requests import Request
 from .clients import still_wanted
-from .scripts import rids_key
 
 if TYPE_CHECKING:
     from .node import ClusterNode
@@ -157,4 +156,4 @@ class Admission:
         app's retry is carried out instead of refused as a duplicate (if Redis does not answer,
         the record expires; the retry is refused meanwhile, never run twice)."""
         with contextlib.suppress(redis.RedisError):
-            await self.node.client.zrem(rids_key(c.login), c.request.request_id or "")
+            await self.node.journal.unrecord(c.login, c.request.request_id or "")

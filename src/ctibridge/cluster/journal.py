@@ -10,7 +10,7 @@ and the hub withholds only its events; the others' are durable and go out.  A ru
 awaits that commit (:meth:`commit_async`, on the node's asyncio client: ``hub/steps.py``) and
 holds the steps made meanwhile for the next one.  The requestIds of the agent's commands ride
 in its append (:meth:`remember`): recorded only with the lease, so the owner's copy of them
-(:attr:`rids`, read by :meth:`adopt_rids` when it takes the lease) is authoritative and a
+(:attr:`rids`, read by :meth:`load_rids` when it takes the lease) is authoritative and a
 duplicate is found without a round trip.
 :meth:`commit` does the same on the blocking client, for a hub without a running loop and the
 hub's journal recovery.  It never waits for a Redis that is down: once a call failed
@@ -36,7 +36,7 @@ import redis
 from ..hub.cluster_seam import CLUSTER_UNAVAILABLE
 from ..journal import PartialCommit
 from .clients import ScriptLine
-from .scripts import APPEND, APPEND_TICK, append_keys, keys
+from .scripts import APPEND, APPEND_TICK, append_keys, keys, rids_key
 
 
 class ClusterError(RuntimeError):
@@ -158,14 +158,18 @@ class RedisJournal:
         if pending and rid in pending:
             pending.remove(rid)
 
-    def now(self) -> int:
-        """The journal's clock (ms): what the records and events are dated by."""
-        return self._now()
+    async def load_rids(self, login: str) -> None:
+        """Read the requestIds ``login``'s owners recorded within ``request_ttl_ms`` (this
+        node has just taken its lease: none is added but by it from now on)."""
+        since = self._now() - self.request_ttl_ms
+        rows = await self.aclient.zrange(rids_key(login), since, "+inf", byscore=True,
+                                         withscores=True)  # fmt: skip
+        self.rids[login] = {_text(rid): int(at) for rid, at in rows}
 
-    def adopt_rids(self, login: str, rids: list[Any]) -> None:
-        """The requestIds journaled for ``login`` as this node takes its lease: from
-        ``ZRANGE ... WITHSCORES`` (oldest first)."""
-        self.rids[login] = {_text(rid): int(at) for rid, at in rids}
+    async def unrecord(self, login: str, rid: str) -> None:
+        """Drop ``rid``'s record from Redis (its command was not carried out, and the lease
+        moved on before it ran: not fenced - the next owner may have read it already)."""
+        await self.aclient.zrem(rids_key(login), rid)
 
     def disown(self, login: str) -> int | None:
         """This node no longer owns ``login``: its epoch (if it had one); the agent's

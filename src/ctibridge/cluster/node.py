@@ -51,7 +51,7 @@ from .aes import AES_CHANNEL, SharedConsumer, apply_published
 from .clients import PackedConnection, client_options, connect, still_wanted
 from .journal import RedisJournal
 from .lease import Lease, Leases, preferred
-from .scripts import EVENTS_PREFIX, EVENTS_PREFIX_BYTES, PREFIX, rids_key
+from .scripts import EVENTS_PREFIX, EVENTS_PREFIX_BYTES, PREFIX
 from .subscription import Subscription
 
 log = logging.getLogger("ctibridge.cluster")
@@ -381,10 +381,7 @@ class ClusterNode:
         adopting = self._adopting.setdefault(login, asyncio.Event())  # (a take's, if any)
         try:  # this node's apps first get everything the old owner sent
             state = await fanout.catch_up(self, login, state=True)
-            # the requestIds its owners recorded: the lease is ours, none is added but ours
-            since = self.journal.now() - self.journal.request_ttl_ms
-            rids = await self.client.zrange(rids_key(login), since, "+inf", byscore=True,
-                                            withscores=True)  # fmt: skip
+            await self.journal.load_rids(login)  # (the lease is ours: known before it runs any)
         except redis.RedisError as e:  # adopted at the next round
             self._unreachable(e)
             return
@@ -392,7 +389,6 @@ class ClusterNode:
             self._adopting.pop(login, None)
             adopting.set()
         self.journal.prefetch(login, state)
-        self.journal.adopt_rids(login, rids)
         self.journal.epochs[login] = epoch
         self.subscription.unfollow(login)  # its events are this node's own now
         log.info("agent adopted", extra={"agent": login, "epoch": epoch, "kind": "cluster"})
