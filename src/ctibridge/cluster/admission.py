@@ -13,9 +13,7 @@ command runs after: a retry after a crash is refused, never run twice."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections import deque
 from typing import TYPE_CHECKING, NamedTuple
 
 import redis
@@ -25,7 +23,7 @@ from ..hub.cluster_seam import CLUSTER_UNAVAILABLE
 from ..hub.tick import at_tick_end
 from ..protocol.registry import QUERIES
 from ..protocol.requests import Request
-from .clients import still_wanted
+from .clients import Bursts
 
 if TYPE_CHECKING:
     from .node import ClusterNode
@@ -55,8 +53,7 @@ def recorded(request: Request) -> bool:
 class Admission:
     def __init__(self, node: ClusterNode) -> None:
         self.node = node
-        self._queue: deque[Command] = deque()
-        self._ready = asyncio.Event()
+        self._queue: Bursts[Command] = Bursts()
         self._waiting: dict[str, int] = {}  # login -> its commands in the queue
 
     def waits(self, login: str) -> bool:
@@ -99,8 +96,7 @@ class Admission:
 
     def _admit(self, command: Command) -> None:
         self._waiting[command.login] = self._waiting.get(command.login, 0) + 1
-        self._queue.append(command)
-        self._ready.set()
+        self._queue.put(command)
 
     async def run(self) -> None:
         """Run the queued commands in the order they came: those of an agent being taken
@@ -108,11 +104,7 @@ class Admission:
         commit made it so (one for the batch)."""
         node = self.node
         while True:
-            still_wanted()
-            await self._ready.wait()
-            self._ready.clear()
-            batch = list(self._queue)
-            self._queue.clear()
+            batch = await self._queue.take()
             for c in batch:
                 adopting = node._adopting.get(c.login)
                 if adopting is not None:  # the lease is ours, the journal read under way

@@ -1,11 +1,14 @@
 """A cluster node's Redis clients: the blocking one (the journal's resume reads, start-up) and
-the asyncio ones (commits, leases, pub/sub), with commands packed by hiredis."""
+the asyncio ones (commits, leases, pub/sub), with commands packed by hiredis; and what the
+node's loops share on them (a cancelled loop stops: :func:`still_wanted`; a queue taken in
+bursts: :class:`Bursts`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from collections import deque
+from typing import Any, Generic, TypeVar
 
 import redis
 import redis.asyncio as aredis
@@ -63,6 +66,32 @@ def still_wanted() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+T = TypeVar("T")
+
+
+class Bursts(Generic[T]):
+    """A queue one task works through in bursts: everything put while it was busy is taken
+    at once (the node's publishes, its admitted commands)."""
+
+    def __init__(self) -> None:
+        self._items: deque[T] = deque()
+        self._ready = asyncio.Event()
+
+    def put(self, item: T) -> None:
+        self._items.append(item)
+        self._ready.set()
+
+    async def take(self) -> list[T]:
+        """Everything put since the last take (waiting for the first), in order; raises
+        CancelledError once the calling task was cancelled (:func:`still_wanted`)."""
+        still_wanted()
+        await self._ready.wait()
+        self._ready.clear()
+        batch = list(self._items)
+        self._items.clear()
+        return batch
 
 
 class ScriptLine:

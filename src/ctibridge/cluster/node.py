@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -48,7 +47,7 @@ from ..protocol.requests import Request
 from . import fanout
 from .admission import Admission, Command
 from .aes import AES_CHANNEL, SharedConsumer, apply_published
-from .clients import PackedConnection, client_options, connect, still_wanted
+from .clients import Bursts, PackedConnection, client_options, connect, still_wanted
 from .journal import RedisJournal
 from .lease import Lease, Leases, preferred
 from .scripts import EVENTS_PREFIX, EVENTS_PREFIX_BYTES, PREFIX
@@ -108,8 +107,7 @@ class ClusterNode:
         self._catch_ups: set[asyncio.Task[None]] = set()
         self.subscription = Subscription(self)
         # to publish, in order: (channel, message, what to do when nobody got it)
-        self._outbox: deque[tuple[str, bytes, Callable[[], None] | None]] = deque()
-        self._outbox_ready = asyncio.Event()
+        self._outbox: Bursts[tuple[str, bytes, Callable[[], None] | None]] = Bursts()
         self.admission = Admission(self)  # commands for its agents: run, refused or queued
         self._settling: dict[str, asyncio.Future[None]] = {}  # HTTP origin -> its answers in
         # agents whose lease this node has taken and is reading the journal of: their commands
@@ -211,16 +209,11 @@ class ClusterNode:
     def _publish(
         self, channel: str, message: bytes, lost: Callable[[], None] | None = None
     ) -> None:
-        self._outbox.append((channel, message, lost))
-        self._outbox_ready.set()
+        self._outbox.put((channel, message, lost))
 
     async def _sender(self) -> None:
         while True:
-            still_wanted()
-            await self._outbox_ready.wait()
-            self._outbox_ready.clear()
-            batch = list(self._outbox)
-            self._outbox.clear()
+            batch = await self._outbox.take()
             if not batch:
                 continue
             try:
